@@ -1,0 +1,69 @@
+"""Communication Service: batches placement requests into emails and schedules phone calls."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+
+from communication_service.config import Settings
+from communication_service.extensions import db, migrate
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
+    """Build the application. ``config`` is a ``Settings`` or overrides of the environment's."""
+    from communication_service import models  # noqa: F401 - register the mapped tables
+    from communication_service.api import create_api_blueprint
+    from communication_service.api.converters import IdConverter
+    from communication_service.api.errors import register_error_handlers
+    from communication_service.api.health import health_blueprint
+    from communication_service.cli import comm_cli
+    from communication_service.clock import SystemClock
+    from communication_service.database import database_url, engine_options
+    from communication_service.logging_setup import configure_logging, install_request_logging
+
+    if isinstance(config, Settings):
+        settings = config
+    else:
+        settings = Settings.from_env().replace(**dict(config or {}))
+
+    app = Flask(__name__, instance_path=str(MIGRATIONS_DIR.parent / "instance"))
+    configure_logging(settings)
+    if not settings.api_tokens:
+        log.warning("API_TOKENS is empty: every /api request will be answered 401")
+
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=database_url(settings, app.instance_path),
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings),
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False
+    app.extensions["settings"] = settings
+    app.extensions["clock"] = settings.extra.get("clock") or SystemClock(
+        ZoneInfo(settings.timezone)
+    )
+    app.url_map.converters["id"] = IdConverter
+    app.url_map.strict_slashes = False
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), compare_type=True)
+    register_error_handlers(app)
+    install_request_logging(app)
+    app.register_blueprint(health_blueprint)
+    app.register_blueprint(create_api_blueprint())
+    app.cli.add_command(comm_cli)
+    return app
+
+
+def current_settings() -> Settings:
+    from flask import current_app
+
+    return current_app.extensions["settings"]

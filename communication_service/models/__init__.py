@@ -1,0 +1,24 @@
+"""The mapped tables: one module per aggregate."""
+
+from communication_service.models.email import Email, EmailBatch, EmailStatus
+from communication_service.models.patient import Patient
+from communication_service.models.phone_call import PhoneCall, PhoneCallBatch, PhoneCallStatus
+from communication_service.models.placement_request import (
+    PlacementRequest,
+    PlacementRequestStatus,
+)
+from communication_service.models.therapist import Therapist, TherapistStatus
+
+__all__ = [
+    "Email",
+    "EmailBatch",
+    "EmailStatus",
+    "Patient",
+    "PhoneCall",
+    "PhoneCallBatch",
+    "PhoneCallStatus",
+    "PlacementRequest",
+    "PlacementRequestStatus",
+    "Therapist",
+    "TherapistStatus",
+]

@@ -1,0 +1,1 @@
+"""Marshmallow schemas: every input is validated here, every output dumped here."""

@@ -1,0 +1,47 @@
+"""Therapist output and the availability update."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from communication_service.schemas.availability import AvailabilitySchema
+from communication_service.schemas.common import StrictBoolean, UtcDateTime
+
+
+class TherapistSchema(Schema):
+    id = fields.Integer()
+    anrede = fields.String(allow_none=True)
+    titel = fields.String(allow_none=True)
+    vorname = fields.String(allow_none=True)
+    nachname = fields.String()
+    email = fields.String(allow_none=True)
+    telefon = fields.String(allow_none=True)
+    telefonische_erreichbarkeit = fields.Dict(allow_none=True)
+    status = fields.String()
+    letzter_kontakt_email = fields.Date(allow_none=True)
+    letzter_kontakt_telefon = fields.Date(allow_none=True)
+    potentially_available = fields.Boolean(allow_none=True)
+    potentially_available_notes = fields.String(allow_none=True)
+    created_at = UtcDateTime(allow_none=True)
+    updated_at = UtcDateTime(allow_none=True)
+
+
+class AvailabilityUpdateSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    telefonische_erreichbarkeit = fields.Nested(AvailabilitySchema)
+    potentially_available = StrictBoolean()
+    potentially_available_notes = fields.String(
+        allow_none=True, validate=validate.Length(max=10_000)
+    )
+
+    @validates_schema
+    def something_to_change(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data and not kwargs.get("partial"):
+            raise ValidationError(
+                "Give at least one of telefonische_erreichbarkeit, potentially_available, "
+                "potentially_available_notes."
+            )

@@ -1,0 +1,1 @@
+"""Domain logic as plain functions taking a session and a clock; no HTTP here."""

@@ -1,0 +1,46 @@
+"""Reading therapists and changing their telephone hours."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from communication_service.clock import utcnow_naive
+from communication_service.errors import NotFound
+from communication_service.models import Therapist
+
+therapists = Therapist.__table__
+
+
+def get_therapist(session: Session, therapist_id: int) -> sa.RowMapping:
+    row = (
+        session.execute(sa.select(therapists).where(therapists.c.id == therapist_id))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"Therapist {therapist_id} does not exist.", details={"id": therapist_id})
+    return row
+
+
+def update_availability(
+    session: Session, therapist_id: int, changes: dict[str, Any]
+) -> sa.RowMapping:
+    """Apply validated availability changes in one statement; 404 when the therapist is unknown."""
+    row = (
+        session.execute(
+            sa.update(therapists)
+            .where(therapists.c.id == therapist_id)
+            .values(**changes, updated_at=utcnow_naive())
+            .returning(*therapists.c)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        session.rollback()
+        raise NotFound(f"Therapist {therapist_id} does not exist.", details={"id": therapist_id})
+    session.commit()
+    return row

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from marshmallow import ValidationError
+
+from communication_service.api.pagination import PageQuerySchema, paginate
+from communication_service.models import Therapist
+from communication_service.schemas.therapist import TherapistSchema
+from tests.factories import make_therapist
+
+
+def test_pages_and_total(session):
+    ids = [make_therapist(session) for _ in range(7)]
+    stmt = sa.select(Therapist.__table__).order_by(Therapist.id)
+    first = paginate(session, stmt, page=1, per_page=3, schema=TherapistSchema())
+    assert [t["id"] for t in first["data"]] == ids[:3]
+    assert (first["page"], first["per_page"], first["total"]) == (1, 3, 7)
+    last = paginate(session, stmt, page=3, per_page=3, schema=TherapistSchema())
+    assert [t["id"] for t in last["data"]] == ids[6:]
+    beyond = paginate(session, stmt, page=9, per_page=3, schema=TherapistSchema())
+    assert beyond["data"] == [] and beyond["total"] == 7
+    assert "_total" not in first["data"][0]
+
+
+def test_page_query_defaults_and_limits():
+    schema = PageQuerySchema()
+    assert schema.load({}) == {"page": 1, "per_page": 50}
+    assert schema.load({"page": "2", "per_page": "200"}) == {"page": 2, "per_page": 200}
+    for bad in (
+        {"per_page": "201"},
+        {"per_page": "0"},
+        {"page": "0"},
+        {"page": "-1"},
+        {"per_page": "1000000000"},
+        {"page": "abc"},
+    ):
+        with pytest.raises(ValidationError):
+            schema.load(bad)
