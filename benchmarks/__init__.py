@@ -1,0 +1,1 @@
+"""Benchmarks (``python -m benchmarks.run``) and fault drills (``benchmarks/drills``)."""
