@@ -26,7 +26,11 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     from communication_service.api.health import health_blueprint
     from communication_service.cli import comm_cli
     from communication_service.clock import SystemClock
-    from communication_service.database import database_url, engine_options
+    from communication_service.database import (
+        database_url,
+        engine_options,
+        install_session_cleanup,
+    )
     from communication_service.logging_setup import configure_logging, install_request_logging
 
     if isinstance(config, Settings):
@@ -54,6 +58,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.url_map.strict_slashes = False
 
     db.init_app(app)
+    install_session_cleanup(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), compare_type=True)
     register_error_handlers(app)
     install_request_logging(app)

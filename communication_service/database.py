@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from pathlib import Path
 from typing import Any
+
+from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
 
 from communication_service.config import Settings, as_sqlalchemy_url
 
@@ -45,3 +49,29 @@ def engine_options(settings: Settings) -> dict[str, Any]:
         # timestamp columns hold UTC; CURRENT_TIMESTAMP must produce UTC in every session.
         "connect_args": {"options": "-c timezone=UTC"},
     }
+
+
+def install_session_cleanup(app: Flask) -> None:
+    """End each request's session without letting a lost connection undo a finished answer.
+
+    Flask-SQLAlchemy closes the session at teardown, which rolls back on the connection. If
+    the database went away after the request's last statement (a restart, a failover), that
+    rollback fails and the exception escapes every error handler: gunicorn answers a bare 500
+    although the answer was complete. There is nothing to roll back on a dead connection (the
+    server discarded the transaction), so drop the session and its connection instead; the
+    pool replaces the connection (``pool_pre_ping``). Call after ``db.init_app``: teardown
+    functions run in reverse order, so this one runs first.
+    """
+    from communication_service.extensions import db
+
+    @app.teardown_appcontext
+    def remove_session(_exc: BaseException | None) -> None:
+        try:
+            db.session.remove()
+        except SQLAlchemyError as error:
+            log.warning(
+                "database connection lost while ending a request (%s)", type(error).__name__
+            )
+            with contextlib.suppress(SQLAlchemyError):
+                db.session().invalidate()
+            db.session.registry.clear()

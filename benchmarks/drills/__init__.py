@@ -1,0 +1,1 @@
+"""Fault drills: scripts printing what they checked and a PASS/FAIL line."""
