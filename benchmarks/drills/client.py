@@ -105,8 +105,10 @@ def _client_process(
     port: int,
     operations: list[WeightedOperation],
     index: int,
-    deadline: float,
+    seconds: float,
+    go: Any,
     stop: Any,
+    ready: Any,
     results: Any,
     pause: float,
 ) -> None:
@@ -115,6 +117,9 @@ def _client_process(
     weights = [op.weight for op in operations]
     records: list[Record] = []
     seq = 0
+    ready.put(index)
+    go.wait()  # all clients start together, after every process has started up
+    deadline = time.time() + seconds
     while time.time() < deadline and not stop.is_set():
         seq += 1
         (operation,) = rng.choices(operations, weights=weights)
@@ -139,17 +144,32 @@ class ClientRun:
         context = multiprocessing.get_context("spawn")
         self._results = context.Queue()
         self._stop = context.Event()
-        self.deadline = time.time() + seconds
+        go, ready = context.Event(), context.Queue()
         self._workers = [
             context.Process(
                 target=_client_process,
-                args=(port, operations, index, self.deadline, self._stop, self._results, pause),
+                args=(
+                    port,
+                    operations,
+                    index,
+                    seconds,
+                    go,
+                    self._stop,
+                    ready,
+                    self._results,
+                    pause,
+                ),
                 daemon=True,
             )
             for index in range(processes)
         ]
         for worker in self._workers:
             worker.start()
+        for _ in self._workers:
+            ready.get(timeout=120)
+        go.set()
+        self.started = time.time()
+        self.deadline = self.started + seconds
 
     def stop(self) -> None:
         self._stop.set()
