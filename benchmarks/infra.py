@@ -228,7 +228,8 @@ def ensure_wrk() -> str | None:
 
 def wrk_version(wrk: str) -> str:
     result = subprocess.run([wrk, "--version"], capture_output=True, text=True, check=False)
-    return (result.stdout or result.stderr).splitlines()[0].strip() if result else "?"
+    first_line = (result.stdout or result.stderr or "wrk ?").splitlines()[0]
+    return " ".join(first_line.split()[:2])  # "wrk debian/4.1.0-3+b2"
 
 
 @dataclass(frozen=True)

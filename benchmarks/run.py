@@ -380,7 +380,8 @@ def write_markdown(table: str, results: dict[str, Any]) -> None:
             f"Run {results['finished_at']} on commit `{m['commit']}`: {m['nproc']} cores "
             f"({m['cpu']}), {m['ram_gib']} GiB RAM, Python {m['python']}, PostgreSQL "
             f"{m['postgresql']}, {m['wrk']}, gunicorn {m['gunicorn_workers']} sync workers, "
-            f"load average at start {m['load_average_at_start']}.",
+            f"load average {m['load_average_at_start']} at start, "
+            f"{m['load_average_at_end']} at the end (1/5/15 min).",
             "",
             f"Command: `{results['command']}` — {results['settings']['duration']:g} s per wrk "
             f"run, {results['settings']['connections']} connections, data scale "
@@ -522,8 +523,12 @@ def main(argv: list[str] | None = None) -> int:
     results = {
         "started_at": started_at.isoformat(timespec="seconds"),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "python -m benchmarks.run "
-        + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "command": " ".join(
+            [
+                ".venv/bin/python -m benchmarks.run",
+                shlex.join(argv if argv is not None else sys.argv[1:]),
+            ]
+        ).strip(),
         "settings": {
             "runs": args.runs,
             "duration": args.duration,
@@ -531,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
             "connections": args.connections,
             "scale": args.scale,
         },
-        "machine": machine,
+        "machine": {**machine, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
         "scenarios": ordered,
     }
     table = render_table(ordered, args.runs)
