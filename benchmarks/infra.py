@@ -123,6 +123,36 @@ def migrate(database_url: str) -> None:
         db.engine.dispose()
 
 
+def service_capabilities() -> tuple[Any, set[str]]:
+    """The service's URL map (bound) and its ``comm`` sub-commands, to skip what it lacks."""
+    from communication_service import create_app
+    from communication_service.cli import comm_cli
+
+    app = create_app({"database_url": "postgresql+psycopg2://unused/unused", "log_level": "ERROR"})
+    return app.url_map.bind("localhost"), set(comm_cli.commands)
+
+
+def route_missing(adapter: Any, requires: tuple[str, str] | None) -> str | None:
+    """Why the service cannot serve ``(method, path)``, or None when it can."""
+    if requires is None:
+        return None
+    from werkzeug.exceptions import HTTPException
+
+    method, path = requires
+    path = path.split("?")[0]
+    try:
+        adapter.match(path, method=method)
+    except HTTPException:
+        return f"the service has no {method} {path} yet"
+    return None
+
+
+def service_routes(*routes: str) -> bool:
+    """Whether the service routes every ``"METHOD /path"`` given."""
+    adapter, _ = service_capabilities()
+    return all(route_missing(adapter, tuple(route.split(" ", 1))) is None for route in routes)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

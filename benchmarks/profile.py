@@ -2,11 +2,12 @@
 
     .venv/bin/python -m benchmarks.profile [--path "/api/therapists/{id}"] [--seconds 10]
 
-Same set-up as ``benchmarks.run`` (private PostgreSQL, real migrations, bulk data, the
-project's gunicorn settings) but with ONE worker, so all load lands on the sampled process.
-Prints the share of CPU samples by package of the innermost frame (self time, sums to 100 %)
-and the functions with the largest inclusive share. Needs ptrace (root in a container is
-enough). ``--raw FILE`` keeps py-spy's collapsed stacks (for speedscope or flamegraph.pl).
+Same set-up as ``benchmarks.run`` (private PostgreSQL, real migrations, the same bulk data
+scaled by ``--scale``, the project's gunicorn settings) but with ONE worker, so all load
+lands on the sampled process. Prints the share of CPU samples by package of the innermost
+frame (self time, sums to 100 %) and the functions with the largest inclusive share.
+Needs ptrace (root in a container is enough). ``--raw FILE`` keeps py-spy's collapsed
+stacks (for speedscope or flamegraph.pl).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from benchmarks import data
-from benchmarks.infra import EmbeddedDatabase, Gunicorn, Load, ensure_wrk, migrate, run_wrk
+from benchmarks.infra import EmbeddedDatabase, Gunicorn, Load, ensure_wrk, run_wrk
+from benchmarks.run import set_up
 
 FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^:)]*)(?::\d+)?\)$")
 PACKAGES = (
@@ -104,11 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     low, high = (int(x) for x in args.ids.split("-"))
     raw_path = args.raw or Path(tempfile.mkstemp(suffix=".txt")[1])
     with EmbeddedDatabase() as database:
-        url = database.create_database("profile")
-        migrate(url)
-        data.load_people_and_requests(url, data.DataSize().scaled(args.scale))
-        data.analyze(url)
-        env = {"DATABASE_URL": url, "WEB_CONCURRENCY": "1"}
+        ctx = set_up(database, args.scale)  # the benchmark's data set, scaled
+        env = {"DATABASE_URL": ctx.http_url, "WEB_CONCURRENCY": "1"}
         with Gunicorn(args.app, env=env) as server:
             (worker,) = server.worker_pids()
             load = Load(args.path, method=args.method, body=args.body, ids=(low, high))

@@ -32,7 +32,9 @@ from benchmarks.infra import (
     Gunicorn,
     ensure_wrk,
     migrate,
+    route_missing,
     run_wrk,
+    service_capabilities,
     smtp_sink,
     wrk_version,
 )
@@ -78,28 +80,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 # --- selection -------------------------------------------------------------------------------
-
-
-def service_capabilities() -> tuple[Any, set[str]]:
-    """The service's URL map and ``comm`` sub-commands, to skip scenarios it cannot serve yet."""
-    from communication_service import create_app
-    from communication_service.cli import comm_cli
-
-    app = create_app({"database_url": "postgresql+psycopg2://unused/unused", "log_level": "ERROR"})
-    return app.url_map.bind("localhost"), set(comm_cli.commands)
-
-
-def route_missing(adapter: Any, requires: tuple[str, str] | None) -> str | None:
-    if requires is None:
-        return None
-    from werkzeug.exceptions import HTTPException
-
-    method, path = requires
-    try:
-        adapter.match(path.split("?")[0], method=method)
-    except HTTPException:
-        return f"the service has no {method} {path.split('?')[0]} yet"
-    return None
 
 
 def selected(names: Iterable[str], only: list[str]) -> set[str]:

@@ -7,9 +7,10 @@ overlapping scheduled calls (per therapist, and beyond ``CALL_LINES`` across the
 every therapist's stored availability is one whole write and not older than the last write
 its client saw acknowledged. p50/p99 per operation are printed.
 
-To add traffic (bookings, call status updates once ``/api/phone-calls`` exists): write the
-operation in ``benchmarks/drills/operations.py`` and add it to ``operations()`` below; add a
-check to ``CHECKS`` if it brings a new invariant.
+Bookings, call status changes (completed/failed/canceled, so re-planning runs too) and the
+call sheet join the mix by themselves when the service has ``/api/phone-calls``. To add
+traffic: an operation in ``benchmarks/drills/operations.py`` and a line in ``operations()``;
+a check in ``CHECKS`` if it brings a new invariant.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from benchmarks.data import DataSize, load_people_and_requests
 from benchmarks.drills.client import Record, WeightedOperation, latency_summary, run_clients
 from benchmarks.drills.operations import (
     Health,
+    PhoneCalls,
     ReadTherapist,
     UpdateAvailability,
     parse_write_key,
     row_matches_its_write,
 )
 from benchmarks.drills.report import Checks
-from benchmarks.infra import EmbeddedDatabase, Gunicorn, libpq_dsn, migrate
+from benchmarks.infra import EmbeddedDatabase, Gunicorn, libpq_dsn, migrate, service_routes
 
 SIZE = DataSize(therapists=200, patients=1_000, requests=2_000)
 WRITERS_FIRST_ID = 1  # client process i writes therapist 1 + i
@@ -39,14 +41,20 @@ CALL_LINES = 1  # the service's default (SPEC §5 rule 2)
 
 
 def operations() -> list[WeightedOperation]:
-    return [
+    mix = [
         WeightedOperation("read therapist", 6, ReadTherapist(SIZE.therapists)),
         WeightedOperation("update availability", 2, UpdateAvailability(WRITERS_FIRST_ID)),
         WeightedOperation("health", 1, Health()),
-        # ---- SLOT issue-phone: bookings (POST /api/phone-calls with and without a time),
-        # status updates (PUT /api/phone-calls/{id} -> completed/failed/canceled) and the
-        # call sheet (GET /api/phone-calls/daily). ----
     ]
+    # Bookings, call status changes and the call sheet join in once the service has them.
+    if service_routes("POST /api/phone-calls", "PUT /api/phone-calls/1"):
+        calls = PhoneCalls(SIZE.therapists)
+        mix += [
+            WeightedOperation("book call", 3, calls.book),
+            WeightedOperation("end call", 2, calls.end),
+            WeightedOperation("call sheet", 1, calls.sheet),
+        ]
+    return mix
 
 
 def check_answers(checks: Checks, records: list[Record], database_url: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.drills.client import Client, Record, is_error_body
@@ -117,3 +117,43 @@ class Health:
         else:
             ok = False
         return Record("GET /health", started, ms, status, ok)
+
+
+@dataclass
+class PhoneCalls:
+    """Bookings, status changes and the call sheet (``/api/phone-calls``).
+
+    One instance is shared by its operations inside a client process (pickling keeps shared
+    references), so a status change ends a call this client booked. 409 answers (no free
+    slot, call already ended) are legitimate; only their JSON shape is judged.
+    """
+
+    therapists: int
+    booked: list[int] = field(default_factory=list)
+
+    def book(self, client: Client, rng: random.Random, index: int, seq: int) -> Record:
+        started = time.time()
+        body = {"therapist_id": rng.randint(1, self.therapists)}
+        status, data, ms = client.request("POST", "/api/phone-calls", body)
+        ok = isinstance(data, dict) and isinstance(data.get("id"), int)
+        if status == 201 and ok:
+            self.booked.append(data["id"])
+        return Record("POST /api/phone-calls", started, ms, status, judged(status, data, ok))
+
+    def end(self, client: Client, rng: random.Random, index: int, seq: int) -> Record:
+        if not self.booked:
+            return self.book(client, rng, index, seq)
+        call_id = self.booked.pop(rng.randrange(len(self.booked)))
+        new_status = rng.choice(("completed", "failed", "canceled"))
+        started = time.time()
+        status, data, ms = client.request(
+            "PUT", f"/api/phone-calls/{call_id}", {"status": new_status}
+        )
+        ok = isinstance(data, dict)
+        return Record("PUT /api/phone-calls/{id}", started, ms, status, judged(status, data, ok))
+
+    def sheet(self, client: Client, rng: random.Random, index: int, seq: int) -> Record:
+        started = time.time()
+        status, data, ms = client.request("GET", "/api/phone-calls/daily")
+        ok = isinstance(data, dict) and isinstance(data.get("data"), list)
+        return Record("GET /api/phone-calls/daily", started, ms, status, judged(status, data, ok))
