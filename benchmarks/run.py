@@ -204,6 +204,8 @@ def run_job(ctx: Context, scenario: JobScenario, runs: int) -> dict[str, list[di
         if scenario.prepare:
             scenario.prepare(ctx, database_url)
         for step in scenario.steps:
+            if step.before:
+                step.before(ctx, database_url)
             settings = step.settings(ctx) if step.settings else {}
             command = [
                 sys.executable,
