@@ -108,6 +108,19 @@ class EmbeddedDatabase:
         self.close()
 
 
+@contextlib.contextmanager
+def migrated_database(database_url: str | None = None) -> Iterator[str]:
+    """``database_url`` as given (already migrated), or a private embedded PostgreSQL with a
+    database migrated by the real migrations, removed afterwards."""
+    if database_url is not None:
+        yield database_url
+        return
+    with EmbeddedDatabase(prefix="cs-drill-") as database:
+        url = database.create_database("drill")
+        migrate(url)
+        yield url
+
+
 def migrate(database_url: str) -> None:
     """Bring ``database_url`` to head with the project's real migrations (Flask-Migrate)."""
     from flask_migrate import upgrade
@@ -324,20 +337,30 @@ def run_wrk(
     raise RuntimeError(f"wrk gave no result: {result.stdout}\n{result.stderr}")
 
 
+@dataclass
+class SinkMessage:
+    message_id: str | None
+    recipients: tuple[str, ...]
+
+
 @contextlib.contextmanager
 def smtp_sink() -> Iterator[Any]:
-    """A local aiosmtpd server that accepts and counts every message; yields the controller."""
+    """A local aiosmtpd server on 127.0.0.1 that accepts every message and records its
+    ``Message-ID`` and recipients (``controller.handler.messages``); yields the controller."""
+    from email.parser import BytesHeaderParser
+
     from aiosmtpd.controller import Controller
 
-    class CountingHandler:
+    class RecordingHandler:
         def __init__(self) -> None:
-            self.messages = 0
+            self.messages: list[SinkMessage] = []
 
         async def handle_DATA(self, server, session, envelope):
-            self.messages += 1
+            headers = BytesHeaderParser().parsebytes(envelope.original_content or b"")
+            self.messages.append(SinkMessage(headers["Message-ID"], tuple(envelope.rcpt_tos)))
             return "250 OK"
 
-    handler = CountingHandler()
+    handler = RecordingHandler()
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:

@@ -33,7 +33,7 @@ from benchmarks.drills.operations import (
     row_matches_its_write,
 )
 from benchmarks.drills.report import Checks
-from benchmarks.infra import EmbeddedDatabase, Gunicorn, libpq_dsn, migrate, service_routes
+from benchmarks.infra import Gunicorn, libpq_dsn, migrated_database, service_routes
 
 SIZE = DataSize(therapists=200, patients=1_000, requests=2_000)
 WRITERS_FIRST_ID = 1  # client process i writes therapist 1 + i
@@ -148,15 +148,10 @@ def run(
     database_url: str | None = None,
 ) -> Checks:
     """Against ``database_url`` (migrated, empty), or a private embedded PostgreSQL."""
-    database = None
-    if database_url is None:
-        database = EmbeddedDatabase(prefix="cs-drill-")
-        database_url = database.create_database("drill")
-        migrate(database_url)
-    try:
-        load_people_and_requests(database_url, SIZE)
+    with migrated_database(database_url) as url:
+        load_people_and_requests(url, SIZE)
         checks = Checks(f"mixed load: {clients} clients, {workers} workers, {seconds:g} s")
-        env = {"DATABASE_URL": database_url, "WEB_CONCURRENCY": str(workers)}
+        env = {"DATABASE_URL": url, "WEB_CONCURRENCY": str(workers)}
         with Gunicorn("wsgi:app", env=env) as server:
             records = run_clients(server.port, operations(), processes=clients, seconds=seconds)
         summary = latency_summary(records)
@@ -167,11 +162,8 @@ def run(
         for op, figures in summary.items():
             checks.figures[op] = json.dumps(figures)
         for check in CHECKS:
-            check(checks, records, database_url)
+            check(checks, records, url)
         return checks
-    finally:
-        if database is not None:
-            database.close()
 
 
 def main(argv: list[str] | None = None) -> int:

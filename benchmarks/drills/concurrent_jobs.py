@@ -1,0 +1,150 @@
+"""Drill: every job started twice at the same moment, as two containers would.
+
+    .venv/bin/python -m benchmarks.drills.concurrent_jobs [--therapists 300]
+
+A private embedded PostgreSQL (real migrations, bulk data) and a local aiosmtpd sink. Two
+``batch-emails`` start together, then two ``send-emails``, then two ``schedule-follow-ups``
+(8 days later, so every unanswered email is due), each a real ``flask --app wsgi comm``
+process.
+
+Checked: every process exits 0; each therapist got one email and each request sits in one
+email or one call; every email was delivered exactly once (one message per Message-ID, as
+many messages as emails) and is ``sent``; every unanswered email got exactly one follow-up
+call; no two scheduled calls overlap; a third ``schedule-follow-ups`` creates nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+
+import psycopg2
+
+from benchmarks.data import DataSize, load_people_and_requests
+from benchmarks.drills.jobs import Job, later, missing_commands, run_job, start_job
+from benchmarks.drills.mixed_load import check_no_overlapping_calls
+from benchmarks.drills.report import Checks
+from benchmarks.infra import libpq_dsn, migrated_database, smtp_sink
+
+REQUIRED = ("batch-emails", "send-emails", "schedule-follow-ups")
+
+
+def _one(database_url: str, sql: str) -> int:
+    connection = psycopg2.connect(libpq_dsn(database_url))
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchone()[0]
+    finally:
+        connection.close()
+
+
+def _together(name: str, url: str, now: str, smtp_port: int | None = None) -> list[Job]:
+    jobs = [start_job(name, url, now, smtp_port) for _ in range(2)]
+    for job in jobs:
+        job.wait()
+    return jobs
+
+
+def _exited_cleanly(checks: Checks, jobs: list[Job]) -> None:
+    codes = [job.process.returncode for job in jobs]
+    lines = [job.output.strip().splitlines()[-1:] for job in jobs]
+    checks.figures[f"two {jobs[0].name}"] = lines
+    ok = codes == [0, 0]
+    checks.check(
+        f"both {jobs[0].name} exited 0",
+        ok,
+        f"exit codes {codes}" + ("" if ok else "; " + " | ".join(j.output[-800:] for j in jobs)),
+    )
+
+
+def run(*, therapists: int = 300, database_url: str | None = None) -> Checks:
+    """Against ``database_url`` (migrated, empty), or a private embedded PostgreSQL."""
+    checks = Checks("two of every job started together")
+    missing = missing_commands(*REQUIRED)
+    if missing:
+        checks.check("the service has the jobs", False, f"missing: comm {', comm '.join(missing)}")
+        return checks
+    size = DataSize(therapists=therapists, patients=therapists * 5, requests=therapists * 10)
+    with migrated_database(database_url) as url, smtp_sink() as sink:
+        load_people_and_requests(url, size)
+        with_email = _one(
+            url, "SELECT count(*) FROM therapist_service.therapists WHERE email IS NOT NULL"
+        )
+
+        _exited_cleanly(checks, _together("batch-emails", url, later()))
+        emails = _one(url, "SELECT count(*) FROM communication_service.emails")
+        doubled = _one(
+            url,
+            "SELECT count(*) FROM (SELECT therapist_id FROM communication_service.emails "
+            "GROUP BY therapist_id HAVING count(*) > 1) AS d",
+        )
+        checks.check(
+            "each therapist with an address got exactly one email",
+            emails == with_email and doubled == 0,
+            f"{emails} emails for {with_email} therapists; {doubled} therapists with two",
+        )
+        in_two = _one(
+            url,
+            "SELECT count(*) FROM (SELECT placement_request_id FROM ("
+            " SELECT placement_request_id FROM communication_service.email_batches"
+            " UNION ALL SELECT placement_request_id FROM communication_service.phone_call_batches"
+            ") AS carried GROUP BY placement_request_id HAVING count(*) > 1) AS d",
+        )
+        checks.check(
+            "each request is in one email or one call, never two", in_two == 0, str(in_two)
+        )
+
+        _exited_cleanly(checks, _together("send-emails", url, later(), smtp_port=sink.port))
+        messages = sink.handler.messages
+        per_id = Counter(m.message_id for m in messages)
+        sent = _one(url, "SELECT count(*) FROM communication_service.emails WHERE status = 'sent'")
+        checks.check(
+            "every email delivered exactly once",
+            len(messages) == emails == sent and all(n == 1 for n in per_id.values()),
+            f"{len(messages)} messages, {len(per_id)} Message-IDs, {sent} of {emails} sent",
+        )
+
+        _exited_cleanly(checks, _together("schedule-follow-ups", url, later(days=8)))
+        follow_ups = _one(
+            url,
+            "SELECT count(*) FROM communication_service.phone_calls "
+            "WHERE follow_up_email_id IS NOT NULL",
+        )
+        distinct = _one(
+            url,
+            "SELECT count(DISTINCT follow_up_email_id) FROM communication_service.phone_calls "
+            "WHERE follow_up_email_id IS NOT NULL",
+        )
+        checks.check(
+            "every unanswered email got exactly one follow-up call",
+            follow_ups == distinct == sent,
+            f"{follow_ups} follow-up calls for {distinct} emails; {sent} emails unanswered",
+        )
+        check_no_overlapping_calls(checks, [], url)
+        third = run_job("schedule-follow-ups", url, later(days=8, minutes=5))
+        again = _one(
+            url,
+            "SELECT count(*) FROM communication_service.phone_calls "
+            "WHERE follow_up_email_id IS NOT NULL",
+        )
+        checks.check(
+            "a third schedule-follow-ups creates nothing",
+            third.process.returncode == 0 and again == follow_ups,
+            f"exit {third.process.returncode}, {again - follow_ups} new",
+        )
+    return checks
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.drills.concurrent_jobs")
+    parser.add_argument("--therapists", type=int, default=300)
+    args = parser.parse_args(argv)
+    checks = run(therapists=args.therapists)
+    print(checks.render())
+    return 0 if checks.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

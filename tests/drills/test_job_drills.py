@@ -1,0 +1,34 @@
+"""CI-sized runs of the job drills (benchmarks/drills/kill_send.py, concurrent_jobs.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.drills import concurrent_jobs, kill_send
+from benchmarks.drills.jobs import missing_commands
+
+
+def _needs(*commands: str) -> None:
+    missing = missing_commands(*commands)
+    if missing:
+        pytest.skip(f"the service has no `comm {', '.join(missing)}` yet")
+
+
+@pytest.mark.slow
+def test_send_emails_killed_mid_send_loses_and_duplicates_nothing(drill_database_url):
+    _needs(*kill_send.REQUIRED)
+
+    checks = kill_send.run(therapists=60, database_url=drill_database_url)
+
+    print(checks.render())
+    assert checks.passed, checks.failures()
+
+
+@pytest.mark.slow
+def test_every_job_started_twice_does_its_work_once(drill_database_url):
+    _needs(*concurrent_jobs.REQUIRED)
+
+    checks = concurrent_jobs.run(therapists=60, database_url=drill_database_url)
+
+    print(checks.render())
+    assert checks.passed, checks.failures()
