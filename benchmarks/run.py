@@ -334,6 +334,9 @@ def describe(entry: dict[str, Any]) -> str:
         parts.append(_range(f["emails_per_s"], " emails/s"))
     if "sql_statements" in f:
         parts.append(_range(f["sql_statements"], " SQL"))
+    if f.get("status", {}).get("max", 0) >= 400:
+        statuses = sorted({run["status"] for run in entry["runs"]})
+        parts.append(f"answered {statuses}")
     return " · ".join(parts)
 
 

@@ -149,15 +149,29 @@ def delete_booked_calls(ctx: Context) -> None:
 
 
 def load_existing_calls(count: int) -> Callable[[Context, str], None]:
-    def prepare(ctx: Context, database_url: str) -> None:
-        from benchmarks.data import load_phone_calls
+    """``count`` calls already in the table: four fifths completed in the past, one fifth
+    scheduled from tomorrow on (densely, so the slot search has to step over them)."""
 
-        if count:
+    def prepare(ctx: Context, database_url: str) -> None:
+        from benchmarks.data import SLOTS_PER_DAY, load_phone_calls
+
+        past, future = count - count // 5, count // 5
+        therapists = (2, ctx.size.therapists)
+        if past:
+            days = past // SLOTS_PER_DAY + 2
             load_phone_calls(
                 database_url,
-                count=count,
-                first_day=TODAY - timedelta(days=count // 96 + 2),
-                therapist_ids=(2, ctx.size.therapists),
+                count=past,
+                first_day=TODAY - timedelta(days=days),
+                therapist_ids=therapists,
+            )
+        if future:
+            load_phone_calls(
+                database_url,
+                count=future,
+                first_day=TODAY + timedelta(days=1),
+                therapist_ids=therapists,
+                status="scheduled",
             )
 
     return prepare
