@@ -39,7 +39,13 @@ from sqlalchemy.orm import Session
 from communication_service.clock import Clock
 from communication_service.config import Settings
 from communication_service.errors import ApiError, Conflict, NotFound, Unprocessable
-from communication_service.models import PhoneCall, PhoneCallBatch, Therapist, TherapistStatus
+from communication_service.models import (
+    PhoneCall,
+    PhoneCallBatch,
+    PhoneCallStatus,
+    Therapist,
+    TherapistStatus,
+)
 from communication_service.schemas.availability import WEEKDAYS
 
 log = logging.getLogger(__name__)
@@ -428,16 +434,25 @@ def check_placement_requests(context: BookingContext, request_ids: Sequence[int]
         )
 
 
-def check_automatic_scheduling_allowed(
-    context: BookingContext, settings: Settings, today: date
-) -> None:
-    """Rule 3 (only active therapists) and rule 9 (cooling period) for automatic scheduling."""
+def check_therapist_active(context: BookingContext) -> None:
+    """Rule 3: automatic scheduling skips therapists whose status is not ``active``."""
     if context.status != TherapistStatus.ACTIVE:
         raise Conflict(
             f"Therapist {context.therapist_id} is {context.status}: no calls are scheduled.",
             code="therapist_not_active",
             details={"therapist_id": context.therapist_id, "status": context.status},
         )
+
+
+def check_automatic_scheduling_allowed(
+    context: BookingContext, settings: Settings, today: date
+) -> None:
+    """Rule 3 (only active therapists) and rule 9 (cooling period) for automatic scheduling.
+
+    Cooling: no automatic call while ``today`` < the latest rejection's ``response_date`` +
+    ``COOLING_PERIOD_DAYS`` (a rejection on day R blocks days R … R+27 with the default).
+    """
+    check_therapist_active(context)
     until = cooling_until(context, settings)
     if until is not None and today < until:
         raise Conflict(
@@ -461,6 +476,18 @@ def check_explicit_time(
     tz = ZoneInfo(settings.timezone)
     start = datetime.combine(scheduled_date, scheduled_time)
     end = start + timedelta(minutes=duration_minutes)
+    minute_of_day = scheduled_time.hour * 60 + scheduled_time.minute
+    if (
+        scheduled_time.second
+        or scheduled_time.microsecond
+        or (minute_of_day % settings.call_slot_minutes)
+    ):
+        raise Unprocessable(
+            "Calls start on the slot grid.",
+            details={
+                "scheduled_time": [f"Must be on the {settings.call_slot_minutes}-minute grid."]
+            },
+        )
     if not exists_locally(start, tz):
         raise Unprocessable(
             "That time does not exist (daylight saving time change).",
@@ -652,6 +679,119 @@ def schedule_call(
             "follow_up_email_id": follow_up_email_id,
         },
         request_ids,
+    )
+
+
+def free_slots(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    therapist_id: int,
+    *,
+    from_date: date | None = None,
+    days: int | None = None,
+    duration_minutes: int | None = None,
+) -> list[FreeSlot]:
+    """The therapist's free slots by rules 1-3, as automatic scheduling sees them.
+
+    The cooling period (rule 9) is not applied: it restricts automatic contact, while staff
+    may still pick one of these slots themselves.
+    """
+    tz = ZoneInfo(settings.timezone)
+    days = settings.scheduling_horizon_days if days is None else days
+    duration = duration_minutes or settings.default_call_minutes
+    start = _search_start(clock.now(), from_date, tz)
+    context = load_booking_context(
+        session,
+        settings,
+        therapist_id,
+        first_date=start.date(),
+        last_date=start.date() + timedelta(days=max(days - 1, 0)),
+    )
+    if context is None:
+        raise NotFound(f"Therapist {therapist_id} does not exist.", details={"id": therapist_id})
+    check_therapist_active(context)
+    return find_free_slots(
+        context.availability,
+        [*context.own_intervals(), *context.lines_busy],
+        holiday_dates(settings, start.date(), start.date() + timedelta(days=max(days - 1, 0))),
+        start,
+        days,
+        duration,
+        settings.call_slot_minutes,
+        tz,
+    )
+
+
+def move_call(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    call_id: int,
+    *,
+    scheduled_date: date | None = None,
+    scheduled_time: time | None = None,
+    duration_minutes: int | None = None,
+) -> None:
+    """Change a scheduled call's time or length, re-checked like an explicit booking.
+
+    Compare-and-swap: the row changes only while it is still ``scheduled``. Does not commit.
+    """
+    current = session.execute(
+        sa.select(
+            phone_calls.c.therapist_id,
+            phone_calls.c.status,
+            phone_calls.c.scheduled_date,
+            phone_calls.c.scheduled_time,
+            phone_calls.c.duration_minutes,
+        ).where(phone_calls.c.id == call_id)
+    ).first()
+    if current is None:
+        raise NotFound(f"Phone call {call_id} does not exist.", details={"id": call_id})
+    if current.status != PhoneCallStatus.SCHEDULED:
+        raise _not_scheduled(call_id, current.status)
+    new_date = scheduled_date or current.scheduled_date
+    new_time = scheduled_time or current.scheduled_time
+    new_duration = duration_minutes or current.duration_minutes
+
+    lock_bookings(session, settings, [current.therapist_id])
+    context = load_booking_context(
+        session,
+        settings,
+        current.therapist_id,
+        first_date=new_date,
+        last_date=new_date,
+        exclude_call_id=call_id,
+    )
+    if context is None:  # the therapist was deleted meanwhile (and the call with them)
+        raise NotFound(f"Phone call {call_id} does not exist.", details={"id": call_id})
+    check_explicit_time(context, settings, clock.now(), new_date, new_time, new_duration)
+    try:
+        moved = session.execute(
+            sa.update(phone_calls)
+            .where(
+                phone_calls.c.id == call_id,
+                phone_calls.c.status == PhoneCallStatus.SCHEDULED.value,
+            )
+            .values(
+                scheduled_date=new_date,
+                scheduled_time=new_time,
+                duration_minutes=new_duration,
+            )
+            .returning(phone_calls.c.id)
+        ).first()
+    except IntegrityError as error:
+        raise_for_integrity_error(error)
+        raise
+    if moved is None:
+        raise _not_scheduled(call_id, "changed")
+
+
+def _not_scheduled(call_id: int, status: str) -> Conflict:
+    return Conflict(
+        f"Phone call {call_id} is {status}: only a scheduled call can be moved.",
+        code="illegal_status_change",
+        details={"id": call_id, "status": str(status)},
     )
 
 
