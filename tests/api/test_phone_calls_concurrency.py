@@ -86,6 +86,7 @@ def live_server(database_url: str, tmp_path: Path, call_lines: int) -> Iterator[
                 "--preload",
                 "--bind",
                 f"127.0.0.1:{port}",
+                "--no-control-socket",
                 "wsgi:app",
             ],
             cwd=ROOT,
