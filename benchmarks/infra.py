@@ -200,6 +200,7 @@ class Gunicorn:
             **self.env,
             "GUNICORN_BIND": f"127.0.0.1:{self.port}",
         }
+        self._temporary_log = self.log_path is None
         log_path = self.log_path or Path(tempfile.mkstemp(prefix="gunicorn-", suffix=".log")[1])
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
@@ -242,6 +243,9 @@ class Gunicorn:
                 self.process.wait()
         if getattr(self, "_log", None):
             self._log.close()
+            # A temporary log is kept only when gunicorn logged a traceback (for the post-mortem).
+            if self._temporary_log and "Traceback" not in self.log_path.read_text(errors="replace"):
+                self.log_path.unlink(missing_ok=True)
 
     def __enter__(self) -> Gunicorn:
         return self.start()

@@ -33,14 +33,14 @@ class Job:
     name: str
     process: subprocess.Popen
     output_path: str
+    output: str = ""  # what the job printed, once it has ended
 
     def wait(self, timeout: float = 300) -> int:
-        return self.process.wait(timeout=timeout)
-
-    @property
-    def output(self) -> str:
+        code = self.process.wait(timeout=timeout)
         with open(self.output_path, errors="replace") as handle:
-            return handle.read()
+            self.output = handle.read()
+        os.unlink(self.output_path)
+        return code
 
 
 def start_job(name: str, database_url: str, now: str, smtp_port: int | None = None) -> Job:
