@@ -401,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
             chosen |= {s.name for s in HTTP_SCENARIOS if s.server == scenario.ratio_to}
 
     adapter, commands = service_capabilities()
-    wrk = ensure_wrk()
+    wrk = ensure_wrk() if any(s.name in chosen for s in HTTP_SCENARIOS) else None
     entries: dict[str, dict[str, Any]] = {}
 
     def skip(name: str, reason: str, targets=()) -> None:
