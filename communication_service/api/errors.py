@@ -55,9 +55,16 @@ def register_error_handlers(app: Flask) -> None:
             return body, status
         return response
 
-    @app.errorhandler(OperationalError)
-    def handle_database_unavailable(error: OperationalError) -> ResponseReturnValue:
-        if not error.connection_invalidated and not _is_connection_error(error):
+    @app.errorhandler(DBAPIError)
+    def handle_database_unavailable(error: DBAPIError) -> ResponseReturnValue:
+        # A lost connection is not always an OperationalError: psycopg2 reports some
+        # disconnects as DatabaseError/InterfaceError; SQLAlchemy marks all of them
+        # ``connection_invalidated``. Refused connections are OperationalErrors with no
+        # connection to invalidate, recognised by their message.
+        lost = error.connection_invalidated or (
+            isinstance(error, OperationalError) and _is_connection_error(error)
+        )
+        if not lost:
             return handle_unexpected(error)
         log.warning("database unavailable: %s", type(error.orig).__name__)
         return error_response(503, "database_unavailable", "The database is not reachable.")

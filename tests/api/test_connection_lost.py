@@ -12,6 +12,7 @@ import time
 import psycopg2
 import pytest
 from flask import g
+from sqlalchemy import exc as sa_exc
 
 from communication_service.extensions import db
 from tests.conftest import API_TOKEN
@@ -67,3 +68,41 @@ def test_a_finished_answer_survives_the_connection_dying_before_cleanup(
     # The pool noticed the dead connection: the next request gets a live one.
     with app_losing_its_connection.app_context():
         assert db.session.execute(db.text("SELECT 1")).scalar_one() == 1
+
+
+def _raising(app, error: Exception):
+    @app.get("/api/raises")
+    def raises():
+        raise error
+
+    with app.app_context():
+        return app.test_client().get(
+            "/api/raises", headers={"Authorization": f"Bearer {API_TOKEN}"}
+        )
+
+
+def test_a_lost_connection_reported_as_database_error_is_a_503(app_factory):
+    # psycopg2 reports some disconnects (e.g. after a crash-like shutdown, seen by the
+    # database-restart drill with ``--mode immediate``) as DatabaseError, not OperationalError.
+    lost = sa_exc.DatabaseError(
+        "COMMIT",
+        {},
+        psycopg2.DatabaseError("server closed the connection unexpectedly"),
+        connection_invalidated=True,
+    )
+
+    response = _raising(app_factory(), lost)
+
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "database_unavailable"
+
+
+def test_other_database_errors_stay_500(app_factory):
+    broken = sa_exc.IntegrityError(
+        "INSERT", {}, psycopg2.IntegrityError("duplicate key: connection_ref")
+    )
+
+    response = _raising(app_factory(), broken)
+
+    assert response.status_code == 500
+    assert response.get_json()["error"]["code"] == "internal_error"
