@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, current_app
 from flask_restful import Api
 
-from communication_service.api import therapists
+from communication_service.api import openapi, therapists
 from communication_service.api.auth import require_bearer_token
+from communication_service.api.parsing import reject_oversized_body
 
 # One line per aggregate module; each module adds its own resources.
-RESOURCE_MODULES = (therapists,)
+RESOURCE_MODULES = (openapi, therapists)
 
 
 class JsonApi(Api):
@@ -24,6 +25,7 @@ def create_api_blueprint() -> Blueprint:
     @blueprint.before_request
     def authenticate() -> None:
         require_bearer_token(current_app.extensions["settings"])
+        reject_oversized_body()
 
     api = JsonApi(blueprint)
     for module in RESOURCE_MODULES:

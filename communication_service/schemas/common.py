@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import fields
+from marshmallow import fields, validate
+
+# PostgreSQL ``integer``: a larger id cannot exist, and sending one to the database is an error.
+PG_INTEGER_MAX = 2**31 - 1
 
 
 class UtcDateTime(fields.DateTime):
@@ -29,3 +33,38 @@ class StrictBoolean(fields.Boolean):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(truthy={True}, falsy={False}, **kwargs)
+
+
+class RowId(fields.Integer):
+    """A row id given by a client: an integer 1 … 2^31-1 (PostgreSQL ``integer``).
+
+    Anything larger would make PostgreSQL raise "out of range" (a 500) instead of a 422/404.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=validate.Range(min=1, max=PG_INTEGER_MAX), **kwargs)
+
+
+class UniqueList(fields.List):
+    """A list whose items must be distinct (e.g. ``placement_request_ids``); order is kept.
+
+    The OpenAPI document says ``uniqueItems: true``; a duplicate is a 422 naming the items.
+    """
+
+    default_error_messages = {"duplicates": "Contains duplicates: {duplicates}."}
+
+    def __init__(self, cls_or_instance: Any, **kwargs: Any) -> None:
+        kwargs["metadata"] = {**kwargs.get("metadata", {}), "uniqueItems": True}
+        super().__init__(cls_or_instance, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[Any]:
+        items = super()._deserialize(value, attr, data, **kwargs)
+        seen: set[Hashable] = set()
+        duplicates: list[Any] = []
+        for item in items:
+            if item in seen and item not in duplicates:
+                duplicates.append(item)
+            seen.add(item)
+        if duplicates:
+            raise self.make_error("duplicates", duplicates=", ".join(map(str, duplicates)))
+        return items
