@@ -29,10 +29,18 @@ class HourMinute(fields.Time):
 
 
 class StrictBoolean(fields.Boolean):
-    """JSON ``true``/``false`` only; ``"yes"`` or ``1`` is a validation error."""
+    """JSON ``true``/``false`` only; ``"yes"``, ``1`` or ``0`` is a validation error.
+
+    (``truthy={True}`` alone is not enough: ``1 == True`` and ``0 == False`` in Python.)
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(truthy={True}, falsy={False}, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
 
 
 class RowId(fields.Integer):
