@@ -19,6 +19,9 @@ errorlog = "-"
 # container's log collector reads every line of stderr as one object. The access log stays off
 # (its lines would carry query strings); the app logs each request itself.
 if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
+    import logging
+
+    logging.captureWarnings(True)  # Python warnings of the master process become JSON too
     logconfig_dict = {
         "version": 1,
         "disable_existing_loggers": False,

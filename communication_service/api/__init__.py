@@ -7,7 +7,7 @@ from flask_restful import Api
 
 from communication_service.api import openapi, therapists
 from communication_service.api.auth import require_bearer_token
-from communication_service.api.parsing import reject_oversized_body
+from communication_service.api.parsing import reject_oversized_body, reject_undeclared_query
 
 # One line per aggregate module; each module adds its own resources.
 RESOURCE_MODULES = (openapi, therapists)
@@ -26,6 +26,7 @@ def create_api_blueprint() -> Blueprint:
     def authenticate() -> None:
         require_bearer_token(current_app.extensions["settings"])
         reject_oversized_body()
+        reject_undeclared_query()
 
     api = JsonApi(blueprint)
     for module in RESOURCE_MODULES:

@@ -181,7 +181,7 @@ def _operation(operation: Operation) -> dict[str, Any]:
             "description": f"HTTP {status}",
             **({"content": _json_content(schema)} if schema is not None else {}),
         }
-    for status in sorted(_error_statuses(operation, in_api, query is not None)):
+    for status in sorted(_error_statuses(operation, in_api)):
         if str(status) in responses:
             continue
         name = ERROR_RESPONSES.get(status, (None, None))[0]
@@ -193,16 +193,15 @@ def _operation(operation: Operation) -> dict[str, Any]:
     return result
 
 
-def _error_statuses(operation: Operation, in_api: bool, has_query: bool) -> set[int]:
+def _error_statuses(operation: Operation, in_api: bool) -> set[int]:
     """The statuses the author listed, plus those the framework answers on such a route."""
     doc = operation.apidoc or {}
     statuses = set(doc.get("errors", ()))
     if in_api:
         statuses |= {401, 503}  # auth for every /api route; any database access may fail
+        statuses |= {400, 422}  # query strings: not UTF-8; unknown, repeated or invalid
         if doc.get("body") is not None:
             statuses |= {400, 413, 415, 422}  # parse_body
-        if has_query:
-            statuses |= {400, 422}  # parse_query
         if operation.rule.arguments:
             statuses.add(404)  # ids out of range never match; unknown ids are not found
     return statuses

@@ -18,6 +18,7 @@ from marshmallow import Schema, ValidationError, fields
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from communication_service.errors import ApiError, UnsupportedMediaType
+from communication_service.schemas.common import loading_query_string
 
 # Deep enough for every schema of the API (availability is 4 levels), far below the recursion
 # limits of the JSON parser and of Marshmallow.
@@ -41,10 +42,7 @@ def parse_query(schema: Schema) -> dict[str, Any]:
     A parameter may be repeated only where the schema declares a list; a parameter the schema
     does not know is rejected whatever the schema's ``unknown`` setting.
     """
-    try:
-        unquote_to_bytes(request.query_string).decode("utf-8")
-    except UnicodeDecodeError:
-        raise ApiError("The query string is not valid UTF-8.", code="invalid_query") from None
+    _require_utf8_query()
     by_key = {field.data_key or name: field for name, field in schema.load_fields.items()}
     data: dict[str, Any] = {}
     problems: dict[str, list[str]] = {}
@@ -62,7 +60,23 @@ def parse_query(schema: Schema) -> dict[str, Any]:
             data[key] = values if isinstance(field, fields.List) else values[0]
     if problems:
         raise ValidationError(problems)
-    return schema.load(data)
+    with loading_query_string():
+        return schema.load(data)
+
+
+def reject_undeclared_query() -> None:
+    """Hold every ``/api`` request's query string to what its operation documents.
+
+    400 if it is not UTF-8; 422 if the operation declares no query parameters at all (its
+    ``@documented`` has no ``query`` and is not paginated) but some were given.
+    """
+    _require_utf8_query()
+    if not request.args:
+        return
+    apidoc = _current_apidoc()
+    if apidoc is None or apidoc.get("query") is not None or apidoc.get("paginated"):
+        return  # parse_query judges them (or the route is unknown: 404/405 follow)
+    raise ValidationError({_printable(key): ["Unknown parameter."] for key in request.args})
 
 
 def reject_oversized_body() -> None:
@@ -72,8 +86,26 @@ def reject_oversized_body() -> None:
         raise RequestEntityTooLarge()
 
 
+def _require_utf8_query() -> None:
+    try:
+        unquote_to_bytes(request.query_string).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError("The query string is not valid UTF-8.", code="invalid_query") from None
+
+
+def _current_apidoc() -> dict[str, Any] | None:
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    view_class = getattr(view, "view_class", None)
+    handler = getattr(view_class, request.method.lower(), None) if view_class else view
+    return getattr(handler, "__apidoc__", None)
+
+
 def _read_json() -> Any:
-    raw = request.get_data(cache=True)  # 413 past MAX_CONTENT_LENGTH
+    raw = request.get_data(cache=True)  # 413 when Content-Length is past MAX_CONTENT_LENGTH
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        # A chunked body is cut at the limit, not refused: whatever was cut off is too much.
+        raise RequestEntityTooLarge()
     try:
         text = raw.decode("utf-8")  # RFC 8259: JSON exchanged between systems is UTF-8
     except UnicodeDecodeError:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import re
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,7 +46,36 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
-class RowId(fields.Integer):
+_IN_QUERY_STRING: ContextVar[bool] = ContextVar("in_query_string", default=False)
+_DECIMAL_DIGITS = re.compile(r"-?[0-9]{1,30}")
+
+
+@contextmanager
+def loading_query_string() -> Iterator[None]:
+    """While ``parse_query`` loads: integers arrive as text (``StrictInteger`` reads digits)."""
+    token = _IN_QUERY_STRING.set(True)
+    try:
+        yield
+    finally:
+        _IN_QUERY_STRING.reset(token)
+
+
+class StrictInteger(fields.Integer):
+    """An integer as the OpenAPI document says it: a JSON integer in a body (not ``"5"``,
+    ``5.5`` or ``true``), ASCII digits in a query string (not ``" 5"``, ``"5_0"``, ``"1e3"``).
+
+    Marshmallow's own ``Integer`` turns ``5.9`` into ``5`` and accepts any text ``int()`` reads.
+    """
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, str) and _IN_QUERY_STRING.get() and _DECIMAL_DIGITS.fullmatch(value):
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class RowId(StrictInteger):
     """A row id given by a client: an integer 1 … 2^31-1 (PostgreSQL ``integer``).
 
     Anything larger would make PostgreSQL raise "out of range" (a 500) instead of a 422/404.
