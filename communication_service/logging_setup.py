@@ -56,7 +56,8 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        # ASCII escapes: still one valid JSON line when a text holds an unpaired surrogate.
+        return json.dumps(entry, ensure_ascii=True, default=str)
 
 
 def make_formatter(log_format: str) -> logging.Formatter:
