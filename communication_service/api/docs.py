@@ -31,7 +31,8 @@ def documented(
 ) -> Callable[[F], F]:
     """Attach what the OpenAPI document says about one operation.
 
-    ``query``: schema of the query string (``parse_query``); ``body``: schema of the JSON body
+    ``query``: schema of the query string (``parse_query``; an ``/api`` operation documenting
+    no query string answers any query parameter with 422); ``body``: schema of the JSON body
     (``parse_body``); ``response``: schema of the ``status`` response (``None`` with 204 = no
     body); ``paginated``: the response is the list envelope ``{data, page, per_page, total}``
     of ``response`` items (``query=None`` then means ``PageQuerySchema``); ``response_many``: the
