@@ -145,3 +145,23 @@ def client(app: Flask) -> ApiClient:
 def pytest_report_header(config: pytest.Config) -> str:
     where = "TEST_DATABASE_URL" if os.environ.get("TEST_DATABASE_URL") else "embedded PostgreSQL"
     return f"database: {where}"
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[Any]:
+    """A real SMTP server on 127.0.0.1 (aiosmtpd) recording what it accepts."""
+    from tests.smtp_sink import SmtpSink
+
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def smtp_settings(app: Flask, smtp_sink: Any, monkeypatch: pytest.MonkeyPatch):
+    """The app's settings pointing at ``smtp_sink`` (also for CLI runs of this app)."""
+    settings = app.extensions["settings"].replace(
+        smtp_host=smtp_sink.host, smtp_port=smtp_sink.port, smtp_timeout_seconds=5.0
+    )
+    monkeypatch.setitem(app.extensions, "settings", settings)
+    return settings
