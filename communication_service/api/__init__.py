@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, current_app
 from flask_restful import Api
 
-from communication_service.api import emails, therapists
+from communication_service.api import emails, phone_calls, therapists
 from communication_service.api.auth import require_bearer_token
 
 # One line per aggregate module; each module adds its own resources.
-RESOURCE_MODULES = (therapists, emails)
+RESOURCE_MODULES = (therapists, phone_calls, emails)
 
 
 class JsonApi(Api):

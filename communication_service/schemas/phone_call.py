@@ -1,0 +1,280 @@
+"""Phone calls, their batches, free slots and the daily call sheet: input and output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_dump,
+    validate,
+    validates_schema,
+)
+
+from communication_service.models import PhoneCallStatus
+from communication_service.schemas.common import HourMinute, StrictBoolean, UtcDateTime
+from communication_service.services.scheduling import MAX_CALL_MINUTES, within_availability
+
+BATCH_OUTCOMES = ("accepted", "rejected", "undecided")
+FINAL_STATUSES = (PhoneCallStatus.COMPLETED, PhoneCallStatus.FAILED, PhoneCallStatus.CANCELED)
+MAX_REQUESTS_PER_CALL = 100
+MAX_SLOT_DAYS = 92
+TEXT_LIMIT = validate.Length(max=10_000)
+
+_id = validate.Range(min=1, max=2**31 - 1)
+_duration = validate.Range(min=1, max=MAX_CALL_MINUTES)
+_statuses = validate.OneOf([status.value for status in PhoneCallStatus])
+
+
+# ---------------------------------------------------------------------------- output
+
+
+class FreeSlotSchema(Schema):
+    date = fields.Date()
+    start = HourMinute()
+    end = HourMinute()
+
+
+class PhoneCallBatchSchema(Schema):
+    id = fields.Integer()
+    phone_call_id = fields.Integer()
+    placement_request_id = fields.Integer()
+    priority = fields.Integer(allow_none=True)
+    discussed = fields.Boolean(allow_none=True)
+    outcome = fields.String(allow_none=True)
+    follow_up_required = fields.Boolean(allow_none=True)
+    follow_up_notes = fields.String(allow_none=True)
+    created_at = UtcDateTime(allow_none=True)
+
+
+class PhoneCallSchema(Schema):
+    id = fields.Integer()
+    therapist_id = fields.Integer()
+    scheduled_date = fields.Date()
+    scheduled_time = HourMinute()
+    duration_minutes = fields.Integer()
+    within_availability = fields.Boolean(
+        metadata={"description": "The call lies wholly inside one of the therapist's windows."}
+    )
+    status = fields.String()
+    attempt = fields.Integer()
+    previous_call_id = fields.Integer(allow_none=True)
+    follow_up_email_id = fields.Integer(allow_none=True)
+    actual_date = fields.Date(allow_none=True)
+    actual_time = HourMinute(allow_none=True)
+    outcome = fields.String(allow_none=True)
+    notes = fields.String(allow_none=True)
+    retry_after = fields.Date(allow_none=True)
+    created_at = UtcDateTime(allow_none=True)
+    updated_at = UtcDateTime(allow_none=True)
+    batches = fields.List(fields.Nested(PhoneCallBatchSchema))
+
+    @pre_dump
+    def add_within_availability(self, row: Any, **kwargs: Any) -> dict[str, Any]:
+        # Rows carry the therapist's telephone hours as ``availability`` (one join, no query).
+        call = dict(row)
+        call["within_availability"] = within_availability(
+            call.pop("availability", None),
+            call["scheduled_date"],
+            call["scheduled_time"],
+            call["duration_minutes"],
+        )
+        return call
+
+
+class PhoneCallUpdateResultSchema(PhoneCallSchema):
+    replanned_call_id = fields.Integer(
+        allow_none=True,
+        metadata={"description": "The call planned after this one failed (rule 8), if any."},
+    )
+
+
+class CallSheetTherapistSchema(Schema):
+    id = fields.Integer()
+    anrede = fields.String(allow_none=True)
+    titel = fields.String(allow_none=True)
+    vorname = fields.String(allow_none=True)
+    nachname = fields.String()
+    telefon = fields.String(allow_none=True)
+    potentially_available = fields.Boolean(allow_none=True)
+    potentially_available_notes = fields.String(allow_none=True)
+
+
+class CallSheetPatientSchema(Schema):
+    id = fields.Integer()
+    vorname = fields.String(allow_none=True)
+    nachname = fields.String()
+    geburtsdatum = fields.Date(allow_none=True)
+    diagnose = fields.String(allow_none=True)
+    startdatum = fields.Date(allow_none=True)
+
+
+class CallSheetBatchSchema(PhoneCallBatchSchema):
+    placement_request_status = fields.String()
+    patient = fields.Nested(CallSheetPatientSchema)
+
+    @pre_dump
+    def nest_patient(self, row: Any, **kwargs: Any) -> dict[str, Any]:
+        return _nest(row, "patient_")
+
+
+class CallSheetCallSchema(PhoneCallSchema):
+    therapist = fields.Nested(CallSheetTherapistSchema)
+    batches = fields.List(fields.Nested(CallSheetBatchSchema))
+
+    @pre_dump
+    def nest_therapist(self, row: Any, **kwargs: Any) -> dict[str, Any]:
+        return _nest(row, "therapist_", keep_id=True)
+
+
+def _nest(row: Any, prefix: str, *, keep_id: bool = False) -> dict[str, Any]:
+    """Move the ``prefix``-ed columns of a joined row into a nested object."""
+    flat = dict(row)
+    nested = {key[len(prefix) :]: flat.pop(key) for key in list(flat) if key.startswith(prefix)}
+    if keep_id and f"{prefix}id" in row:
+        flat[f"{prefix}id"] = nested["id"]
+    flat[prefix.rstrip("_")] = nested
+    return flat
+
+
+# ---------------------------------------------------------------------------- input
+
+
+class SlotQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    from_date = fields.Date(
+        data_key="from", load_default=None, metadata={"description": "First day (default today)."}
+    )
+    days = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=1, max=MAX_SLOT_DAYS),
+        metadata={"description": "How many days (default SCHEDULING_HORIZON_DAYS)."},
+    )
+    duration = fields.Integer(
+        load_default=None,
+        validate=_duration,
+        metadata={"description": "Call length in minutes (default 5)."},
+    )
+
+
+class PhoneCallCreateSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    therapist_id = fields.Integer(required=True, strict=True, validate=_id)
+    scheduled_date = fields.Date()
+    scheduled_time = HourMinute()
+    duration_minutes = fields.Integer(strict=True, validate=_duration)
+    notes = fields.String(allow_none=True, validate=TEXT_LIMIT)
+    placement_request_ids = fields.List(
+        fields.Integer(strict=True, validate=_id),
+        validate=validate.Length(max=MAX_REQUESTS_PER_CALL),
+        metadata={"description": "The requests to discuss; list order is their priority."},
+    )
+    not_before = fields.Date(
+        metadata={"description": "Automatic scheduling: the earliest day for the call."}
+    )
+
+    @validates_schema(skip_on_field_errors=True)
+    def date_and_time_together(self, data: dict[str, Any], **kwargs: Any) -> None:
+        explicit = {"scheduled_date", "scheduled_time"} & set(data)
+        if len(explicit) == 1:
+            missing = ({"scheduled_date", "scheduled_time"} - explicit).pop()
+            raise ValidationError("Required together with " + explicit.pop() + ".", missing)
+        if explicit and "not_before" in data:
+            raise ValidationError(
+                "Only without scheduled_date (automatic scheduling).", "not_before"
+            )
+        ids = data.get("placement_request_ids") or []
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValidationError(
+                f"Duplicate ids: {', '.join(map(str, duplicates))}.", "placement_request_ids"
+            )
+
+
+class PhoneCallUpdateSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    scheduled_date = fields.Date()
+    scheduled_time = HourMinute()
+    duration_minutes = fields.Integer(strict=True, validate=_duration)
+    notes = fields.String(allow_none=True, validate=TEXT_LIMIT)
+    outcome = fields.String(allow_none=True, validate=TEXT_LIMIT)
+    actual_date = fields.Date(allow_none=True)
+    actual_time = HourMinute(allow_none=True)
+    status = fields.String(
+        validate=_statuses,
+        metadata={"description": "Only scheduled → completed, failed or canceled."},
+    )
+    retry_after = fields.Date(
+        allow_none=True,
+        metadata={"description": "With status failed: plan the next call not before this day."},
+    )
+
+    @validates_schema(skip_on_field_errors=True)
+    def consistent(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Give at least one field to change.")
+        moves = {"scheduled_date", "scheduled_time", "duration_minutes"} & set(data)
+        if moves and data.get("status", PhoneCallStatus.SCHEDULED) != PhoneCallStatus.SCHEDULED:
+            raise ValidationError(
+                "A call is moved or ended, not both in one request.", sorted(moves)[0]
+            )
+
+
+class PhoneCallFilterSchema(Schema):
+    """Filters of the call list (the API adds the page parameters)."""
+
+    class Meta:
+        unknown = RAISE
+
+    therapist_id = fields.Integer(validate=_id)
+    status = fields.String(validate=_statuses)
+    scheduled_date = fields.Date()
+    date_from = fields.Date()
+    date_to = fields.Date()
+    follow_up_required = fields.Boolean(
+        metadata={"description": "Only calls with (or without) a request flagged for staff."}
+    )
+
+    @validates_schema(skip_on_field_errors=True)
+    def range_in_order(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "date_from" in data and "date_to" in data and data["date_to"] < data["date_from"]:
+            raise ValidationError("Must not be before date_from.", "date_to")
+
+
+class CallSheetFilterSchema(Schema):
+    """The day of the call sheet (the API adds the page parameters)."""
+
+    class Meta:
+        unknown = RAISE
+
+    date = fields.Date(load_default=None, metadata={"description": "The day (default today)."})
+    status = fields.String(validate=_statuses)
+
+
+class PhoneCallBatchUpdateSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    discussed = StrictBoolean()
+    outcome = fields.String(
+        validate=validate.OneOf(BATCH_OUTCOMES),
+        metadata={"description": "accepted/rejected update the placement request (rule 9)."},
+    )
+    follow_up_required = StrictBoolean()
+    follow_up_notes = fields.String(allow_none=True, validate=TEXT_LIMIT)
+
+    @validates_schema
+    def something_to_change(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError(
+                "Give at least one of discussed, outcome, follow_up_required, follow_up_notes."
+            )

@@ -1,0 +1,864 @@
+"""The scheduling engine: free call slots and booking calls (SPEC §5 rules 1-3, 9, 12).
+
+Two layers:
+
+- ``find_free_slots`` is pure: telephone hours, the intervals already taken, public holidays
+  and the earliest allowed instant in, free slots on the grid out. Dates and times are
+  wall-clock times in ``TIMEZONE``; a 09:00-12:00 window stays 09:00-12:00 local across the
+  DST switches.
+- ``schedule_call`` books one call with a fixed number of statements, whatever the number of
+  calls already booked: an advisory lock, ONE query loading the therapist, their booked calls,
+  the moments all phone lines are busy and the placement requests, and ONE insert of the call
+  with its batches. The decision itself is computed in Python.
+
+Concurrency is settled by PostgreSQL: every booking takes a transaction-scoped advisory lock
+(one global key while ``CALL_LINES`` > 0, because the line limit spans all therapists; one key
+per therapist otherwise), so "read the booked calls, pick a slot, insert" cannot interleave
+with another booking. The exclusion constraint ``phone_calls_no_overlap`` stays the last guard
+for writers that bypass the engine. Nothing here commits: the caller owns the transaction
+(the lock is held until it ends), so a job can book many calls and commit once.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import logging
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import holidays as holidays_lib
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from communication_service.clock import Clock
+from communication_service.config import Settings
+from communication_service.errors import ApiError, Conflict, NotFound, Unprocessable
+from communication_service.models import (
+    PhoneCall,
+    PhoneCallBatch,
+    PhoneCallStatus,
+    Therapist,
+    TherapistStatus,
+)
+from communication_service.schemas.availability import WEEKDAYS
+
+log = logging.getLogger(__name__)
+
+phone_calls = PhoneCall.__table__
+phone_call_batches = PhoneCallBatch.__table__
+therapists = Therapist.__table__
+
+# classid of the advisory locks that serialise bookings (objid: 0 = all lines, else therapist).
+BOOKING_LOCK_NAMESPACE = 0x43_53_50_43  # "CSPC"
+ALL_LINES_LOCK_KEY = 0
+# The longest call the API accepts; bounds how far a call of the previous day can reach.
+MAX_CALL_MINUTES = 8 * 60
+
+Interval = tuple[datetime, datetime]  # naive local wall-clock [start, end)
+
+
+# --------------------------------------------------------------------------- the pure part
+
+
+@dataclass(frozen=True, order=True)
+class FreeSlot:
+    """A free slot: local date and wall-clock start/end."""
+
+    date: date
+    start: time
+    end: time
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"date": self.date, "start": self.start, "end": self.end}
+
+
+def _minutes(hhmm: Any) -> int | None:
+    """Minutes after midnight of an "HH:MM" string; None when it is not one."""
+    try:
+        hours, minutes = str(hhmm).split(":")
+        value = int(hours) * 60 + int(minutes)
+    except (TypeError, ValueError):
+        return None
+    return value if 0 <= value < 24 * 60 and 0 <= int(minutes) < 60 else None
+
+
+def availability_windows(
+    availability: Mapping[str, Any] | None, day: date
+) -> list[tuple[int, int]]:
+    """The telephone-hours windows of ``day`` as sorted (start, end) minutes after midnight.
+
+    Other services write the JSON directly, so a malformed window is skipped, never a crash.
+    """
+    if not isinstance(availability, Mapping):
+        return []
+    windows = availability.get(WEEKDAYS[day.weekday()]) or []
+    result = []
+    for window in windows if isinstance(windows, list) else []:
+        if not isinstance(window, Mapping):
+            continue
+        start, end = _minutes(window.get("start")), _minutes(window.get("end"))
+        if start is not None and end is not None and start < end:
+            result.append((start, end))
+    return sorted(result)
+
+
+def containing_window(
+    availability: Mapping[str, Any] | None, day: date, start: time, duration_minutes: int
+) -> tuple[time, time] | None:
+    """The window that wholly holds a call (rule 1), or None."""
+    call_start = start.hour * 60 + start.minute
+    call_end = call_start + duration_minutes
+    for window_start, window_end in availability_windows(availability, day):
+        if window_start <= call_start and call_end <= window_end:
+            return _clock_time(window_start), _clock_time(window_end)
+    return None
+
+
+def within_availability(
+    availability: Mapping[str, Any] | None, day: date, start: time, duration_minutes: int
+) -> bool:
+    return containing_window(availability, day, start, duration_minutes) is not None
+
+
+def _clock_time(minutes: int) -> time:
+    return time(minutes // 60, minutes % 60)
+
+
+def exists_locally(moment: datetime, tz: ZoneInfo) -> bool:
+    """False for wall-clock times a DST switch skips (02:30 on the last Sunday of March)."""
+    aware = moment.replace(tzinfo=tz)
+    return aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == moment
+
+
+def _instant(moment: datetime, tz: ZoneInfo) -> datetime:
+    """A UTC instant; naive values are wall-clock times in ``tz``.
+
+    Aware datetimes sharing one tzinfo compare as wall-clock times in Python, so everything
+    is compared in UTC.
+    """
+    return (moment if moment.tzinfo else moment.replace(tzinfo=tz)).astimezone(UTC)
+
+
+def merge_intervals(intervals: Iterable[Interval]) -> list[Interval]:
+    """Sorted, disjoint union of the intervals (touching ones are merged)."""
+    merged: list[Interval] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def overlaps_any(
+    merged: Sequence[Interval], starts: Sequence[datetime], interval: Interval
+) -> bool:
+    """Does ``interval`` overlap one of ``merged`` (disjoint, sorted; ``starts`` its starts)?"""
+    # The last busy interval starting before our end has the latest end of all of those.
+    index = bisect.bisect_left(starts, interval[1]) - 1
+    return index >= 0 and merged[index][1] > interval[0]
+
+
+def find_free_slots(
+    availability: Mapping[str, Any] | None,
+    booked: Iterable[Interval],
+    holidays: Collection[date],
+    start: datetime,
+    days: int,
+    duration_minutes: int,
+    grid_minutes: int,
+    tz: ZoneInfo,
+    *,
+    limit: int | None = None,
+) -> list[FreeSlot]:
+    """Free slots, earliest first (SPEC §5 rules 1-3).
+
+    - ``availability``: the ``telefonische_erreichbarkeit`` dict (None/{} = no hours).
+    - ``booked``: taken intervals as naive local wall-clock (start, end): the therapist's own
+      scheduled calls and the moments when every phone line is busy.
+    - ``holidays``: local dates without calls.
+    - ``start``: the earliest instant a slot may start (now, or later); naive = local.
+    - ``days``: the horizon, counted in local calendar days from ``start``'s date.
+    A slot starts on a minute of the day divisible by ``grid_minutes``, lies wholly inside one
+    window, starts and ends at wall-clock times that exist (DST), and overlaps nothing booked.
+    """
+    if days <= 0 or duration_minutes <= 0 or grid_minutes <= 0:
+        return []
+    start_utc = _instant(start, tz)
+    first_day = start_utc.astimezone(tz).date()
+    busy = merge_intervals(booked)
+    busy_starts = [interval[0] for interval in busy]
+    duration = timedelta(minutes=duration_minutes)
+    slots: list[FreeSlot] = []
+    for offset in range(days):
+        day = first_day + timedelta(days=offset)
+        if day in holidays:
+            continue
+        midnight = datetime.combine(day, time())
+        for window_start, window_end in availability_windows(availability, day):
+            first_minute = -(-window_start // grid_minutes) * grid_minutes  # round up to grid
+            for minute in range(first_minute, window_end - duration_minutes + 1, grid_minutes):
+                slot_start = midnight + timedelta(minutes=minute)
+                slot_end = slot_start + duration
+                if not (exists_locally(slot_start, tz) and exists_locally(slot_end, tz)):
+                    continue
+                if _instant(slot_start, tz) < start_utc:
+                    continue
+                if overlaps_any(busy, busy_starts, (slot_start, slot_end)):
+                    continue
+                slots.append(FreeSlot(day, slot_start.time(), slot_end.time()))
+                if limit is not None and len(slots) >= limit:
+                    return slots
+    return slots
+
+
+@functools.lru_cache(maxsize=32)
+def _holiday_calendar(country: str, subdivision: str, years: tuple[int, ...]) -> frozenset[date]:
+    calendar = holidays_lib.country_holidays(country, subdiv=subdivision or None, years=years)
+    return frozenset(calendar.keys())
+
+
+def holiday_dates(settings: Settings, first: date, last: date) -> frozenset[date]:
+    """Public holidays of ``HOLIDAY_COUNTRY``/``HOLIDAY_SUBDIVISION`` between two dates.
+
+    The calendar is built once per (country, subdivision, years) and cached.
+    """
+    if not settings.holiday_country:
+        return frozenset()
+    years = tuple(range(first.year, last.year + 1))
+    return _holiday_calendar(settings.holiday_country, settings.holiday_subdivision, years)
+
+
+# --------------------------------------------------------------------------- the database part
+
+
+def lock_bookings(session: Session, settings: Settings, therapist_ids: Iterable[int]) -> None:
+    """Serialise bookings until the transaction ends (ascending keys: no deadlocks).
+
+    With ``CALL_LINES`` > 0 one global key, since a booking for one therapist can take the
+    last free line of another's slot; with unlimited lines, one key per therapist.
+    """
+    keys = [ALL_LINES_LOCK_KEY] if settings.call_lines > 0 else sorted(set(therapist_ids))
+    if len(keys) == 1:
+        session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:namespace, :key)"),
+            {"namespace": BOOKING_LOCK_NAMESPACE, "key": keys[0]},
+        )
+    elif keys:
+        # The aggregate consumes the sorted rows in order, so the locks are taken ascending.
+        session.execute(
+            sa.text(
+                "SELECT count(pg_advisory_xact_lock(:namespace, key)) "
+                "FROM (SELECT unnest(CAST(:keys AS integer[])) AS key ORDER BY 1) AS sorted_keys"
+            ),
+            {"namespace": BOOKING_LOCK_NAMESPACE, "keys": keys},
+        )
+
+
+# One statement: the therapist, their scheduled calls, the moments every phone line is busy,
+# the last rejection (cooling period) and which of the given placement requests exist.
+# Calls of the day before the range are read too: a long call can reach past midnight.
+_BOOKING_CONTEXT_SQL = sa.text(
+    """
+WITH calls_in_range AS (
+    SELECT scheduled_date + scheduled_time AS starts_at,
+           scheduled_date + scheduled_time + duration_minutes * interval '1 minute' AS ends_at
+    FROM communication_service.phone_calls
+    WHERE status = 'scheduled'
+      AND scheduled_date BETWEEN :from_date AND :to_date
+      AND id <> :exclude_call_id
+      AND :call_lines > 0
+), line_events AS (
+    SELECT starts_at AS at, 1 AS delta FROM calls_in_range
+    UNION ALL
+    SELECT ends_at, -1 FROM calls_in_range
+), line_levels AS (
+    -- how many calls run from each event instant up to the next one
+    SELECT at, lead(at) OVER (ORDER BY at) AS next_at, sum(sum(delta)) OVER (ORDER BY at) AS level
+    FROM line_events
+    GROUP BY at
+), lines_busy AS (
+    SELECT unnest(range_agg(tsrange(at, next_at))) AS busy
+    FROM line_levels
+    WHERE level >= :call_lines AND next_at IS NOT NULL
+)
+SELECT t.id,
+       t.status,
+       t.telefonische_erreichbarkeit AS availability,
+       t.potentially_available,
+       (SELECT max(pr.response_date)
+          FROM matching_service.placement_requests pr
+         WHERE pr.therapist_id = t.id AND pr.status = 'rejected') AS last_rejection_date,
+       own.ids AS own_ids,
+       own.starts AS own_starts,
+       own.ends AS own_ends,
+       (SELECT array_agg(lower(busy) ORDER BY busy) FROM lines_busy) AS lines_busy_starts,
+       (SELECT array_agg(upper(busy) ORDER BY busy) FROM lines_busy) AS lines_busy_ends,
+       requests.found AS found_request_ids,
+       requests.of_others AS foreign_request_ids
+FROM therapist_service.therapists t
+CROSS JOIN LATERAL (
+    SELECT array_agg(c.id ORDER BY c.starts_at) AS ids,
+           array_agg(c.starts_at ORDER BY c.starts_at) AS starts,
+           array_agg(c.ends_at ORDER BY c.starts_at) AS ends
+    FROM (
+        SELECT id,
+               scheduled_date + scheduled_time AS starts_at,
+               scheduled_date + scheduled_time + duration_minutes * interval '1 minute' AS ends_at
+        FROM communication_service.phone_calls
+        WHERE therapist_id = t.id
+          AND status = 'scheduled'
+          AND scheduled_date BETWEEN :from_date AND :to_date
+          AND id <> :exclude_call_id
+    ) c
+) own
+CROSS JOIN LATERAL (
+    SELECT array_agg(pr.id) AS found,
+           array_agg(pr.id) FILTER (WHERE pr.therapist_id <> t.id) AS of_others
+    FROM matching_service.placement_requests pr
+    WHERE pr.id = ANY(CAST(:request_ids AS integer[]))
+) requests
+WHERE t.id = :therapist_id
+"""
+)
+
+
+@dataclass(frozen=True)
+class BookingContext:
+    """Everything one scheduling decision needs, loaded in one statement."""
+
+    therapist_id: int
+    status: str
+    availability: Mapping[str, Any] | None
+    potentially_available: bool
+    last_rejection_date: date | None
+    own_calls: list[tuple[int, datetime, datetime]]  # (call id, start, end), local
+    lines_busy: list[Interval]
+    found_request_ids: frozenset[int]
+    foreign_request_ids: frozenset[int]
+
+    def own_intervals(self) -> list[Interval]:
+        return [(start, end) for _, start, end in self.own_calls]
+
+
+def load_booking_context(
+    session: Session,
+    settings: Settings,
+    therapist_id: int,
+    *,
+    first_date: date,
+    last_date: date,
+    request_ids: Sequence[int] = (),
+    exclude_call_id: int | None = None,
+) -> BookingContext | None:
+    """The therapist and the calls between two local dates; None if the therapist is unknown."""
+    row = (
+        session.execute(
+            _BOOKING_CONTEXT_SQL,
+            {
+                "therapist_id": therapist_id,
+                "from_date": first_date - timedelta(days=1 + MAX_CALL_MINUTES // (24 * 60)),
+                "to_date": last_date,
+                "exclude_call_id": exclude_call_id or 0,
+                "call_lines": settings.call_lines,
+                "request_ids": list(request_ids),
+            },
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    return BookingContext(
+        therapist_id=row["id"],
+        status=str(row["status"]),
+        availability=row["availability"],
+        potentially_available=bool(row["potentially_available"]),
+        last_rejection_date=row["last_rejection_date"],
+        own_calls=list(
+            zip(row["own_ids"] or [], row["own_starts"] or [], row["own_ends"] or [], strict=True)
+        ),
+        lines_busy=list(
+            zip(row["lines_busy_starts"] or [], row["lines_busy_ends"] or [], strict=True)
+        ),
+        found_request_ids=frozenset(row["found_request_ids"] or ()),
+        foreign_request_ids=frozenset(row["foreign_request_ids"] or ()),
+    )
+
+
+def cooling_until(context: BookingContext, settings: Settings) -> date | None:
+    """The first day automatic contact is allowed again after a rejection (rule 9), if any."""
+    if context.last_rejection_date is None or settings.cooling_period_days <= 0:
+        return None
+    return context.last_rejection_date + timedelta(days=settings.cooling_period_days)
+
+
+def _unique_request_ids(placement_request_ids: Sequence[int]) -> list[int]:
+    ids = [int(request_id) for request_id in placement_request_ids]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise Unprocessable(
+            "A placement request can be discussed only once per call.",
+            details={"placement_request_ids": [f"Duplicate ids: {_id_list(duplicates)}."]},
+        )
+    return ids
+
+
+def _id_list(ids: Iterable[int]) -> str:
+    return ", ".join(str(i) for i in sorted(ids))
+
+
+def check_placement_requests(context: BookingContext, request_ids: Sequence[int]) -> None:
+    unknown = set(request_ids) - context.found_request_ids
+    if unknown:
+        raise Unprocessable(
+            "Some placement requests do not exist.",
+            details={"placement_request_ids": [f"Unknown ids: {_id_list(unknown)}."]},
+        )
+    if context.foreign_request_ids:
+        raise Unprocessable(
+            "Some placement requests belong to another therapist.",
+            details={
+                "placement_request_ids": [
+                    f"Not requests to therapist {context.therapist_id}: "
+                    f"{_id_list(context.foreign_request_ids)}."
+                ]
+            },
+        )
+
+
+def check_therapist_active(context: BookingContext) -> None:
+    """Rule 3: automatic scheduling skips therapists whose status is not ``active``."""
+    if context.status != TherapistStatus.ACTIVE:
+        raise Conflict(
+            f"Therapist {context.therapist_id} is {context.status}: no calls are scheduled.",
+            code="therapist_not_active",
+            details={"therapist_id": context.therapist_id, "status": context.status},
+        )
+
+
+def check_automatic_scheduling_allowed(
+    context: BookingContext, settings: Settings, today: date
+) -> None:
+    """Rule 3 (only active therapists) and rule 9 (cooling period) for automatic scheduling.
+
+    Cooling: no automatic call while ``today`` < the latest rejection's ``response_date`` +
+    ``COOLING_PERIOD_DAYS`` (a rejection on day R blocks days R … R+27 with the default).
+    """
+    check_therapist_active(context)
+    until = cooling_until(context, settings)
+    if until is not None and today < until:
+        raise Conflict(
+            f"Therapist {context.therapist_id} rejected a request on "
+            f"{context.last_rejection_date.isoformat()}: no automatic contact before "
+            f"{until.isoformat()}.",
+            code="cooling_period",
+            details={"therapist_id": context.therapist_id, "until": until.isoformat()},
+        )
+
+
+def check_explicit_time(
+    context: BookingContext,
+    settings: Settings,
+    now: datetime,
+    scheduled_date: date,
+    scheduled_time: time,
+    duration_minutes: int,
+) -> None:
+    """An explicitly chosen time: exists, not in the past, own calls free, a line free."""
+    tz = ZoneInfo(settings.timezone)
+    start = datetime.combine(scheduled_date, scheduled_time)
+    end = start + timedelta(minutes=duration_minutes)
+    minute_of_day = scheduled_time.hour * 60 + scheduled_time.minute
+    if (
+        scheduled_time.second
+        or scheduled_time.microsecond
+        or (minute_of_day % settings.call_slot_minutes)
+    ):
+        raise Unprocessable(
+            "Calls start on the slot grid.",
+            details={
+                "scheduled_time": [f"Must be on the {settings.call_slot_minutes}-minute grid."]
+            },
+        )
+    if not exists_locally(start, tz):
+        raise Unprocessable(
+            "That time does not exist (daylight saving time change).",
+            details={"scheduled_time": [f"Does not exist on {scheduled_date} in {tz.key}."]},
+        )
+    if _instant(start, tz) < _instant(now, tz):
+        raise Unprocessable(
+            "A call cannot be scheduled in the past.",
+            details={"scheduled_time": ["Must not be in the past."]},
+        )
+    taken = [call_id for call_id, s, e in context.own_calls if s < end and start < e]
+    if taken:
+        raise Conflict(
+            "The therapist already has a call scheduled at that time.",
+            code="slot_taken",
+            details={"conflicting_call_ids": taken},
+        )
+    if any(s < end and start < e for s, e in context.lines_busy):
+        raise Conflict(
+            f"All {settings.call_lines} phone line(s) are busy at that time.",
+            code="no_line_available",
+            details={"call_lines": settings.call_lines},
+        )
+
+
+def _search_start(now: datetime, not_before: date | datetime | None, tz: ZoneInfo) -> datetime:
+    start = now
+    if isinstance(not_before, datetime):
+        candidate = not_before if not_before.tzinfo else not_before.replace(tzinfo=tz)
+    elif isinstance(not_before, date):
+        candidate = datetime.combine(not_before, time(), tzinfo=tz)
+    else:
+        return start.astimezone(tz)
+    return max(_instant(start, tz), _instant(candidate, tz)).astimezone(tz)
+
+
+def first_free_slot(
+    context: BookingContext,
+    settings: Settings,
+    start: datetime,
+    duration_minutes: int,
+    *,
+    days: int | None = None,
+) -> FreeSlot | None:
+    tz = ZoneInfo(settings.timezone)
+    days = settings.scheduling_horizon_days if days is None else days
+    first_day = start.astimezone(tz).date()
+    slots = find_free_slots(
+        context.availability,
+        [*context.own_intervals(), *context.lines_busy],
+        holiday_dates(settings, first_day, first_day + timedelta(days=max(days - 1, 0))),
+        start,
+        days,
+        duration_minutes,
+        settings.call_slot_minutes,
+        tz,
+        limit=1,
+    )
+    return slots[0] if slots else None
+
+
+def raise_for_integrity_error(error: IntegrityError) -> None:
+    """Turn the guards' violations into 409s; anything else stays an error (a bug)."""
+    pgcode = getattr(error.orig, "pgcode", None)
+    diag = getattr(error.orig, "diag", None)
+    constraint = getattr(diag, "constraint_name", None)
+    if pgcode == "23P01":  # exclusion_violation: phone_calls_no_overlap
+        raise Conflict(
+            "The therapist already has a call scheduled at that time.", code="slot_taken"
+        ) from None
+    if pgcode == "23505" and constraint == "uq_phone_calls_follow_up_email_id":
+        raise Conflict(
+            "A follow-up call for this email exists already.", code="follow_up_exists"
+        ) from None
+    raise error
+
+
+def _insert_call(session: Session, values: dict[str, Any], request_ids: Sequence[int]) -> int:
+    """The call and its batches in one statement (batch priority = position in the list)."""
+    new_call = sa.insert(phone_calls).values(**values).returning(phone_calls.c.id).cte("new_call")
+    requests = sa.func.unnest(
+        sa.cast(sa.bindparam("request_ids", list(request_ids)), postgresql.ARRAY(sa.Integer))
+    )
+    ranked = requests.table_valued("id", with_ordinality="priority").render_derived("ranked")
+    new_batches = sa.insert(phone_call_batches).from_select(
+        ["phone_call_id", "placement_request_id", "priority"],
+        sa.select(new_call.c.id, ranked.c.id, ranked.c.priority)
+        .select_from(new_call)
+        .join(ranked, sa.true()),
+    )
+    statement = sa.select(new_call.c.id).add_cte(new_batches.cte("new_batches"))
+    try:
+        return session.execute(statement).scalar_one()
+    except IntegrityError as error:
+        raise_for_integrity_error(error)
+        raise
+
+
+def schedule_call(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    *,
+    therapist_id: int,
+    placement_request_ids: Sequence[int] = (),
+    scheduled_date: date | None = None,
+    scheduled_time: time | None = None,
+    duration_minutes: int | None = None,
+    not_before: date | datetime | None = None,
+    notes: str | None = None,
+    attempt: int = 1,
+    previous_call_id: int | None = None,
+    follow_up_email_id: int | None = None,
+) -> int:
+    """Book one call; return its id. Does not commit (the lock is held until the caller does).
+
+    Without ``scheduled_date``/``scheduled_time`` the earliest free slot is taken (rule 3):
+    not in the past, not before ``not_before``, within ``SCHEDULING_HORIZON_DAYS`` of where the
+    search starts, no holidays, only active therapists outside their cooling period, and a
+    free phone line (rule 2). An explicit time is checked against the therapist's own calls
+    and the phone lines, but may lie outside the telephone hours (staff decide).
+
+    Raises ``NotFound`` (therapist), ``Unprocessable`` (placement requests, times),
+    ``Conflict`` (``slot_taken``, ``no_line_available``, ``no_slot_available``,
+    ``therapist_not_active``, ``cooling_period``, ``follow_up_exists``).
+    """
+    request_ids = _unique_request_ids(placement_request_ids)
+    explicit = scheduled_date is not None or scheduled_time is not None
+    if explicit and (scheduled_date is None or scheduled_time is None):
+        missing = "scheduled_time" if scheduled_time is None else "scheduled_date"
+        raise Unprocessable(
+            "Give both scheduled_date and scheduled_time, or neither.",
+            details={missing: ["Required together with the other one."]},
+        )
+    duration = duration_minutes or settings.default_call_minutes
+    tz = ZoneInfo(settings.timezone)
+    now = clock.now().astimezone(tz)
+
+    if explicit:
+        first_date = last_date = scheduled_date
+        start = None
+    else:
+        start = _search_start(now, not_before, tz)
+        first_date = start.date()
+        last_date = first_date + timedelta(days=max(settings.scheduling_horizon_days - 1, 0))
+
+    lock_bookings(session, settings, [therapist_id])
+    context = load_booking_context(
+        session,
+        settings,
+        therapist_id,
+        first_date=first_date,
+        last_date=last_date,
+        request_ids=request_ids,
+    )
+    if context is None:
+        raise NotFound(f"Therapist {therapist_id} does not exist.", details={"id": therapist_id})
+    check_placement_requests(context, request_ids)
+
+    if explicit:
+        check_explicit_time(context, settings, now, scheduled_date, scheduled_time, duration)
+        slot_date, slot_time = scheduled_date, scheduled_time
+    else:
+        check_automatic_scheduling_allowed(context, settings, now.date())
+        slot = first_free_slot(context, settings, start, duration)
+        if slot is None:
+            raise Conflict(
+                f"No free slot within {settings.scheduling_horizon_days} days from "
+                f"{first_date.isoformat()}.",
+                code="no_slot_available",
+                details={
+                    "therapist_id": therapist_id,
+                    "from": first_date.isoformat(),
+                    "days": settings.scheduling_horizon_days,
+                },
+            )
+        slot_date, slot_time = slot.date, slot.start
+
+    return _insert_call(
+        session,
+        {
+            "therapist_id": therapist_id,
+            "scheduled_date": slot_date,
+            "scheduled_time": slot_time,
+            "duration_minutes": duration,
+            "notes": notes,
+            "attempt": attempt,
+            "previous_call_id": previous_call_id,
+            "follow_up_email_id": follow_up_email_id,
+        },
+        request_ids,
+    )
+
+
+def free_slots(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    therapist_id: int,
+    *,
+    from_date: date | None = None,
+    days: int | None = None,
+    duration_minutes: int | None = None,
+) -> list[FreeSlot]:
+    """The therapist's free slots by rules 1-3, as automatic scheduling sees them.
+
+    The cooling period (rule 9) is not applied: it restricts automatic contact, while staff
+    may still pick one of these slots themselves.
+    """
+    tz = ZoneInfo(settings.timezone)
+    days = settings.scheduling_horizon_days if days is None else days
+    duration = duration_minutes or settings.default_call_minutes
+    start = _search_start(clock.now(), from_date, tz)
+    context = load_booking_context(
+        session,
+        settings,
+        therapist_id,
+        first_date=start.date(),
+        last_date=start.date() + timedelta(days=max(days - 1, 0)),
+    )
+    if context is None:
+        raise NotFound(f"Therapist {therapist_id} does not exist.", details={"id": therapist_id})
+    check_therapist_active(context)
+    return find_free_slots(
+        context.availability,
+        [*context.own_intervals(), *context.lines_busy],
+        holiday_dates(settings, start.date(), start.date() + timedelta(days=max(days - 1, 0))),
+        start,
+        days,
+        duration,
+        settings.call_slot_minutes,
+        tz,
+    )
+
+
+def move_call(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    call_id: int,
+    *,
+    scheduled_date: date | None = None,
+    scheduled_time: time | None = None,
+    duration_minutes: int | None = None,
+) -> None:
+    """Change a scheduled call's time or length, re-checked like an explicit booking.
+
+    Compare-and-swap: the row changes only while it is still ``scheduled``. Does not commit.
+    """
+    current = session.execute(
+        sa.select(
+            phone_calls.c.therapist_id,
+            phone_calls.c.status,
+            phone_calls.c.scheduled_date,
+            phone_calls.c.scheduled_time,
+            phone_calls.c.duration_minutes,
+        ).where(phone_calls.c.id == call_id)
+    ).first()
+    if current is None:
+        raise NotFound(f"Phone call {call_id} does not exist.", details={"id": call_id})
+    if current.status != PhoneCallStatus.SCHEDULED:
+        raise _not_scheduled(call_id, current.status)
+    new_date = scheduled_date or current.scheduled_date
+    new_time = scheduled_time or current.scheduled_time
+    new_duration = duration_minutes or current.duration_minutes
+
+    lock_bookings(session, settings, [current.therapist_id])
+    context = load_booking_context(
+        session,
+        settings,
+        current.therapist_id,
+        first_date=new_date,
+        last_date=new_date,
+        exclude_call_id=call_id,
+    )
+    if context is None:  # the therapist was deleted meanwhile (and the call with them)
+        raise NotFound(f"Phone call {call_id} does not exist.", details={"id": call_id})
+    check_explicit_time(context, settings, clock.now(), new_date, new_time, new_duration)
+    try:
+        moved = session.execute(
+            sa.update(phone_calls)
+            .where(
+                phone_calls.c.id == call_id,
+                phone_calls.c.status == PhoneCallStatus.SCHEDULED.value,
+            )
+            .values(
+                scheduled_date=new_date,
+                scheduled_time=new_time,
+                duration_minutes=new_duration,
+            )
+            .returning(phone_calls.c.id)
+        ).first()
+    except IntegrityError as error:
+        raise_for_integrity_error(error)
+        raise
+    if moved is None:
+        raise _not_scheduled(call_id, "changed")
+
+
+def _not_scheduled(call_id: int, status: str) -> Conflict:
+    return Conflict(
+        f"Phone call {call_id} is {status}: only a scheduled call can be moved.",
+        code="illegal_status_change",
+        details={"id": call_id, "status": str(status)},
+    )
+
+
+# --------------------------------------------------------------------------- jobs (rule 12)
+
+
+@dataclass(frozen=True)
+class CallOrder:
+    """One call a job wants booked automatically."""
+
+    therapist_id: int
+    placement_request_ids: Sequence[int] = ()
+    not_before: date | datetime | None = None
+    notes: str | None = None
+    duration_minutes: int | None = None
+    follow_up_email_id: int | None = None
+
+
+@dataclass(frozen=True)
+class BookingResult:
+    order: CallOrder
+    call_id: int | None = None
+    error: ApiError | None = None
+
+
+def schedule_calls(
+    session: Session, clock: Clock, settings: Settings, orders: Iterable[CallOrder]
+) -> list[BookingResult]:
+    """Book many calls in the caller's transaction, ``potentially_available`` therapists first.
+
+    Rule 12: those therapists get the earliest slots, so they are booked before the others
+    (otherwise in the given order). The locks of all therapists are taken up front in
+    ascending order, so two jobs never deadlock. Each booking runs in a savepoint: one that
+    cannot be booked (no slot, not active, cooling period, ...) is reported in its result and
+    the others go on. Results come in booking order. Does not commit.
+    """
+    orders = list(orders)
+    if not orders:
+        return []
+    therapist_ids = sorted({order.therapist_id for order in orders})
+    first_in_line = set(
+        session.execute(
+            sa.select(therapists.c.id).where(
+                therapists.c.id.in_(therapist_ids), therapists.c.potentially_available.is_(True)
+            )
+        ).scalars()
+    )
+    ordered = sorted(orders, key=lambda order: order.therapist_id not in first_in_line)
+    lock_bookings(session, settings, therapist_ids)
+    results = []
+    for order in ordered:
+        try:
+            with session.begin_nested():
+                call_id = schedule_call(
+                    session,
+                    clock,
+                    settings,
+                    therapist_id=order.therapist_id,
+                    placement_request_ids=order.placement_request_ids,
+                    not_before=order.not_before,
+                    notes=order.notes,
+                    duration_minutes=order.duration_minutes,
+                    follow_up_email_id=order.follow_up_email_id,
+                )
+        except (NotFound, Conflict, Unprocessable) as error:
+            log.info("call for therapist %s not booked: %s", order.therapist_id, error.code)
+            results.append(BookingResult(order, error=error))
+        else:
+            results.append(BookingResult(order, call_id=call_id))
+    return results
