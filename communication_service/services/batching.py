@@ -17,12 +17,14 @@ import csv
 import itertools
 import tempfile
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import IO
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from communication_service.clock import Clock
@@ -36,6 +38,7 @@ from communication_service.services.email_content import (
     render_batch_email,
 )
 from communication_service.services.emails import utc_naive
+from communication_service.services.scheduling import CallOrder, schedule_calls
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -81,7 +84,7 @@ class BatchResult:
     requests_batched: int = 0
     calls_scheduled: int = 0
     requests_called: int = 0
-    therapists_without_slot: list[int] = field(default_factory=list)
+    calls_not_booked: Counter[str] = field(default_factory=Counter)  # error code → therapists
 
     def summary(self) -> str:
         text = (
@@ -94,8 +97,9 @@ class BatchResult:
             f"; {self.calls_scheduled} calls scheduled carrying {self.requests_called} "
             "requests for therapists without an email address"
         )
-        if self.therapists_without_slot:
-            text += f"; {len(self.therapists_without_slot)} therapists without a free slot wait"
+        if self.calls_not_booked:
+            reasons = ", ".join(f"{code} {n}" for code, n in sorted(self.calls_not_booked.items()))
+            text += f"; {self.calls_not_booked.total()} not booked now ({reasons})"
         return text
 
 
@@ -124,7 +128,12 @@ def eligible_requests(
             sa.not_(rules.emailed_within_interval(therapists.c.id, today, clock, settings)),
         )
     else:
-        therapist_ok = sa.and_(therapist_ok, sa.not_(rules.has_email_address()))
+        # Rule 6; one pending call at a time: new requests wait while a call is scheduled.
+        therapist_ok = sa.and_(
+            therapist_ok,
+            sa.not_(rules.has_email_address()),
+            sa.not_(rules.has_scheduled_call(therapists.c.id)),
+        )
     ranked = (
         sa.select(
             placement_requests.c.id.label("placement_request_id"),
@@ -156,11 +165,25 @@ def batch_emails(
     *,
     progress: Progress | None = None,
 ) -> BatchResult:
-    """Queue one batching email per eligible therapist; commit. Idempotent."""
+    """Queue one batching email per eligible therapist, and book a call for each eligible
+    therapist without an email address; one transaction, committed at the end. Idempotent."""
     result = BatchResult()
     today = clock.now().date()
     session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(LOCK_NAME))))
+    _queue_emails(session, clock, settings, today, result, progress)
+    _book_calls(session, clock, settings, today, result)
+    session.commit()
+    return result
 
+
+def _queue_emails(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    today: date,
+    result: BatchResult,
+    progress: Progress | None,
+) -> None:
     connection = session.connection()
     candidates.create(connection)
     session.execute(
@@ -173,8 +196,7 @@ def batch_emails(
         sa.select(sa.func.count(sa.distinct(candidates.c.therapist_id)))
     ).scalar_one()
     if therapist_count == 0:
-        session.commit()
-        return result
+        return
 
     batch_id = new_batch_id(clock)
     with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as staging_file:
@@ -186,13 +208,52 @@ def batch_emails(
             f"COPY {staged_emails.name} ({', '.join(STAGED_COLUMNS)}) FROM STDIN WITH (FORMAT csv)",
             staging_file,
         )
-
     result.emails_queued, result.requests_batched = session.execute(
         _insert_emails_and_batches(clock, settings, batch_id)
     ).one()
-    session.commit()
     result.batch_id = batch_id
-    return result
+
+
+def _book_calls(
+    session: Session, clock: Clock, settings: Settings, today: date, result: BatchResult
+) -> None:
+    """Rule 6: therapists without an email address get their ranked requests as one call,
+    booked by the scheduling engine (rule 3; rule 12 order). A therapist the engine cannot
+    book now (no free slot in the horizon, ...) keeps its requests for a later run."""
+    ranked = eligible_requests(today, clock, settings, with_email=False).subquery("ranked")
+    rows = session.execute(
+        sa.select(
+            ranked.c.therapist_id,
+            sa.func.array_agg(aggregate_order_by(ranked.c.placement_request_id, ranked.c.rank)),
+            therapists.c.letzter_kontakt_telefon,
+        )
+        .join(therapists, therapists.c.id == ranked.c.therapist_id)
+        .group_by(ranked.c.therapist_id, therapists.c.letzter_kontakt_telefon)
+        .order_by(ranked.c.therapist_id)
+    ).all()
+    orders = [
+        CallOrder(
+            therapist_id=therapist_id,
+            placement_request_ids=request_ids,
+            not_before=_not_before(last_call, today, settings),
+            notes="Automatisch geplant: keine E-Mail-Adresse hinterlegt.",
+        )
+        for therapist_id, request_ids, last_call in rows
+    ]
+    for booking in schedule_calls(session, clock, settings, orders):
+        if booking.call_id is not None:
+            result.calls_scheduled += 1
+            result.requests_called += len(booking.order.placement_request_ids)
+        else:
+            result.calls_not_booked[booking.error.code] += 1
+
+
+def _not_before(last_call: date | None, today: date, settings: Settings) -> date | None:
+    """Like rule 4 for emails: no new automatic call within CONTACT_INTERVAL_DAYS of the last."""
+    if last_call is None:
+        return None
+    earliest = last_call + timedelta(days=settings.contact_interval_days)
+    return earliest if earliest > today else None
 
 
 def copy_into(connection: sa.Connection, copy_sql: str, source: IO[str]) -> None:

@@ -8,7 +8,7 @@ status check and the change it guards cannot be separated by the sender claiming
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,10 +26,10 @@ from communication_service.models import (
     PhoneCallBatch,
     PhoneCallStatus,
     PlacementRequest,
-    PlacementRequestStatus,
     Therapist,
 )
 from communication_service.services.email_content import new_message_id, recipient_name
+from communication_service.services.outcomes import DECISIVE_OUTCOMES, record_outcomes
 
 emails = Email.__table__
 email_batches = EmailBatch.__table__
@@ -53,11 +53,6 @@ def to_utc_naive(value: datetime, clock: Clock) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=clock.tz)
     return value.astimezone(UTC).replace(tzinfo=None)
-
-
-def local_date(value: datetime, clock: Clock) -> date:
-    """The ``TIMEZONE`` date of a stored (naive UTC) timestamp."""
-    return value.replace(tzinfo=UTC).astimezone(clock.tz).date()
 
 
 def queue_values(clock: Clock, settings: Settings, message_id: str | None) -> dict[str, Any]:
@@ -392,15 +387,16 @@ def record_response(
             values[name] = data[name]
     session.execute(sa.update(emails).where(emails.c.id == email_id).values(**values))
 
-    if outcomes:
-        apply_request_outcomes(
-            session,
-            clock,
-            settings,
-            outcomes,
-            response_date=local_date(received_at, clock),
-            response_text=data.get("response_content"),
-        )
+    for outcome in DECISIVE_OUTCOMES:  # rule 9, written the same way as for phone calls
+        decided = {rid: value for rid, value in outcomes.items() if value == outcome.value}
+        if decided:
+            record_outcomes(
+                session,
+                clock,
+                settings,
+                decided,
+                response=f"{outcome.value.capitalize()} by email (email {email_id}).",
+            )
 
     # Rule 10: compare-and-swap, so a call already completed or failed stays as it is.
     canceled = list(
@@ -416,35 +412,6 @@ def record_response(
     )
     session.commit()
     return {**get_email(session, email_id), "canceled_follow_up_call_ids": canceled}
-
-
-def apply_request_outcomes(
-    session: Session,
-    clock: Clock,
-    settings: Settings,
-    outcomes: Mapping[int, str],
-    *,
-    response_date: date,
-    response_text: str | None = None,
-) -> None:
-    """Rule 9: ``accepted``/``rejected`` set status, response, response_date; a rejection
-    also starts the cooling period (``next_contact_after`` = today + COOLING_PERIOD_DAYS)."""
-    today = clock.now().date()
-    cooling_until = today + timedelta(days=settings.cooling_period_days)
-    for outcome in (PlacementRequestStatus.ACCEPTED, PlacementRequestStatus.REJECTED):
-        ids = [request_id for request_id, value in outcomes.items() if value == outcome]
-        if not ids:
-            continue
-        values: dict[str, Any] = {
-            "status": outcome,
-            "response": response_text or outcome.value,
-            "response_date": response_date,
-        }
-        if outcome == PlacementRequestStatus.REJECTED:
-            values["next_contact_after"] = cooling_until
-        session.execute(
-            sa.update(placement_requests).where(placement_requests.c.id.in_(ids)).values(**values)
-        )
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -373,10 +373,11 @@ def test_response_with_outcomes_updates_requests_and_cancels_follow_up_calls(
         )
     }
     assert requests[accepted].status == "accepted"
-    assert requests[accepted].response.startswith("Frau A.")
-    assert requests[accepted].response_date == date(2026, 11, 29)
+    assert requests[accepted].response == f"Accepted by email (email {email_id})."
+    assert requests[accepted].response_date == DEFAULT_NOW.date()  # the day it is recorded
     assert requests[accepted].next_contact_after is None
     assert requests[rejected].status == "rejected"
+    assert requests[rejected].response == f"Rejected by email (email {email_id})."
     assert requests[rejected].next_contact_after == DEFAULT_NOW.date() + timedelta(days=28)
     assert requests[untouched].status == "open" and requests[untouched].response is None
     statuses = dict(session.execute(sa.select(PhoneCall.id, PhoneCall.status)).all())

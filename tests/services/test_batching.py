@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from communication_service.extensions import db
-from communication_service.models import Email, EmailBatch
+from communication_service.models import Email, EmailBatch, PhoneCall, PhoneCallBatch, Therapist
 from communication_service.services.batching import batch_emails
 from tests.conftest import BERLIN, DEFAULT_NOW
 from tests.factories import (
@@ -349,3 +349,112 @@ def test_cli_batch_emails_prints_a_summary_and_takes_now(app, session):
     assert queued_at == utc(datetime(2026, 12, 2, 7, 30, tzinfo=BERLIN))
     again = app.test_cli_runner().invoke(args=["comm", "batch-emails"])
     assert again.output.startswith("batch-emails: 0 emails queued")
+
+
+# --- rule 6: therapists without an email address get a call -----------------------------------
+
+
+def calls(session) -> list[tuple]:
+    return session.execute(
+        sa.select(
+            PhoneCall.id,
+            PhoneCall.therapist_id,
+            PhoneCall.scheduled_date,
+            PhoneCall.scheduled_time,
+            PhoneCall.status,
+        ).order_by(PhoneCall.id)
+    ).all()
+
+
+def call_requests(session, call_id: int) -> list[int]:
+    return session.scalars(
+        sa.select(PhoneCallBatch.placement_request_id)
+        .where(PhoneCallBatch.phone_call_id == call_id)
+        .order_by(PhoneCallBatch.priority)
+    ).all()
+
+
+def test_therapist_without_email_gets_one_call_with_ranked_requests(session, clock, settings):
+    therapist_id = make_therapist(session, email=None)
+    later = request(session, therapist_id, date(2026, 5, 1))
+    earlier = request(session, therapist_id, date(2026, 2, 1))
+
+    result = batch_emails(session, clock, settings)
+
+    assert (result.emails_queued, result.calls_scheduled, result.requests_called) == (0, 1, 2)
+    [(call_id, owner, day, at, status)] = calls(session)
+    # Monday 08:00 now; telephone hours start at 09:00 the same day (rule 3).
+    assert (owner, day, at.strftime("%H:%M"), status) == (
+        therapist_id,
+        date(2026, 11, 30),
+        "09:00",
+        "scheduled",
+    )
+    assert call_requests(session, call_id) == [earlier, later]
+    assert session.execute(sa.select(sa.func.count()).select_from(Email)).scalar_one() == 0
+
+    again = batch_emails(session, clock, settings)
+    assert (again.calls_scheduled, again.requests_called) == (0, 0)
+    assert len(calls(session)) == 1
+
+
+def test_new_requests_wait_while_a_call_is_scheduled(session, clock, settings):
+    therapist_id = make_therapist(session, email=None)
+    request(session, therapist_id)
+    batch_emails(session, clock, settings)
+    request(session, therapist_id)
+    assert batch_emails(session, clock, settings).calls_scheduled == 0
+    session.execute(sa.update(PhoneCall).values(status="completed"))
+    session.commit()
+    assert batch_emails(session, clock, settings).calls_scheduled == 1
+
+
+def test_calls_for_potentially_available_therapists_get_the_earlier_slots(session, clock, settings):
+    plain = make_therapist(session, email=None)
+    flagged = make_therapist(session, email=None, potentially_available=True)
+    request(session, plain)
+    request(session, flagged)
+    batch_emails(session, clock, settings)
+    times = {owner: at.strftime("%H:%M") for _, owner, _, at, _ in calls(session)}
+    assert times == {flagged: "09:00", plain: "09:05"}  # one phone line (CALL_LINES=1)
+
+
+def test_no_free_slot_leaves_the_requests_for_a_later_run(session, clock, settings):
+    no_hours = make_therapist(session, email=None, telefonische_erreichbarkeit={})
+    waiting = request(session, no_hours)
+    fine = make_therapist(session, email=None)
+    request(session, fine)
+
+    result = batch_emails(session, clock, settings)
+
+    assert result.calls_scheduled == 1
+    assert dict(result.calls_not_booked) == {"no_slot_available": 1}
+    assert "not booked now (no_slot_available 1)" in result.summary()
+    session.execute(
+        sa.update(Therapist)
+        .where(Therapist.id == no_hours)
+        .values(telefonische_erreichbarkeit={"tuesday": [{"start": "10:00", "end": "11:00"}]})
+    )
+    session.commit()
+    assert batch_emails(session, clock, settings).calls_scheduled == 1
+    call_id = session.scalar(sa.select(PhoneCall.id).where(PhoneCall.therapist_id == no_hours))
+    assert call_requests(session, call_id) == [waiting]
+
+
+def test_no_call_for_blocked_or_cooling_therapists(session, clock, settings):
+    blocked = make_therapist(session, email=None, status="blocked")
+    request(session, blocked)
+    cooling = make_therapist(session, email=None)
+    request(session, cooling, status="rejected", response_date=TODAY - timedelta(days=3))
+    request(session, cooling)
+    result = batch_emails(session, clock, settings)
+    assert (result.calls_scheduled, dict(result.calls_not_booked)) == (0, {})
+    assert calls(session) == []
+
+
+def test_a_recent_phone_contact_pushes_the_next_call_out(session, clock, settings):
+    therapist_id = make_therapist(session, email=None, letzter_kontakt_telefon=TODAY)
+    request(session, therapist_id)
+    batch_emails(session, clock, settings)
+    [(_, _, day, at, _)] = calls(session)
+    assert (day, at.strftime("%H:%M")) == (TODAY + timedelta(days=7), "09:00")
