@@ -118,3 +118,41 @@ def send_emails_command(clock: Clock) -> None:
     click.echo(result.summary())
     if result.smtp_unavailable:
         raise click.exceptions.Exit(1)
+
+
+@comm_cli.command("schedule-follow-ups")
+@with_now
+def schedule_follow_ups_command(clock: Clock) -> None:
+    """Book a follow-up call for each unanswered email sent FOLLOW_UP_AFTER_DAYS ago (rule 7)."""
+    from communication_service.services.follow_ups import schedule_follow_ups
+
+    progress = TerminalProgress("booking follow-up calls")
+    try:
+        result = schedule_follow_ups(db.session, clock, _settings(), progress=progress)
+    finally:
+        progress.close()
+    click.echo(result.summary())
+
+
+@comm_cli.command("run-daily")
+@with_now
+def run_daily_command(clock: Clock) -> None:
+    """batch-emails, send-emails, schedule-follow-ups in order; exits 1 if SMTP was down."""
+    from communication_service.services.daily import run_daily
+
+    bars: list[TerminalProgress] = []
+
+    def progress(job: str) -> TerminalProgress:
+        for bar in bars:  # the previous job has finished: end its bar's line
+            bar.close()
+        bars.append(TerminalProgress(job))
+        return bars[-1]
+
+    try:
+        result = run_daily(db.session, clock, _settings(), progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()
+    click.echo(result.summary())
+    if not result.ok:
+        raise click.exceptions.Exit(1)

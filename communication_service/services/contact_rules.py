@@ -38,6 +38,11 @@ def local_midnight_utc(day: date, clock: Clock) -> datetime:
     return datetime.combine(day, time(0), tzinfo=clock.tz).astimezone(UTC).replace(tzinfo=None)
 
 
+def local_date(stored: datetime, clock: Clock) -> date:
+    """The ``TIMEZONE`` date of a stored (naive UTC) timestamp."""
+    return stored.replace(tzinfo=UTC).astimezone(clock.tz).date()
+
+
 def therapist_is_active(therapist: sa.FromClause = therapists) -> sa.ColumnElement[bool]:
     return therapist.c.status == TherapistStatus.ACTIVE
 
