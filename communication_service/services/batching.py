@@ -310,11 +310,8 @@ def _render_to_file(
                 vorname=first.vorname,
                 nachname=first.nachname,
                 patients=[
-                    PatientLine(
-                        vorname=line.patient_vorname,
-                        nachname_initial=line.patient_initial,
-                        age=line.patient_age,
-                        diagnose=line.diagnose,
+                    PatientLine.of(
+                        line.patient_vorname, line.patient_initial, line.patient_age, line.diagnose
                     )
                     for line in lines
                 ],

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select_autoescape
 
 from communication_service.config import Settings
 
@@ -16,17 +16,24 @@ TEMPLATE_NAME = "therapist_batch_email"
 
 @dataclass(frozen=True, slots=True)
 class PatientLine:
-    """Only what the therapist needs: first name, initial of the last name, age, diagnosis."""
+    """Only what the therapist needs: first name and initial of the last name (``label``,
+    e.g. "Anna M."), age, diagnosis."""
 
-    vorname: str | None
-    nachname_initial: str | None
+    label: str
     age: int | None
     diagnose: str | None
 
-    @property
-    def label(self) -> str:
-        initial = f"{self.nachname_initial}." if self.nachname_initial else ""
-        return " ".join(part for part in (self.vorname, initial) if part) or "Ohne Namen"
+    @classmethod
+    def of(
+        cls,
+        vorname: str | None,
+        nachname_initial: str | None,
+        age: int | None,
+        diagnose: str | None,
+    ) -> PatientLine:
+        initial = f"{nachname_initial}." if nachname_initial else ""
+        label = " ".join(part for part in (vorname, initial) if part) or "Ohne Namen"
+        return cls(label, age, diagnose)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +53,14 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         undefined=StrictUndefined,
+        auto_reload=False,  # templates ship with the code; no stat() per email
     )
+
+
+@cache
+def _templates() -> tuple[Template, Template]:
+    env = _environment()
+    return env.get_template(f"{TEMPLATE_NAME}.txt"), env.get_template(f"{TEMPLATE_NAME}.html")
 
 
 def greeting(anrede: str | None, titel: str | None, vorname: str | None, nachname: str) -> str:
@@ -75,7 +89,7 @@ def render_batch_email(
     patients: Sequence[PatientLine],
 ) -> RenderedEmail:
     """The batching email listing ``patients`` in the given (rank) order."""
-    env = _environment()
+    text_template, html_template = _templates()
     context = {
         "subject": settings.email_subject,
         "greeting": greeting(anrede, titel, vorname, nachname),
@@ -84,8 +98,8 @@ def render_batch_email(
     }
     return RenderedEmail(
         subject=settings.email_subject,
-        body_text=env.get_template(f"{TEMPLATE_NAME}.txt").render(context),
-        body_html=env.get_template(f"{TEMPLATE_NAME}.html").render(context),
+        body_text=text_template.render(context),
+        body_html=html_template.render(context),
     )
 
 

@@ -6,10 +6,11 @@
 - Rows left in ``sending`` longer than ``SENDING_STALE_AFTER_SECONDS`` (a crashed worker)
   go back to ``queued``; they are resent with the same ``Message-ID``, which the receiving
   side uses to drop a duplicate.
-- Each outcome is committed right after the SMTP answer: ``sent`` (+ rule 11 contact dates),
-  a temporary failure (4xx, connection refused/reset/timeout) → ``queued`` again with
-  ``next_attempt_at`` = now + EMAIL_RETRY_BASE_SECONDS · 2^(retries - 1), failed once the
-  retries exceed MAX_EMAIL_RETRIES; a permanent failure (5xx) → ``failed`` at once.
+- Emails are claimed in chunks of CLAIM_CHUNK; a chunk's outcomes are committed together
+  after its SMTP answers: ``sent`` (+ rule 11 contact dates), a temporary failure (4xx,
+  connection refused/reset/timeout) → ``queued`` again with ``next_attempt_at`` = now +
+  EMAIL_RETRY_BASE_SECONDS · 2^(retries - 1), ``failed`` once the retries exceed
+  MAX_EMAIL_RETRIES; a permanent failure (5xx) → ``failed`` at once.
 - One SMTP connection per run, re-opened once if the server drops it. When the server cannot
   be reached the run stops: the email in hand counts a temporary failure, the rest of the
   claimed rows go back to ``queued`` untouched. Nothing is lost.
@@ -20,10 +21,14 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
 from enum import Enum
 from typing import Any
@@ -47,7 +52,9 @@ email_batches = rules.email_batches
 placement_requests = rules.placement_requests
 therapists = rules.therapists
 
-CLAIM_CHUNK = 50
+UTF8_QP = Charset("utf-8")
+UTF8_QP.body_encoding = QP  # readable in raw form, unlike the default base64
+CLAIM_CHUNK = 25  # emails claimed, sent, then recorded with one commit
 ERROR_MESSAGE_MAX = 1000
 
 
@@ -125,7 +132,7 @@ class SmtpConnection:
             raise
         self._smtp = smtp
 
-    def deliver(self, message: EmailMessage, sender: str, recipient: str) -> DeliveryResult:
+    def deliver(self, message: Message, sender: str, recipient: str) -> DeliveryResult:
         for attempt in (1, 2):
             if self._smtp is None:
                 try:
@@ -168,17 +175,27 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:ERROR_MESSAGE_MAX]
 
 
-def build_message(row: sa.RowMapping, settings: Settings, now: datetime) -> EmailMessage:
-    message = EmailMessage()
+def build_message(row: sa.RowMapping, settings: Settings, now: datetime) -> Message:
+    """multipart/alternative (text, HTML) or text only, UTF-8 quoted-printable.
+
+    Built with the ``compat32`` classes: the modern ``EmailMessage`` API re-parses every
+    header it is given, which costs more CPU than the SMTP exchange itself.
+    """
+    text_part = MIMEText(row["body_text"], "plain", UTF8_QP)
+    if row["body_html"]:
+        message: Message = MIMEMultipart("alternative")
+        message.attach(text_part)
+        message.attach(MIMEText(row["body_html"], "html", UTF8_QP))
+    else:
+        message = text_part
     sender = row["sender_email"] or settings.email_sender
-    message["From"] = formataddr((row["sender_name"] or settings.email_sender_name, sender))
-    message["To"] = formataddr((row["recipient_name"] or "", row["recipient_email"]))
-    message["Subject"] = row["subject"]
+    message["From"] = formataddr(
+        (row["sender_name"] or settings.email_sender_name, sender), "utf-8"
+    )
+    message["To"] = formataddr((row["recipient_name"] or "", row["recipient_email"]), "utf-8")
+    message["Subject"] = Header(row["subject"], "utf-8")
     message["Date"] = format_datetime(now)
     message["Message-ID"] = row["message_id"]
-    message.set_content(row["body_text"])
-    if row["body_html"]:
-        message.add_alternative(row["body_html"], subtype="html")
     return message
 
 
@@ -201,37 +218,45 @@ def send_emails(
     done = 0
     with SmtpConnection(settings) as smtp:
         while limit is None or done < limit:
-            chunk = CLAIM_CHUNK if limit is None else min(CLAIM_CHUNK, limit - done)
-            claimed = claim(session, clock, settings, chunk)
+            size = CLAIM_CHUNK if limit is None else min(CLAIM_CHUNK, limit - done)
+            claimed = claim(session, clock, settings, size)
             if not claimed:
                 break
-            for index, row in enumerate(claimed):
-                now = clock.now()
+            outcomes: list[tuple[sa.RowMapping, DeliveryResult]] = []
+            for row in claimed:
                 delivery = smtp.deliver(
-                    build_message(row, settings, now),
+                    build_message(row, settings, clock.now()),
                     row["sender_email"] or settings.email_sender,
                     row["recipient_email"],
                 )
-                record_delivery(session, clock, settings, row, delivery)
+                outcomes.append((row, delivery))
+                _count(result, row, delivery, settings)
                 done += 1
-                if delivery.outcome is Delivery.SENT:
-                    result.sent += 1
-                elif delivery.outcome is Delivery.PERMANENT or (
-                    row["retry_count"] + 1 > settings.max_email_retries
-                ):
-                    result.failed += 1
-                else:
-                    result.retry_later += 1
                 if progress is not None:
                     progress(done, max(total, done))
                 if delivery.outcome is Delivery.UNREACHABLE:
-                    rest = [r["id"] for r in claimed[index + 1 :]]
-                    release(session, rest)
-                    result.smtp_unavailable = True
-                    result.left_queued = len(rest)
-                    log.warning("SMTP server unreachable; send-emails stopped")
-                    return result
+                    break
+            untried = [row["id"] for row in claimed[len(outcomes) :]]
+            record_deliveries(session, clock, settings, outcomes, release_ids=untried)
+            if outcomes[-1][1].outcome is Delivery.UNREACHABLE:
+                result.smtp_unavailable = True
+                result.left_queued = len(untried)
+                log.warning("SMTP server unreachable; send-emails stopped")
+                break
     return result
+
+
+def _count(
+    result: SendResult, row: sa.RowMapping, delivery: DeliveryResult, settings: Settings
+) -> None:
+    if delivery.outcome is Delivery.SENT:
+        result.sent += 1
+    elif delivery.outcome is Delivery.PERMANENT or (
+        row["retry_count"] + 1 > settings.max_email_retries
+    ):
+        result.failed += 1
+    else:
+        result.retry_later += 1
 
 
 def recover_stale(session: Session, clock: Clock, settings: Settings) -> int:
@@ -322,54 +347,64 @@ def claim(session: Session, clock: Clock, settings: Settings, size: int) -> list
     return sorted(rows, key=lambda r: (not r["flagged"], r["next_attempt_at"] or now, r["id"]))
 
 
-def record_delivery(
-    session: Session, clock: Clock, settings: Settings, row: sa.RowMapping, delivery: DeliveryResult
+def record_deliveries(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    outcomes: list[tuple[sa.RowMapping, DeliveryResult]],
+    *,
+    release_ids: Sequence[int] = (),
 ) -> None:
-    """Store one SMTP outcome and commit (only while the row is still ours: ``sending``)."""
+    """Store a chunk's SMTP outcomes in one transaction (only rows still ours: ``sending``).
+
+    One commit per chunk, not per email: a crash between an SMTP "250" and this commit
+    leaves at most one chunk in ``sending``; stale recovery resends those with the same
+    Message-ID (at least once, never under a new id). Claimed rows that were not tried
+    (``release_ids``) go back to ``queued`` as they were.
+    """
     now = utc_naive(clock)
-    ours = sa.and_(emails.c.id == row["id"], emails.c.status == EmailStatus.SENDING)
-    if delivery.outcome is Delivery.SENT:
-        _mark_sent(session, clock, row["id"])
-    elif delivery.outcome is Delivery.PERMANENT:
+    sent_ids = [row["id"] for row, delivery in outcomes if delivery.outcome is Delivery.SENT]
+    if sent_ids:
+        _mark_sent(session, clock, sent_ids)
+    for row, delivery in outcomes:
+        if delivery.outcome is Delivery.SENT:
+            continue
+        if delivery.outcome is Delivery.PERMANENT:
+            values: dict[str, Any] = {"status": EmailStatus.FAILED, "next_attempt_at": None}
+            log.warning("email %s failed permanently", row["id"])
+        else:
+            retries = row["retry_count"] + 1
+            give_up = retries > settings.max_email_retries
+            backoff = timedelta(seconds=settings.email_retry_base_seconds * 2 ** (retries - 1))
+            values = {
+                "status": EmailStatus.FAILED if give_up else EmailStatus.QUEUED,
+                "retry_count": retries,
+                "next_attempt_at": None if give_up else now + backoff,
+            }
+            log.info("email %s: temporary failure %d", row["id"], retries)
         session.execute(
             sa.update(emails)
-            .where(ours)
+            .where(emails.c.id == row["id"], emails.c.status == EmailStatus.SENDING)
             .values(
-                status=EmailStatus.FAILED,
-                error_message=delivery.message,
-                sending_started_at=None,
-                next_attempt_at=None,
-                updated_at=now,
+                **values, error_message=delivery.message, sending_started_at=None, updated_at=now
             )
         )
-        log.warning("email %s failed permanently", row["id"])
-    else:
-        retries = row["retry_count"] + 1
-        give_up = retries > settings.max_email_retries
-        backoff = timedelta(seconds=settings.email_retry_base_seconds * 2 ** (retries - 1))
+    if release_ids:
         session.execute(
             sa.update(emails)
-            .where(ours)
-            .values(
-                status=EmailStatus.FAILED if give_up else EmailStatus.QUEUED,
-                retry_count=retries,
-                error_message=delivery.message,
-                sending_started_at=None,
-                next_attempt_at=None if give_up else now + backoff,
-                updated_at=now,
-            )
+            .where(emails.c.id.in_(release_ids), emails.c.status == EmailStatus.SENDING)
+            .values(status=EmailStatus.QUEUED, sending_started_at=None)
         )
-        log.info("email %s: temporary failure %d", row["id"], retries)
     session.commit()
 
 
-def _mark_sent(session: Session, clock: Clock, email_id: int) -> None:
+def _mark_sent(session: Session, clock: Clock, email_ids: list[int]) -> None:
     """``sent`` and rule 11 (``email_contact_date``, ``letzter_kontakt_email``) in one statement."""
     now = utc_naive(clock)
     today = clock.now().date()
     sent = (
         sa.update(emails)
-        .where(emails.c.id == email_id, emails.c.status == EmailStatus.SENDING)
+        .where(emails.c.id.in_(email_ids), emails.c.status == EmailStatus.SENDING)
         .values(
             status=EmailStatus.SENT,
             sent_at=now,
@@ -379,7 +414,7 @@ def _mark_sent(session: Session, clock: Clock, email_id: int) -> None:
             updated_at=now,
         )
         .returning(emails.c.id, emails.c.therapist_id)
-        .cte("sent_email")
+        .cte("sent_emails")
     )
     requests_contacted = (
         sa.update(placement_requests)
@@ -391,7 +426,7 @@ def _mark_sent(session: Session, clock: Clock, email_id: int) -> None:
         .returning(placement_requests.c.id)
         .cte("requests_contacted")
     )
-    therapist_contacted = (
+    therapists_contacted = (
         sa.update(therapists)
         .where(therapists.c.id == sent.c.therapist_id)
         .values(
@@ -399,23 +434,11 @@ def _mark_sent(session: Session, clock: Clock, email_id: int) -> None:
             updated_at=now,
         )
         .returning(therapists.c.id)
-        .cte("therapist_contacted")
+        .cte("therapists_contacted")
     )
     session.execute(
         sa.select(sa.func.count())
         .select_from(sent)
         .add_cte(requests_contacted)
-        .add_cte(therapist_contacted)
+        .add_cte(therapists_contacted)
     )
-
-
-def release(session: Session, email_ids: list[int]) -> None:
-    """Claimed but not attempted: back to ``queued`` as they were."""
-    if not email_ids:
-        return
-    session.execute(
-        sa.update(emails)
-        .where(emails.c.id.in_(email_ids), emails.c.status == EmailStatus.SENDING)
-        .values(status=EmailStatus.QUEUED, sending_started_at=None)
-    )
-    session.commit()
