@@ -76,8 +76,11 @@ class SmtpSink:
         self.port = free_port()
         self._controller: Controller | None = None
 
-    def start(self) -> SmtpSink:
-        self._controller = Controller(self.handler, hostname=self.host, port=self.port)
+    def start(self, **smtp_options: object) -> SmtpSink:
+        """``smtp_options`` go to aiosmtpd's ``SMTP`` (``authenticator``, ``auth_required``…)."""
+        self._controller = Controller(
+            self.handler, hostname=self.host, port=self.port, **smtp_options
+        )
         self._controller.start()
         return self
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from communication_service.models import Email, PlacementRequest, Therapist
@@ -340,3 +341,42 @@ def test_cli_send_emails_prints_a_summary(app, session, smtp_settings, smtp_sink
     assert result.output.strip().splitlines()[-1].startswith("send-emails: 1 sent")
     sent_at = session.execute(sa.select(Email.sent_at)).scalar_one()
     assert sent_at == utc(datetime(2026, 12, 1, 9, 0, tzinfo=BERLIN))
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # 127.0.0.1 only
+def test_logs_in_when_a_username_is_set(session, clock, smtp_settings):
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    from tests.smtp_sink import SmtpSink
+
+    seen = []
+
+    def text(value: str | bytes) -> str:
+        return value.decode() if isinstance(value, bytes) else value
+
+    def authenticator(server, smtp_session, envelope, mechanism, data):
+        assert isinstance(data, LoginPassword)
+        seen.append((text(data.login), text(data.password)))
+        # handled=False: aiosmtpd answers "535 … credentials invalid" itself.
+        return AuthResult(success=text(data.password) == "geheim", handled=False)
+
+    sink = SmtpSink().start(authenticator=authenticator, auth_required=True, auth_require_tls=False)
+    try:
+        therapist_id = make_therapist(session)
+        email_id = make_email(session, therapist_id=therapist_id)
+        login = smtp_settings.replace(
+            smtp_port=sink.port, smtp_username="versand", smtp_password="falsch"
+        )
+        refused = send_emails(session, clock, login)
+        assert refused.smtp_unavailable and refused.sent == 0
+        row = email_rows(session)[email_id]
+        assert (row.status, row.retry_count) == ("queued", 1)  # kept, retried later
+        assert "SMTPAuthenticationError" in row.error_message
+
+        clock.instant = DEFAULT_NOW + timedelta(minutes=5)
+        accepted = send_emails(session, clock, login.replace(smtp_password="geheim"))
+        assert accepted.sent == 1
+        assert seen[0] == ("versand", "falsch") and seen[-1] == ("versand", "geheim")
+        assert len(sink.handler.received) == 1
+    finally:
+        sink.stop()
