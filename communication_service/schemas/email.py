@@ -17,6 +17,12 @@ OUTCOMES = ("accepted", "rejected")
 CREATABLE_STATUSES = (EmailStatus.DRAFT.value, EmailStatus.QUEUED.value)
 
 
+def plausible_year(value: Any) -> None:
+    """Keeps timestamps convertible to UTC (year 1 minus an offset does not exist)."""
+    if not 1900 <= value.year <= 2999:
+        raise ValidationError("Must be between the years 1900 and 2999.")
+
+
 def _id(**kwargs: Any) -> fields.Integer:
     return fields.Integer(strict=True, validate=ID_RANGE, **kwargs)
 
@@ -170,7 +176,8 @@ class EmailResponseSchema(Schema):
 
     response_content = fields.String(allow_none=True, validate=validate.Length(max=200_000))
     response_date = fields.DateTime(
-        metadata={"description": "When the reply arrived; default now. Naive means TIMEZONE."}
+        validate=plausible_year,
+        metadata={"description": "When the reply arrived; default now. Naive means TIMEZONE."},
     )
     follow_up_required = StrictBoolean()
     follow_up_notes = fields.String(allow_none=True, validate=validate.Length(max=10_000))

@@ -419,6 +419,10 @@ def test_response_needs_a_sent_email_and_known_requests(client, session):
         f"/api/emails/{sent}/response", json={"outcomes": {str(request_id): "maybe"}}
     )
     assert response.status_code == 422
+    for bad_date in ("0001-01-01T00:00:00+01:00", "2027-02-30T10:00:00", "yesterday"):
+        response = client.put(f"/api/emails/{sent}/response", json={"response_date": bad_date})
+        assert response.status_code == 422, bad_date
+        assert "response_date" in response.get_json()["error"]["details"]
     assert client.put("/api/emails/5555/response", json={}).status_code == 404
 
     assert session.execute(sa.select(Email.response_received).where(Email.id == sent)).scalar() is (
