@@ -12,6 +12,13 @@ from communication_service.schemas.common import HourMinute, StrictBoolean, UtcD
 PG_INTEGER_MAX = 2**31 - 1
 ID_RANGE = validate.Range(min=1, max=PG_INTEGER_MAX)
 PRIORITY_RANGE = validate.Range(min=1, max=10_000)
+# Longest texts accepted. Together (JSON-escaped, up to 6 bytes a character) they stay below
+# MAX_CONTENT_LENGTH, so a body within the documented limits is never refused with a 413.
+SUBJECT_MAX = 255
+BODY_TEXT_MAX = 40_000
+BODY_HTML_MAX = 80_000
+NOTES_MAX = 10_000
+RESPONSE_MAX = 50_000
 OUTCOMES = ("accepted", "rejected")
 # Staff create emails as drafts or queue them at once; the sender owns the other states.
 CREATABLE_STATUSES = (EmailStatus.DRAFT.value, EmailStatus.QUEUED.value)
@@ -23,8 +30,20 @@ def plausible_year(value: Any) -> None:
         raise ValidationError("Must be between the years 1900 and 2999.")
 
 
+class JsonId(fields.Integer):
+    """A row id in a JSON body: an integer 1 … 2^31-1, not ``"5"``, ``5.5`` or ``true``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, validate=ID_RANGE, **kwargs)
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
 def _id(**kwargs: Any) -> fields.Integer:
-    return fields.Integer(strict=True, validate=ID_RANGE, **kwargs)
+    return JsonId(**kwargs)
 
 
 class QueryBoolean(fields.Boolean):
@@ -116,14 +135,17 @@ class EmailCreateSchema(Schema):
         unknown = RAISE
 
     therapist_id = _id(required=True)
-    subject = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    body_text = fields.String(required=True, validate=validate.Length(min=1, max=200_000))
-    body_html = fields.String(allow_none=True, validate=validate.Length(max=500_000))
+    subject = fields.String(required=True, validate=validate.Length(min=1, max=SUBJECT_MAX))
+    body_text = fields.String(required=True, validate=validate.Length(min=1, max=BODY_TEXT_MAX))
+    body_html = fields.String(allow_none=True, validate=validate.Length(max=BODY_HTML_MAX))
     placement_request_ids = fields.List(
         _id(),
         load_default=list,
         validate=validate.Length(max=200),
-        metadata={"description": "Requests carried by the email; list order is the priority."},
+        metadata={
+            "description": "Requests carried by the email; list order is the priority.",
+            "uniqueItems": True,
+        },
     )
     status = fields.String(
         load_default=EmailStatus.DRAFT.value, validate=validate.OneOf(CREATABLE_STATUSES)
@@ -147,9 +169,9 @@ class EmailUpdateSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    subject = fields.String(validate=validate.Length(min=1, max=255))
-    body_text = fields.String(validate=validate.Length(min=1, max=200_000))
-    body_html = fields.String(allow_none=True, validate=validate.Length(max=500_000))
+    subject = fields.String(validate=validate.Length(min=1, max=SUBJECT_MAX))
+    body_text = fields.String(validate=validate.Length(min=1, max=BODY_TEXT_MAX))
+    body_html = fields.String(allow_none=True, validate=validate.Length(max=BODY_HTML_MAX))
     status = fields.String(validate=validate.OneOf(CREATABLE_STATUSES))
 
     @validates_schema
@@ -174,13 +196,13 @@ class EmailResponseSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    response_content = fields.String(allow_none=True, validate=validate.Length(max=200_000))
+    response_content = fields.String(allow_none=True, validate=validate.Length(max=RESPONSE_MAX))
     response_date = fields.DateTime(
         validate=plausible_year,
         metadata={"description": "When the reply arrived; default now. Naive means TIMEZONE."},
     )
     follow_up_required = StrictBoolean()
-    follow_up_notes = fields.String(allow_none=True, validate=validate.Length(max=10_000))
+    follow_up_notes = fields.String(allow_none=True, validate=validate.Length(max=NOTES_MAX))
     outcomes = fields.Dict(
         keys=fields.Integer(validate=ID_RANGE),
         values=fields.String(validate=validate.OneOf(OUTCOMES)),

@@ -103,6 +103,9 @@ def test_create_rejects_bad_input_and_writes_nothing(client, session):
         ({**base, "therapist_id": therapist_id, "status": "sent"}, "status"),
         ({"therapist_id": therapist_id, "body_text": "T"}, "subject"),
         ({**base, "therapist_id": 2**31}, "therapist_id"),
+        ({**base, "therapist_id": True}, "therapist_id"),
+        ({**base, "therapist_id": str(therapist_id)}, "therapist_id"),
+        ({**base, "therapist_id": therapist_id, "body_html": "x" * 80_001}, "body_html"),
         ({**base, "therapist_id": therapist_id, "extra": 1}, "extra"),
     ]
     for payload, field in cases:
