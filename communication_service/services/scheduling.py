@@ -627,7 +627,11 @@ def schedule_call(
     now = clock.now().astimezone(tz)
 
     if explicit:
-        first_date = last_date = scheduled_date
+        # a late call may run past midnight: read the calls of the day it ends on, too
+        first_date = scheduled_date
+        last_date = (
+            datetime.combine(scheduled_date, scheduled_time) + timedelta(minutes=duration)
+        ).date()
         start = None
     else:
         start = _search_start(now, not_before, tz)
@@ -760,7 +764,7 @@ def move_call(
         settings,
         current.therapist_id,
         first_date=new_date,
-        last_date=new_date,
+        last_date=(datetime.combine(new_date, new_time) + timedelta(minutes=new_duration)).date(),
         exclude_call_id=call_id,
     )
     if context is None:  # the therapist was deleted meanwhile (and the call with them)

@@ -441,8 +441,12 @@ def test_put_moves_a_call_with_rechecks(client, session):
         client, therapist_id=therapist, scheduled_date="2026-12-01", scheduled_time="10:00"
     )
     url = f"/api/phone-calls/{call['id']}"
-    response = client.put(url, json={"scheduled_date": "2026-12-01", "scheduled_time": "09:55",
-                                     "duration_minutes": 10})  # fmt: skip
+    overlapping = {
+        "scheduled_date": "2026-12-01",
+        "scheduled_time": "09:55",
+        "duration_minutes": 10,
+    }
+    response = client.put(url, json=overlapping)
     assert response.status_code == 409 and error_of(response)["code"] == "slot_taken"
     assert error_of(response)["details"] == {"conflicting_call_ids": [other["id"]]}
     response = client.put(url, json={"scheduled_date": "2026-11-30", "scheduled_time": "07:00"})
@@ -697,15 +701,16 @@ def test_delete_a_scheduled_call_and_its_batches(client, session):
 def test_completed_and_failed_calls_are_kept(client, session):
     therapist = make_therapist(session)
     for status in ("completed", "failed"):
-        call = book(client, therapist_id=therapist, scheduled_date="2026-12-07",
-                    scheduled_time="10:00" if status == "completed" else "10:30")  # fmt: skip
+        at = "10:00" if status == "completed" else "10:30"
+        call = book(client, therapist_id=therapist, scheduled_date="2026-12-07", scheduled_time=at)
         client.put(f"/api/phone-calls/{call['id']}", json={"status": status})
         response = client.delete(f"/api/phone-calls/{call['id']}")
         assert response.status_code == 409
         assert error_of(response)["code"] == "call_is_history"
         assert client.get(f"/api/phone-calls/{call['id']}").status_code == 200
-    canceled = book(client, therapist_id=therapist, scheduled_date="2026-12-07",
-                    scheduled_time="11:00")  # fmt: skip
+    canceled = book(
+        client, therapist_id=therapist, scheduled_date="2026-12-07", scheduled_time="11:00"
+    )
     client.put(f"/api/phone-calls/{canceled['id']}", json={"status": "canceled"})
     assert client.delete(f"/api/phone-calls/{canceled['id']}").status_code == 204
 

@@ -397,3 +397,40 @@ def test_statements_per_booking_do_not_grow_with_booked_calls(app, session, cloc
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", count)
     assert set(counts) == {3}  # lock, load, insert
+
+
+def test_a_call_running_past_midnight_blocks_the_next_morning(session, clock, settings):
+    therapist, other = make_therapist(session), make_therapist(session)
+    late = book(
+        session,
+        clock,
+        settings,
+        therapist_id=therapist,
+        scheduled_date=TUESDAY,
+        scheduled_time=time(23, 50),
+        duration_minutes=20,
+    )
+    wednesday = TUESDAY + timedelta(days=1)
+    for who, code in [(therapist, "slot_taken"), (other, "no_line_available")]:
+        with pytest.raises(Conflict) as caught:
+            schedule_call(
+                session,
+                clock,
+                settings,
+                therapist_id=who,
+                scheduled_date=wednesday,
+                scheduled_time=time(0, 5),
+            )
+        assert caught.value.code == code
+        session.rollback()
+    assert caught.value.details == {"call_lines": 1}
+    with pytest.raises(Conflict) as own:
+        schedule_call(
+            session,
+            clock,
+            settings,
+            therapist_id=therapist,
+            scheduled_date=wednesday,
+            scheduled_time=time(0, 5),
+        )
+    assert own.value.details == {"conflicting_call_ids": [late]}
