@@ -3,6 +3,8 @@
 - Rows are claimed with ``FOR UPDATE SKIP LOCKED`` and marked ``sending`` (with
   ``sending_started_at``) in a committed transaction *before* SMTP is spoken, so several
   workers never send the same email and a crash leaves a trace.
+- Queued batching emails to a therapist who has since rejected a request (cooling period,
+  rule 9) or is no longer active are withdrawn (deleted, never sent) before claiming.
 - Rows left in ``sending`` longer than ``SENDING_STALE_AFTER_SECONDS`` (a crashed worker)
   go back to ``queued``; they are resent with the same ``Message-ID``, which the receiving
   side uses to drop a duplicate.
@@ -77,6 +79,7 @@ class SendResult:
     retry_later: int = 0
     failed: int = 0
     recovered: int = 0
+    withdrawn: int = 0
     smtp_unavailable: bool = False
     left_queued: int = 0
 
@@ -85,6 +88,11 @@ class SendResult:
             f"send-emails: {self.sent} sent, {self.retry_later} to retry later, "
             f"{self.failed} failed, {self.recovered} recovered from a stale 'sending'"
         )
+        if self.withdrawn:
+            text += (
+                f", {self.withdrawn} queued batching emails withdrawn (therapist rejected "
+                "recently or is no longer active)"
+            )
         if self.smtp_unavailable:
             text += f"; SMTP server unavailable, run stopped ({self.left_queued} left queued)"
         return text
@@ -211,7 +219,10 @@ def send_emails(
     limit: int | None = None,
 ) -> SendResult:
     """Deliver the due queued emails (at most ``limit``). Safe to run in several workers."""
-    result = SendResult(recovered=recover_stale(session, clock, settings))
+    result = SendResult(
+        recovered=recover_stale(session, clock, settings),
+        withdrawn=withdraw_blocked_batch_emails(session, clock, settings),
+    )
     total = _count_due(session, clock) if progress is not None else 0
     if limit is not None:
         total = min(total, limit)
@@ -257,6 +268,31 @@ def _count(
         result.failed += 1
     else:
         result.retry_later += 1
+
+
+def withdraw_blocked_batch_emails(session: Session, clock: Clock, settings: Settings) -> int:
+    """Rule 9 and 3 up to the last moment: a queued *batching* email (it has a ``batch_id``;
+    staff emails are staff's decision) is not sent to a therapist who rejected a request
+    since it was queued, or who is no longer active. It was never sent, so it is deleted:
+    its requests go back to the pool and a fresh email lists them when contact is allowed."""
+    today = clock.now().date()
+    withdrawn = session.execute(
+        sa.delete(emails)
+        .where(
+            emails.c.status == EmailStatus.QUEUED,
+            emails.c.batch_id.is_not(None),
+            therapists.c.id == emails.c.therapist_id,
+            sa.or_(
+                sa.not_(rules.therapist_is_active()),
+                rules.in_cooling_period(therapists.c.id, today, settings),
+            ),
+        )
+        .returning(emails.c.id)
+    ).all()
+    session.commit()
+    if withdrawn:
+        log.info("withdrew %d queued batching emails", len(withdrawn))
+    return len(withdrawn)
 
 
 def recover_stale(session: Session, clock: Clock, settings: Settings) -> int:

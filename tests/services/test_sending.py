@@ -380,3 +380,38 @@ def test_logs_in_when_a_username_is_set(session, clock, smtp_settings):
         assert len(sink.handler.received) == 1
     finally:
         sink.stop()
+
+
+def test_queued_batch_email_is_withdrawn_after_a_rejection_rule_9(
+    session, clock, smtp_settings, smtp_sink
+):
+    cooling = make_therapist(session)
+    rejected = make_placement_request(session, therapist_id=cooling)
+    waiting = make_placement_request(session, therapist_id=cooling)
+    batch_email = make_email(
+        session, therapist_id=cooling, batch_id="B1", placement_request_ids=(rejected, waiting)
+    )
+    staff_email = make_email(session, therapist_id=cooling)  # no batch_id: staff decided
+    blocked = make_therapist(session, status="blocked")
+    blocked_email = make_email(session, therapist_id=blocked, batch_id="B1")
+    fine = make_therapist(session)
+    fine_email = make_email(session, therapist_id=fine, batch_id="B1")
+    # The therapist rejects by phone after the email was queued.
+    session.execute(
+        sa.update(PlacementRequest)
+        .where(PlacementRequest.id == rejected)
+        .values(status="rejected", response_date=DEFAULT_NOW.date())
+    )
+    session.commit()
+
+    result = send_emails(session, clock, smtp_settings)
+
+    assert (result.withdrawn, result.sent) == (2, 2)
+    rows = email_rows(session)
+    assert batch_email not in rows and blocked_email not in rows
+    assert rows[staff_email].status == rows[fine_email].status == "sent"
+    assert "2 queued batching emails withdrawn" in result.summary()
+    # The request that was in the withdrawn email waits for a fresh one after the cooling.
+    clock.instant = DEFAULT_NOW + timedelta(days=28)
+    batch = batch_emails(session, clock, smtp_settings)
+    assert (batch.emails_queued, batch.requests_batched) == (1, 1)
