@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import smtplib
 import ssl
@@ -183,6 +184,31 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:ERROR_MESSAGE_MAX]
 
 
+class EncodedHeader:
+    """A header value already RFC 2047-encoded and folded. The email generator accepts any
+    object with ``encode(linesep=, maxlinelen=)`` (the ``Header`` protocol) and writes what
+    it returns; folding the same subject again for every email would cost more CPU than the
+    SMTP exchange."""
+
+    __slots__ = ("folded",)
+
+    def __init__(self, folded: str) -> None:
+        self.folded = folded
+
+    def encode(self, linesep: str = "\n", maxlinelen: int | None = None, **_: Any) -> str:
+        return self.folded.replace("\n", linesep)
+
+    def __str__(self) -> str:
+        return self.folded
+
+
+@functools.lru_cache(maxsize=4096)
+def encoded_header(name: str, value: str, charset: str | None = None) -> EncodedHeader:
+    """``value`` encoded and folded once (``charset`` "utf-8" for free text such as a
+    subject; None for values that are ASCII already, such as ``formataddr`` output)."""
+    return EncodedHeader(Header(value, charset, header_name=name).encode(linesep="\n"))
+
+
 def build_message(row: sa.RowMapping, settings: Settings, now: datetime) -> Message:
     """multipart/alternative (text, HTML) or text only, UTF-8 quoted-printable.
 
@@ -196,12 +222,12 @@ def build_message(row: sa.RowMapping, settings: Settings, now: datetime) -> Mess
         message.attach(MIMEText(row["body_html"], "html", UTF8_QP))
     else:
         message = text_part
-    sender = row["sender_email"] or settings.email_sender
-    message["From"] = formataddr(
-        (row["sender_name"] or settings.email_sender_name, sender), "utf-8"
-    )
-    message["To"] = formataddr((row["recipient_name"] or "", row["recipient_email"]), "utf-8")
-    message["Subject"] = Header(row["subject"], "utf-8")
+    sender_name = row["sender_name"] or settings.email_sender_name
+    sender = formataddr((sender_name, row["sender_email"] or settings.email_sender), "utf-8")
+    recipient = formataddr((row["recipient_name"] or "", row["recipient_email"]), "utf-8")
+    message["From"] = encoded_header("From", sender)
+    message["To"] = encoded_header("To", recipient)
+    message["Subject"] = encoded_header("Subject", row["subject"], "utf-8")
     message["Date"] = format_datetime(now)
     message["Message-ID"] = row["message_id"]
     return message

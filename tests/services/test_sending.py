@@ -415,3 +415,29 @@ def test_queued_batch_email_is_withdrawn_after_a_rejection_rule_9(
     clock.instant = DEFAULT_NOW + timedelta(days=28)
     batch = batch_emails(session, clock, smtp_settings)
     assert (batch.emails_queued, batch.requests_batched) == (1, 1)
+
+
+SUBJECT = "Rückfrage zu Ihren Therapieplätzen: bitte um kurze Antwort, gern auch telefonisch"
+
+
+def test_non_ascii_names_and_subject_arrive_intact(session, clock, smtp_settings, smtp_sink):
+    therapist_id = make_therapist(session)
+    make_email(
+        session,
+        therapist_id=therapist_id,
+        recipient_name="Dr. Jörg Müller-Lüdenscheidt",
+        recipient_email="mueller@example.org",
+        subject=SUBJECT,
+        body_text="Grüße",
+    )
+    send_emails(session, clock, smtp_settings)
+    [message] = smtp_sink.handler.messages()
+    assert message["To"].addresses[0].display_name == "Dr. Jörg Müller-Lüdenscheidt"
+    assert message["Subject"] == SUBJECT
+    assert message.get_content_type() == "text/plain"
+    assert message.get_content().strip() == "Grüße"
+    assert all(
+        len(line) <= 78
+        for line in smtp_sink.handler.received[0].content.split(b"\r\n")
+        if line[:1].isalpha() or line[:1] == b" "
+    )  # folded headers and QP lines
