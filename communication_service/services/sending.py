@@ -8,8 +8,8 @@
 - Rows left in ``sending`` longer than ``SENDING_STALE_AFTER_SECONDS`` (a crashed worker)
   go back to ``queued``; they are resent with the same ``Message-ID``, which the receiving
   side uses to drop a duplicate.
-- Emails are claimed in chunks of CLAIM_CHUNK; a chunk's outcomes are committed together
-  after its SMTP answers: ``sent`` (+ rule 11 contact dates), a temporary failure (4xx,
+- Emails are claimed CLAIM_CHUNK at a time; every RECORD_EVERY SMTP answers are committed
+  together: ``sent`` (+ rule 11 contact dates), a temporary failure (4xx,
   connection refused/reset/timeout) → ``queued`` again with ``next_attempt_at`` = now +
   EMAIL_RETRY_BASE_SECONDS · 2^(retries - 1), ``failed`` once the retries exceed
   MAX_EMAIL_RETRIES; a permanent failure (5xx) → ``failed`` at once.
@@ -57,7 +57,8 @@ therapists = rules.therapists
 
 UTF8_QP = Charset("utf-8")
 UTF8_QP.body_encoding = QP  # readable in raw form, unlike the default base64
-CLAIM_CHUNK = 25  # emails claimed, sent, then recorded with one commit
+CLAIM_CHUNK = 100  # emails claimed (marked 'sending') per statement
+RECORD_EVERY = 25  # SMTP outcomes stored with one statement and one commit
 ERROR_MESSAGE_MAX = 1000
 
 
@@ -260,7 +261,8 @@ def send_emails(
             if not claimed:
                 break
             outcomes: list[tuple[sa.RowMapping, DeliveryResult]] = []
-            for row in claimed:
+            unreachable = False
+            for index, row in enumerate(claimed):
                 delivery = smtp.deliver(
                     build_message(row, settings, clock.now()),
                     row["sender_email"] or settings.email_sender,
@@ -271,15 +273,20 @@ def send_emails(
                 done += 1
                 if progress is not None:
                     progress(done, max(total, done))
-                if delivery.outcome is Delivery.UNREACHABLE:
-                    break
-            untried = [row["id"] for row in claimed[len(outcomes) :]]
-            record_deliveries(session, clock, settings, outcomes, release_ids=untried)
-            if outcomes[-1][1].outcome is Delivery.UNREACHABLE:
-                result.smtp_unavailable = True
-                result.left_queued = len(untried)
-                log.warning("SMTP server unreachable; send-emails stopped")
-                break
+                unreachable = delivery.outcome is Delivery.UNREACHABLE
+                if unreachable:
+                    untried = [r["id"] for r in claimed[index + 1 :]]
+                    record_deliveries(session, clock, settings, outcomes, release_ids=untried)
+                    result.smtp_unavailable = True
+                    result.left_queued = len(untried)
+                    log.warning("SMTP server unreachable; send-emails stopped")
+                    return result
+                if len(outcomes) == RECORD_EVERY:
+                    still_ours = [r["id"] for r in claimed[index + 1 :]]
+                    record_deliveries(session, clock, settings, outcomes, keep_alive_ids=still_ours)
+                    outcomes = []
+            if outcomes:
+                record_deliveries(session, clock, settings, outcomes)
     return result
 
 
@@ -416,13 +423,16 @@ def record_deliveries(
     outcomes: list[tuple[sa.RowMapping, DeliveryResult]],
     *,
     release_ids: Sequence[int] = (),
+    keep_alive_ids: Sequence[int] = (),
 ) -> None:
     """Store a chunk's SMTP outcomes in one transaction (only rows still ours: ``sending``).
 
-    One commit per chunk, not per email: a crash between an SMTP "250" and this commit
-    leaves at most one chunk in ``sending``; stale recovery resends those with the same
+    One commit per RECORD_EVERY emails, not per email: a crash between an SMTP "250" and this
+    commit leaves those few in ``sending``; stale recovery resends them with the same
     Message-ID (at least once, never under a new id). Claimed rows that were not tried
-    (``release_ids``) go back to ``queued`` as they were.
+    (``release_ids``) go back to ``queued`` as they were; rows still waiting in this worker's
+    claim (``keep_alive_ids``) get a fresh ``sending_started_at``, so a slow run is not
+    mistaken for a crashed one.
     """
     now = utc_naive(clock)
     sent_ids = [row["id"] for row, delivery in outcomes if delivery.outcome is Delivery.SENT]
@@ -450,6 +460,12 @@ def record_deliveries(
             .values(
                 **values, error_message=delivery.message, sending_started_at=None, updated_at=now
             )
+        )
+    if keep_alive_ids:
+        session.execute(
+            sa.update(emails)
+            .where(emails.c.id.in_(keep_alive_ids), emails.c.status == EmailStatus.SENDING)
+            .values(sending_started_at=now)
         )
     if release_ids:
         session.execute(

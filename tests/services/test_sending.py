@@ -441,3 +441,31 @@ def test_non_ascii_names_and_subject_arrive_intact(session, clock, smtp_settings
         for line in smtp_sink.handler.received[0].content.split(b"\r\n")
         if line[:1].isalpha() or line[:1] == b" "
     )  # folded headers and QP lines
+
+
+def test_a_long_run_keeps_its_claimed_rows_from_looking_stale(session, clock, smtp_settings):
+    from communication_service.services.sending import (
+        Delivery,
+        DeliveryResult,
+        claim,
+        record_deliveries,
+        recover_stale,
+    )
+
+    therapist_id = make_therapist(session)
+    ids = [make_email(session, therapist_id=therapist_id) for _ in range(3)]
+    first, *waiting = claim(session, clock, smtp_settings, 3)
+    # Much later (a slow server), the first answer is stored; the others are still in hand.
+    clock.instant = DEFAULT_NOW + timedelta(seconds=smtp_settings.sending_stale_after_seconds)
+    record_deliveries(
+        session,
+        clock,
+        smtp_settings,
+        [(first, DeliveryResult(Delivery.SENT))],
+        keep_alive_ids=[row["id"] for row in waiting],
+    )
+    clock.instant += timedelta(seconds=60)
+    assert recover_stale(session, clock, smtp_settings) == 0  # not taken from this worker
+    rows = email_rows(session)
+    assert rows[first["id"]].status == "sent"
+    assert {rows[i].status for i in ids if i != first["id"]} == {"sending"}
