@@ -177,10 +177,12 @@ def _job_main(argv: list[str]) -> int:
     batching.copy_into = counted_copy
     runner = app.test_cli_runner()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     result = runner.invoke(args=command, catch_exceptions=True)
     seconds = time.perf_counter() - started
     report = {
         "seconds": round(seconds, 3),
+        "cpu_seconds": round(time.process_time() - cpu_started, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "sql_statements": statements,
         "exit_code": result.exit_code,
