@@ -14,3 +14,28 @@ max_requests_jitter = 2000
 # The app writes one log line per request itself (without query strings), so no access log.
 accesslog = None
 errorlog = "-"
+
+# LOG_FORMAT=json: gunicorn's own lines (start-up, worker exits) are JSON objects too, so a
+# container's log collector reads every line of stderr as one object. The access log stays off
+# (its lines would carry query strings); the app logs each request itself.
+if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
+    import logging
+
+    logging.captureWarnings(True)  # Python warnings of the master process become JSON too
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "communication_service.logging_setup.JsonFormatter"}},
+        "handlers": {
+            "stderr_json": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"level": "WARNING", "handlers": ["stderr_json"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["stderr_json"], "propagate": False},
+            "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+        },
+    }

@@ -165,3 +165,23 @@ def smtp_settings(app: Flask, smtp_sink: Any, monkeypatch: pytest.MonkeyPatch):
     )
     monkeypatch.setitem(app.extensions, "settings", settings)
     return settings
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How much the schemathesis run did (``tests/api/test_fuzz.py``), over all xdist workers."""
+    operations = requests = 0
+    seconds = 0.0
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) != "call":
+                continue
+            for key, value in getattr(report, "user_properties", ()):
+                if key == "fuzz":
+                    operations += 1
+                    requests += value["requests"]
+                    seconds += report.duration
+    if operations:
+        terminalreporter.write_line(
+            f"fuzzing: {requests} generated requests over {operations} operations "
+            f"in {seconds:.1f} s of test time"
+        )

@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, current_app
 from flask_restful import Api
 
-from communication_service.api import emails, phone_calls, therapists
+from communication_service.api import emails, openapi, phone_calls, therapists
 from communication_service.api.auth import require_bearer_token
+from communication_service.api.parsing import reject_oversized_body, reject_undeclared_query
 
 # One line per aggregate module; each module adds its own resources.
-RESOURCE_MODULES = (therapists, phone_calls, emails)
+RESOURCE_MODULES = (openapi, therapists, phone_calls, emails)
 
 
 class JsonApi(Api):
@@ -24,6 +25,8 @@ def create_api_blueprint() -> Blueprint:
     @blueprint.before_request
     def authenticate() -> None:
         require_bearer_token(current_app.extensions["settings"])
+        reject_oversized_body()
+        reject_undeclared_query()
 
     api = JsonApi(blueprint)
     for module in RESOURCE_MODULES:

@@ -2,7 +2,9 @@
 
 from werkzeug.routing import IntegerConverter
 
-PG_INTEGER_MAX = 2**31 - 1
+from communication_service.schemas.common import PG_INTEGER_MAX
+
+__all__ = ["PG_INTEGER_MAX", "IdConverter"]
 
 
 class IdConverter(IntegerConverter):

@@ -12,8 +12,8 @@ from communication_service.api.parsing import parse_body, parse_query
 from communication_service.clock import current_clock
 from communication_service.extensions import db
 from communication_service.models import EmailStatus
+from communication_service.schemas.common import RowId
 from communication_service.schemas.email import (
-    ID_RANGE,
     CommunicationSchema,
     EmailBatchCreateSchema,
     EmailBatchSchema,
@@ -32,7 +32,7 @@ class EmailListQuerySchema(PageQuerySchema):
     class Meta:
         unknown = RAISE
 
-    therapist_id = fields.Integer(validate=ID_RANGE)
+    therapist_id = RowId()
     status = fields.String(validate=validate.OneOf([s.value for s in EmailStatus]))
     response_received = QueryBoolean()
     batch_id = fields.String(validate=validate.Length(min=1, max=50))

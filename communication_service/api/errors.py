@@ -12,15 +12,17 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from communication_service.errors import ApiError
+from communication_service.schemas.api import ErrorSchema
 
 log = logging.getLogger(__name__)
+error_schema = ErrorSchema()
 
 
 def error_response(
     status: int, code: str, message: str, details: dict[str, Any] | None = None
 ) -> ResponseReturnValue:
     body = {"error": {"code": code, "message": message, "details": details or {}}}
-    return jsonify(body), status
+    return jsonify(error_schema.dump(body)), status
 
 
 _HTTP_CODES = {

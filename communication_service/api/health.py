@@ -9,18 +9,27 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 
+from communication_service.api.docs import documented
 from communication_service.extensions import db
+from communication_service.schemas.api import HealthSchema
 
 log = logging.getLogger(__name__)
 health_blueprint = Blueprint("health", __name__)
+health_schema = HealthSchema()
 
 
 @health_blueprint.get("/health")
+@documented(
+    summary="Liveness and database check (no token needed)",
+    response=HealthSchema,
+    responses={503: HealthSchema},
+)
 def health() -> ResponseReturnValue:
     try:
         db.session.execute(sa.text("SELECT 1"))
     except SQLAlchemyError as error:
         db.session.rollback()
         log.warning("health check: database unavailable (%s)", type(error).__name__)
-        return jsonify({"status": "unavailable", "database": "unavailable"}), 503
-    return jsonify({"status": "ok", "database": "ok"})
+        unavailable = {"status": "unavailable", "database": "unavailable"}
+        return jsonify(health_schema.dump(unavailable)), 503
+    return jsonify(health_schema.dump({"status": "ok", "database": "ok"}))

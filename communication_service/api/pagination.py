@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, validate
 from sqlalchemy.orm import Session
+
+from communication_service.schemas.common import StrictInteger
 
 MAX_PER_PAGE = 200
 
 
 class PageQuerySchema(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+    page = StrictInteger(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = StrictInteger(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 
 def paginate(

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from communication_service.models import EmailStatus
-from communication_service.schemas.common import HourMinute, StrictBoolean, UtcDateTime
+from communication_service.schemas.common import (
+    PG_INTEGER_MAX,
+    HourMinute,
+    RowId,
+    StrictBoolean,
+    StrictInteger,
+    UniqueList,
+    UtcDateTime,
+)
 
-PG_INTEGER_MAX = 2**31 - 1
-ID_RANGE = validate.Range(min=1, max=PG_INTEGER_MAX)
 PRIORITY_RANGE = validate.Range(min=1, max=10_000)
 # Longest texts accepted. Together (JSON-escaped, up to 6 bytes a character) they stay below
 # MAX_CONTENT_LENGTH, so a body within the documented limits is never refused with a 413.
@@ -30,20 +37,19 @@ def plausible_year(value: Any) -> None:
         raise ValidationError("Must be between the years 1900 and 2999.")
 
 
-class JsonId(fields.Integer):
-    """A row id in a JSON body: an integer 1 … 2^31-1, not ``"5"``, ``5.5`` or ``true``."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(strict=True, validate=ID_RANGE, **kwargs)
-
-    def _validated(self, value: Any) -> int:
-        if isinstance(value, bool):
-            raise self.make_error("invalid", input=value)
-        return super()._validated(value)
+ID_KEY_PATTERN = r"^[1-9][0-9]{0,9}$"
 
 
-def _id(**kwargs: Any) -> fields.Integer:
-    return JsonId(**kwargs)
+class IdKey(fields.String):
+    """A row id as a JSON object key (``"12"``): digits, 1 … 2^31-1; loads as an int."""
+
+    default_error_messages = {"invalid_id": "Must be an id (1 … 2147483647) written in digits."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not re.fullmatch(ID_KEY_PATTERN, text) or int(text) > PG_INTEGER_MAX:
+            raise self.make_error("invalid_id")
+        return int(text)
 
 
 class QueryBoolean(fields.Boolean):
@@ -134,33 +140,19 @@ class EmailCreateSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    therapist_id = _id(required=True)
+    therapist_id = RowId(required=True)
     subject = fields.String(required=True, validate=validate.Length(min=1, max=SUBJECT_MAX))
     body_text = fields.String(required=True, validate=validate.Length(min=1, max=BODY_TEXT_MAX))
     body_html = fields.String(allow_none=True, validate=validate.Length(max=BODY_HTML_MAX))
-    placement_request_ids = fields.List(
-        _id(),
+    placement_request_ids = UniqueList(
+        RowId(),
         load_default=list,
         validate=validate.Length(max=200),
-        metadata={
-            "description": "Requests carried by the email; list order is the priority.",
-            "uniqueItems": True,
-        },
+        metadata={"description": "Requests carried by the email; list order is the priority."},
     )
     status = fields.String(
         load_default=EmailStatus.DRAFT.value, validate=validate.OneOf(CREATABLE_STATUSES)
     )
-
-    @validates_schema(skip_on_field_errors=True)
-    def no_duplicate_requests(self, data: dict[str, Any], **kwargs: Any) -> None:
-        seen: set[int] = set()
-        errors: dict[int, list[str]] = {}
-        for index, request_id in enumerate(data["placement_request_ids"]):
-            if request_id in seen:
-                errors[index] = [f"Duplicate placement request {request_id}."]
-            seen.add(request_id)
-        if errors:
-            raise ValidationError({"placement_request_ids": errors})
 
 
 class EmailUpdateSchema(Schema):
@@ -184,9 +176,8 @@ class EmailBatchCreateSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    placement_request_id = _id(required=True)
-    priority = fields.Integer(
-        strict=True,
+    placement_request_id = RowId(required=True)
+    priority = StrictInteger(
         validate=PRIORITY_RANGE,
         metadata={"description": "Rank in the email (1 = first); default: after the last."},
     )
@@ -204,8 +195,11 @@ class EmailResponseSchema(Schema):
     follow_up_required = StrictBoolean()
     follow_up_notes = fields.String(allow_none=True, validate=validate.Length(max=NOTES_MAX))
     outcomes = fields.Dict(
-        keys=fields.Integer(validate=ID_RANGE),
+        keys=IdKey(),
         values=fields.String(validate=validate.OneOf(OUTCOMES)),
         load_default=dict,
-        metadata={"description": "{placement_request_id: 'accepted' | 'rejected'} (rule 9)."},
+        metadata={
+            "description": "{placement_request_id: 'accepted' | 'rejected'} (rule 9).",
+            "propertyNames": {"pattern": ID_KEY_PATTERN},
+        },
     )

@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from communication_service.models import TherapistStatus
 from communication_service.schemas.availability import AvailabilitySchema
 from communication_service.schemas.common import StrictBoolean, UtcDateTime
 
@@ -19,7 +20,7 @@ class TherapistSchema(Schema):
     email = fields.String(allow_none=True)
     telefon = fields.String(allow_none=True)
     telefonische_erreichbarkeit = fields.Dict(allow_none=True)
-    status = fields.String()
+    status = fields.String(validate=validate.OneOf([s.value for s in TherapistStatus]))
     letzter_kontakt_email = fields.Date(allow_none=True)
     letzter_kontakt_telefon = fields.Date(allow_none=True)
     potentially_available = fields.Boolean(allow_none=True)

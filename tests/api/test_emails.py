@@ -98,7 +98,7 @@ def test_create_rejects_bad_input_and_writes_nothing(client, session):
         ),
         (
             {**base, "therapist_id": therapist_id, "placement_request_ids": [own, own]},
-            "placement_request_ids.1",
+            "placement_request_ids",
         ),
         ({**base, "therapist_id": therapist_id, "status": "sent"}, "status"),
         ({"therapist_id": therapist_id, "body_text": "T"}, "subject"),
@@ -493,3 +493,16 @@ def test_communications_of_a_request_oldest_first(client, session):
 def test_email_routes_need_a_token(client):
     assert client.raw.get("/api/emails").status_code == 401
     assert client.raw.get("/api/placement-requests/1/communications").status_code == 401
+
+
+def test_outcome_keys_must_be_ids(client, session):
+    therapist_id = make_therapist(session)
+    email_id = make_email(session, therapist_id=therapist_id, status="sent")
+    for key in ("abc", "0", "-1", "2147483648", " 1", "1.0"):
+        response = client.put(
+            f"/api/emails/{email_id}/response", json={"outcomes": {key: "accepted"}}
+        )
+        assert response.status_code == 422, key
+        assert any(
+            place.startswith("outcomes") for place in response.get_json()["error"]["details"]
+        )

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 from marshmallow import ValidationError
 
 from communication_service.api.pagination import PageQuerySchema, paginate
+from communication_service.api.parsing import parse_query
 from communication_service.models import Therapist
 from communication_service.schemas.therapist import TherapistSchema
 from tests.factories import make_therapist
@@ -23,17 +25,27 @@ def test_pages_and_total(session):
     assert "_total" not in first["data"][0]
 
 
+def parse_page_query(query: str) -> dict:
+    with Flask(__name__).test_request_context(f"/?{query}"):
+        return parse_query(PageQuerySchema())
+
+
 def test_page_query_defaults_and_limits():
-    schema = PageQuerySchema()
-    assert schema.load({}) == {"page": 1, "per_page": 50}
-    assert schema.load({"page": "2", "per_page": "200"}) == {"page": 2, "per_page": 200}
+    assert parse_page_query("") == {"page": 1, "per_page": 50}
+    assert parse_page_query("page=2&per_page=200") == {"page": 2, "per_page": 200}
     for bad in (
-        {"per_page": "201"},
-        {"per_page": "0"},
-        {"page": "0"},
-        {"page": "-1"},
-        {"per_page": "1000000000"},
-        {"page": "abc"},
+        "per_page=201",
+        "per_page=0",
+        "page=0",
+        "page=-1",
+        "per_page=1000000000",
+        "page=abc",
+        "page=1.5",
+        "page=%201",
+        "page=1_0",
+        "page=%D9%A5",  # an Arabic-Indic five: int() would read it
+        "page=1e3",
+        f"page={10**40}",
     ):
         with pytest.raises(ValidationError):
-            schema.load(bad)
+            parse_page_query(bad)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from communication_service.models import Therapist
@@ -107,3 +108,17 @@ def test_put_empty_body_is_422(client, session):
 def test_put_unknown_therapist_is_404(client):
     response = client.put("/api/therapists/999/availability", json={"potentially_available": True})
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("flag", [0, 1, 0.0, "true", "false"], ids=repr)
+def test_the_flag_is_json_true_or_false_only(client, session, flag):
+    """``1 == True`` in Python: a plain truthy/falsy set would let 0 and 1 through."""
+    therapist_id = make_therapist(session, potentially_available=True)
+    response = client.put(
+        f"/api/therapists/{therapist_id}/availability", json={"potentially_available": flag}
+    )
+    assert response.status_code == 422
+    assert response.get_json()["error"]["details"] == {
+        "potentially_available": ["Not a valid boolean."]
+    }
+    assert client.get(f"/api/therapists/{therapist_id}").get_json()["potentially_available"]

@@ -1,0 +1,340 @@
+"""The OpenAPI 3.1 document, generated from the routes and the Marshmallow schemas.
+
+Nothing is written by hand: every rule of ``app.url_map`` is walked, the view (a Flask-RESTful
+resource method or a plain view function) says what it takes and gives with ``@documented``
+(``api/docs.py``), and ``apispec``'s Marshmallow plugin turns the schemas into components.
+The document is built once per application and served at ``GET /api/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask, current_app
+from flask_restful import Api, Resource
+from werkzeug.routing import Rule
+from werkzeug.routing.converters import (
+    BaseConverter,
+    FloatConverter,
+    IntegerConverter,
+    UUIDConverter,
+)
+
+from communication_service.api.docs import documented
+from communication_service.api.pagination import MAX_PER_PAGE, PageQuerySchema
+from communication_service.schemas.api import ErrorSchema
+
+log = logging.getLogger(__name__)
+
+OPENAPI_VERSION = "3.1.0"
+API_VERSION = "0.1.0"
+SECURITY_SCHEME = "bearerAuth"
+DOCUMENT_PATH = "/api/openapi.json"
+IGNORED_METHODS = frozenset({"HEAD", "OPTIONS"})
+_EXTENSION_KEY = "openapi_document"
+_VARIABLE = re.compile(r"<(?:[^<>:]+:)?([A-Za-z_][A-Za-z0-9_]*)>")
+
+# Error responses, one shared component each, all with the one error body.
+ERROR_RESPONSES: dict[int, tuple[str, str]] = {
+    400: ("BadRequest", "The body is not JSON (or not valid UTF-8, or nested too deeply)."),
+    401: ("Unauthorized", "No valid `Authorization: Bearer <token>` header."),
+    404: ("NotFound", "No such route or id."),
+    405: ("MethodNotAllowed", "The route does not allow this method."),
+    409: ("Conflict", "The change conflicts with the current state."),
+    413: ("PayloadTooLarge", "The body is larger than `MAX_CONTENT_LENGTH`."),
+    415: ("UnsupportedMediaType", "The body is not `application/json`."),
+    422: ("ValidationFailed", "Validation failed; `details` maps field paths to messages."),
+    503: ("DatabaseUnavailable", "The database is not reachable; try again later."),
+}
+
+DESCRIPTION = f"""\
+Contacts therapists for the psychotherapy placement platform: batching emails, scheduling
+phone calls, recording replies and outcomes.
+
+* **Auth**: every `/api` route needs `Authorization: Bearer <token>` (also this document);
+  `/health` is open.
+* **Errors** always have the body `{{"error": {{"code", "message", "details"}}}}`.
+* **Lists** take `?page=1&per_page=50` (at most {MAX_PER_PAGE}) and answer
+  `{{"data": [...], "page", "per_page", "total"}}`.
+* Dates are `YYYY-MM-DD`, times `HH:MM` (wall clock in the service's time zone),
+  timestamps ISO 8601 with offset. Unknown or repeated query parameters and unknown body
+  fields are rejected (422).
+"""
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One (method, rule) of the URL map and the view that answers it."""
+
+    method: str
+    rule: Rule
+    handler: Any
+
+    @property
+    def apidoc(self) -> dict[str, Any] | None:
+        return getattr(self.handler, "__apidoc__", None)
+
+    @property
+    def path(self) -> str:
+        """``/api/therapists/<id:therapist_id>`` → ``/api/therapists/{therapist_id}``."""
+        return _VARIABLE.sub(r"{\1}", self.rule.rule)
+
+
+def iter_operations(app: Flask) -> Iterator[Operation]:
+    """Every operation the application answers (HEAD, OPTIONS and static files left out)."""
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static" or rule.endpoint.endswith(".static"):
+            continue
+        view = app.view_functions[rule.endpoint]
+        view_class = getattr(view, "view_class", None)
+        for method in sorted((rule.methods or set()) - IGNORED_METHODS):
+            handler = getattr(view_class, method.lower(), None) if view_class else view
+            yield Operation(method, rule, handler)
+
+
+def undocumented_operations(app: Flask) -> list[tuple[str, str]]:
+    """``(method, rule)`` of every operation whose view lacks ``@documented``."""
+    return [(op.method, op.rule.rule) for op in iter_operations(app) if op.apidoc is None]
+
+
+def openapi_document(app: Flask) -> dict[str, Any]:
+    """The document for ``app``, built on first use (the URL map is complete by then)."""
+    document = app.extensions.get(_EXTENSION_KEY)
+    if document is None:
+        document = app.extensions[_EXTENSION_KEY] = build_openapi_document(app)
+    return document
+
+
+def build_openapi_document(app: Flask) -> dict[str, Any]:
+    missing = undocumented_operations(app)
+    if missing:
+        # The completeness test fails on these; in production they are merely absent.
+        log.warning(
+            "operations without @documented are missing from the OpenAPI document: %s",
+            ", ".join(f"{method} {rule}" for method, rule in missing),
+        )
+    spec = APISpec(
+        title="Communication Service API",
+        version=API_VERSION,
+        openapi_version=OPENAPI_VERSION,
+        plugins=[MarshmallowPlugin()],
+        info={"description": DESCRIPTION},
+        security=[{SECURITY_SCHEME: []}],
+    )
+    spec.components.security_scheme(
+        SECURITY_SCHEME,
+        {"type": "http", "scheme": "bearer", "description": "A token from `API_TOKENS`."},
+    )
+    spec.components.schema("Error", schema=ErrorSchema)
+    for name, description in ERROR_RESPONSES.values():
+        spec.components.response(
+            name, {"description": description, "content": _json_content(ErrorSchema)}
+        )
+
+    paths: dict[str, dict[str, dict[str, Any]]] = {}
+    for operation in iter_operations(app):
+        if operation.apidoc is not None:
+            paths.setdefault(operation.path, {})[operation.method.lower()] = _operation(operation)
+    for path in sorted(paths):
+        spec.path(path=path, operations=paths[path])
+
+    document = spec.to_dict()
+    _require_every_output_field(document)
+    return document
+
+
+def _operation(operation: Operation) -> dict[str, Any]:
+    doc = operation.apidoc or {}
+    in_api = operation.rule.rule.startswith("/api/")
+    result: dict[str, Any] = {
+        "operationId": f"{operation.rule.endpoint}.{operation.method.lower()}",
+        "summary": doc["summary"],
+        "tags": [_tag(operation.rule.rule)],
+    }
+    if doc.get("description"):
+        result["description"] = doc["description"]
+    if not in_api:
+        result["security"] = []
+
+    parameters: list[dict[str, Any]] = _path_parameters(operation)
+    query = doc.get("query")
+    if query is None and doc.get("paginated"):
+        query = PageQuerySchema
+    if query is not None:
+        parameters.append({"in": "query", "schema": query})
+    if parameters:
+        result["parameters"] = parameters
+
+    body = doc.get("body")
+    if body is not None:
+        result["requestBody"] = {"required": True, "content": _json_content(body)}
+
+    responses: dict[str, Any] = {str(doc["status"]): _success_response(doc)}
+    for status, schema in doc.get("responses", {}).items():
+        responses[str(status)] = {
+            "description": f"HTTP {status}",
+            **({"content": _json_content(schema)} if schema is not None else {}),
+        }
+    for status in sorted(_error_statuses(operation, in_api)):
+        if str(status) in responses:
+            continue
+        name = ERROR_RESPONSES.get(status, (None, None))[0]
+        responses[str(status)] = name or {
+            "description": f"HTTP {status}",
+            "content": _json_content(ErrorSchema),
+        }
+    result["responses"] = responses
+    return result
+
+
+def _error_statuses(operation: Operation, in_api: bool) -> set[int]:
+    """The statuses the author listed, plus those the framework answers on such a route."""
+    doc = operation.apidoc or {}
+    statuses = set(doc.get("errors", ()))
+    if in_api:
+        statuses |= {401, 503}  # auth for every /api route; any database access may fail
+        statuses |= {400, 422}  # query strings: not UTF-8; unknown, repeated or invalid
+        if doc.get("body") is not None:
+            statuses |= {400, 413, 415, 422}  # parse_body
+        if operation.rule.arguments:
+            statuses.add(404)  # ids out of range never match; unknown ids are not found
+    return statuses
+
+
+def _success_response(doc: dict[str, Any]) -> dict[str, Any]:
+    status, schema = doc["status"], doc.get("response")
+    if status == 204:
+        return {"description": "Done; no body."}
+    if schema is None:
+        return {"description": doc["summary"], "content": {"application/json": {"schema": {}}}}
+    if doc.get("paginated"):
+        body: Any = {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["data", "page", "per_page", "total"],
+            "properties": {
+                "data": {"type": "array", "items": schema},
+                "page": {"type": "integer", "minimum": 1},
+                "per_page": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+                "total": {"type": "integer", "minimum": 0},
+            },
+        }
+    elif doc.get("response_many"):
+        body = {"type": "array", "items": schema}
+    else:
+        body = schema
+    return {"description": doc["summary"], "content": {"application/json": {"schema": body}}}
+
+
+def _json_content(schema: Any) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _tag(rule: str) -> str:
+    """The first path segment after ``/api`` (``phone-calls``), without a file extension."""
+    parts = [p for p in rule.split("/") if p and not p.startswith("<")]
+    if parts and parts[0] == "api":
+        parts = parts[1:]
+    return parts[0].split(".")[0] if parts else "service"
+
+
+def _path_parameters(operation: Operation) -> list[dict[str, Any]]:
+    descriptions = (operation.apidoc or {}).get("path_params", {})
+    converters: dict[str, BaseConverter] = getattr(operation.rule, "_converters", {})
+    parameters = []
+    for name in _VARIABLE.findall(operation.rule.rule):
+        parameters.append(
+            {
+                "in": "path",
+                "name": name,
+                "required": True,
+                "description": descriptions.get(name) or _default_description(name),
+                "schema": _converter_schema(converters.get(name)),
+            }
+        )
+    return parameters
+
+
+def _default_description(name: str) -> str:
+    if name.endswith("_id"):
+        return f"Id of the {name[:-3].replace('_', ' ')}."
+    return name.replace("_", " ").capitalize() + "."
+
+
+def _converter_schema(converter: BaseConverter | None) -> dict[str, Any]:
+    if isinstance(converter, IntegerConverter):
+        schema: dict[str, Any] = {"type": "integer"}
+        minimum = converter.min if converter.min is not None else (None if converter.signed else 0)
+        if minimum is not None:
+            schema["minimum"] = minimum
+        if converter.max is not None:
+            schema["maximum"] = converter.max
+        return schema
+    if isinstance(converter, FloatConverter):
+        return {"type": "number"}
+    if isinstance(converter, UUIDConverter):
+        return {"type": "string", "format": "uuid"}
+    # The default converter matches any text without a slash.
+    return {"type": "string", "pattern": "^[^/]+$"}
+
+
+def _require_every_output_field(document: dict[str, Any]) -> None:
+    """Mark every field of response-only components as required.
+
+    ``dump`` writes every declared field, so a client may rely on each being present (possibly
+    ``null``); a component that is also used for input keeps the input's ``required`` list.
+    """
+    components = document.get("components", {}).get("schemas", {})
+    operations = [op for item in document.get("paths", {}).values() for op in item.values()]
+    inputs = _referenced(
+        [op.get("parameters", []) for op in operations]
+        + [op.get("requestBody", {}) for op in operations],
+        components,
+    )
+    outputs = _referenced(
+        [op.get("responses", {}) for op in operations]
+        + list(document.get("components", {}).get("responses", {}).values()),
+        components,
+    )
+    for name in outputs - inputs:
+        schema = components[name]
+        properties = schema.get("properties", {})
+        required = [key for key, prop in properties.items() if not prop.get("writeOnly")]
+        if required:
+            schema["required"] = sorted(required)
+
+
+def _referenced(roots: list[Any], components: dict[str, Any]) -> set[str]:
+    """Names of the schema components reachable from ``roots`` (through nested references)."""
+    prefix = "#/components/schemas/"
+    found: set[str] = set()
+    pending = list(roots)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith(prefix):
+                name = ref[len(prefix) :]
+                if name not in found:
+                    found.add(name)
+                    pending.append(components.get(name, {}))
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return found
+
+
+class OpenApiResource(Resource):
+    @documented(summary="This OpenAPI document (needs a token like every /api route)")
+    def get(self):
+        return openapi_document(current_app)
+
+
+def register(api: Api) -> None:
+    api.add_resource(OpenApiResource, DOCUMENT_PATH.removeprefix("/api"))

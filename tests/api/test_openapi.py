@@ -1,0 +1,308 @@
+"""The OpenAPI document: valid, complete (every route, nothing else) and served behind auth."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask_restful import Resource
+from marshmallow import Schema, fields, validate
+from openapi_spec_validator import validate as validate_openapi
+
+from communication_service import create_app
+from communication_service.api import openapi as openapi_module
+from communication_service.api.docs import documented
+from communication_service.api.openapi import (
+    build_openapi_document,
+    openapi_document,
+    undocumented_operations,
+)
+from communication_service.schemas.common import PG_INTEGER_MAX, RowId, UniqueList
+from tests.api.contract import (
+    api_operations,
+    collection_app,
+    document,
+    operations,
+    url_map_operations,
+    walk_request_schemas,
+)
+from tests.conftest import API_TOKEN
+
+
+def template(rule: str) -> str:
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def documented_pairs(doc: dict) -> set[tuple[str, str]]:
+    return {(method.upper(), path) for path, item in doc["paths"].items() for method in item}
+
+
+def route_mismatches(app, doc) -> tuple[set, set]:
+    """(routes missing from the document, documented operations without a route)."""
+    routes = {(method, template(rule)) for method, rule in url_map_operations(app)}
+    documented_ops = documented_pairs(doc)
+    return routes - documented_ops, documented_ops - routes
+
+
+def throwaway_app():
+    return create_app(
+        {"database_url": "postgresql://nobody@127.0.0.1:1/none", "api_tokens": API_TOKEN}
+    )
+
+
+def test_document_is_valid_openapi_3_1():
+    validate_openapi(document())
+    assert document()["openapi"] == "3.1.0"
+
+
+def test_every_route_is_documented_and_every_documented_route_exists():
+    missing, extra = route_mismatches(collection_app(), document())
+    assert missing == set(), f"routes without @documented: {sorted(missing)}"
+    assert extra == set()
+    assert undocumented_operations(collection_app()) == []
+    # The walk is not vacuous: the known routes are there with their methods.
+    pairs = documented_pairs(document())
+    assert {
+        ("GET", "/health"),
+        ("GET", "/api/openapi.json"),
+        ("GET", "/api/therapists/{therapist_id}"),
+        ("PUT", "/api/therapists/{therapist_id}/availability"),
+    } <= pairs
+    assert ("DELETE", "/api/therapists/{therapist_id}") not in pairs
+
+
+def test_a_method_without_documented_fails_the_completeness_check():
+    class Documented(Resource):
+        @documented(summary="fine")
+        def get(self):
+            return {}
+
+        def delete(self):  # forgotten
+            return {}
+
+    app = throwaway_app()
+    app.add_url_rule("/api/throwaway/<id:thing_id>", view_func=Documented.as_view("throwaway"))
+    assert undocumented_operations(app) == [("DELETE", "/api/throwaway/<id:thing_id>")]
+    missing, extra = route_mismatches(app, build_openapi_document(app))
+    assert missing == {("DELETE", "/api/throwaway/{thing_id}")}
+    assert extra == set()
+
+
+def test_a_plain_view_function_without_documented_is_reported():
+    app = throwaway_app()
+    app.add_url_rule("/api/plain", view_func=lambda: {}, endpoint="plain", methods=["POST"])
+    assert undocumented_operations(app) == [("POST", "/api/plain")]
+
+
+def test_served_document_needs_a_token_and_is_the_generated_one(app, client):
+    assert app.test_client().get("/api/openapi.json").status_code == 401
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert response.get_json() == openapi_document(app)
+    # The app the tests walk at collection time describes the same API.
+    assert response.get_json() == document()
+
+
+def test_document_is_built_once_per_app(monkeypatch):
+    app = throwaway_app()
+    calls = []
+    real = openapi_module.build_openapi_document
+    monkeypatch.setattr(
+        openapi_module, "build_openapi_document", lambda a: calls.append(a) or real(a)
+    )
+    first = openapi_document(app)
+    assert openapi_document(app) is first
+    assert calls == [app]
+
+
+def test_bearer_scheme_covers_every_api_operation_and_health_is_open():
+    doc = document()
+    assert doc["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A token from `API_TOKENS`.",
+    }
+    assert doc["security"] == [{"bearerAuth": []}]
+    for op in operations():
+        if op.in_api:
+            assert "security" not in op.spec, op.label
+            assert op.spec["responses"]["401"] == {"$ref": "#/components/responses/Unauthorized"}
+        else:
+            assert op.spec["security"] == [], op.label
+            assert "401" not in op.spec["responses"]
+
+
+def test_every_error_response_has_the_one_error_schema():
+    doc = document()
+    error_ref = {"$ref": "#/components/schemas/Error"}
+    assert doc["components"]["schemas"]["Error"]["required"] == ["error"]
+    assert doc["components"]["schemas"]["ErrorBody"]["required"] == ["code", "details", "message"]
+    for op in api_operations():
+        for status, response in op.spec["responses"].items():
+            if int(status) < 400:
+                continue
+            if "$ref" in response:
+                response = doc["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
+            assert response["content"]["application/json"]["schema"] == error_ref, (op, status)
+
+
+def test_id_path_parameters_are_bounded_integers():
+    found = 0
+    for op in api_operations():
+        for parameter in op.parameters("path"):
+            if parameter["name"].endswith("_id"):
+                found += 1
+                assert parameter["schema"] == {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": PG_INTEGER_MAX,
+                }
+                assert parameter["required"] is True
+                assert "404" in op.spec["responses"]
+    assert found >= 2
+
+
+def test_body_operations_document_the_parsing_errors():
+    for op in api_operations():
+        if "requestBody" in op.spec:
+            assert op.spec["requestBody"]["required"] is True
+            assert {"400", "413", "415", "422"} <= set(op.spec["responses"]), op.label
+
+
+def test_response_only_components_require_every_field():
+    therapist = document()["components"]["schemas"]["Therapist"]
+    assert set(therapist["required"]) == set(therapist["properties"])
+    assert therapist["additionalProperties"] is False
+    # An input component keeps the input's rules: nothing in the update is required.
+    assert "required" not in document()["components"]["schemas"]["AvailabilityUpdate"]
+
+
+def test_every_integer_a_client_sends_is_bounded():
+    """PostgreSQL would answer a larger number with an error (a 500), not a 422."""
+    for place, schema in walk_request_schemas():
+        types = schema.get("type")
+        if types == "integer" or (isinstance(types, list) and "integer" in types):
+            assert schema.get("maximum") is not None, f"{place} has no maximum"
+
+
+def test_every_list_of_ids_a_client_sends_is_unique():
+    for place, schema in walk_request_schemas():
+        if place.endswith("_ids") and "array" in str(schema.get("type")):
+            assert schema.get("uniqueItems") is True, f"{place} allows duplicates"
+
+
+# A throwaway resource using every feature of @documented.
+
+
+class ItemSchema(Schema):
+    id = fields.Integer()
+    name = fields.String(allow_none=True)
+    secret = fields.String(load_only=True)
+
+
+class ItemQuerySchema(Schema):
+    status = fields.String(validate=validate.OneOf(["open", "done"]))
+    page = fields.Integer(validate=validate.Range(min=1, max=10))
+    per_page = fields.Integer(validate=validate.Range(min=1, max=200))
+
+
+class ItemCreateSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(max=100))
+    placement_request_ids = UniqueList(RowId(), load_default=list)
+
+
+class ItemsResource(Resource):
+    @documented(summary="List items", query=ItemQuerySchema, response=ItemSchema, paginated=True)
+    def get(self):
+        return {}
+
+    @documented(
+        summary="Create an item",
+        body=ItemCreateSchema,
+        response=ItemSchema,
+        status=201,
+        errors=(409,),
+    )
+    def post(self):
+        return {}
+
+
+class ItemResource(Resource):
+    @documented(
+        summary="Item parts",
+        response=ItemSchema,
+        response_many=True,
+        path_params={"item_id": "The item."},
+        responses={202: None},
+    )
+    def get(self, item_id, part):
+        return []
+
+    @documented(summary="Delete", status=204)
+    def delete(self, item_id, part):
+        return None
+
+
+def test_generator_features_on_a_throwaway_app():
+    app = throwaway_app()
+    app.add_url_rule("/api/items", view_func=ItemsResource.as_view("items"))
+    app.add_url_rule("/api/items/<id:item_id>/parts/<part>", view_func=ItemResource.as_view("item"))
+    doc = build_openapi_document(app)
+    validate_openapi(doc)
+    items = doc["paths"]["/api/items"]
+
+    listing = items["get"]
+    assert [p["name"] for p in listing["parameters"]] == ["status", "page", "per_page"]
+    assert listing["parameters"][0]["schema"] == {"type": "string", "enum": ["open", "done"]}
+    envelope = listing["responses"]["200"]["content"]["application/json"]["schema"]
+    assert envelope["required"] == ["data", "page", "per_page", "total"]
+    assert envelope["properties"]["data"] == {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/Item"},
+    }
+    assert {"400", "401", "422", "503"} <= set(listing["responses"])
+    assert "404" not in listing["responses"]  # no path parameter, no 404 listed
+
+    create = items["post"]
+    assert create["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ItemCreate"
+    }
+    assert set(create["responses"]) == {"201", "400", "401", "409", "413", "415", "422", "503"}
+    ids = doc["components"]["schemas"]["ItemCreate"]["properties"]["placement_request_ids"]
+    assert ids["uniqueItems"] is True
+    assert ids["items"] == {"type": "integer", "minimum": 1, "maximum": PG_INTEGER_MAX}
+
+    item = doc["paths"]["/api/items/{item_id}/parts/{part}"]
+    item_id, part = item["get"]["parameters"]
+    assert item_id["description"] == "The item."
+    assert part["schema"] == {"type": "string", "pattern": "^[^/]+$"}
+    parts = item["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert parts == {"type": "array", "items": {"$ref": "#/components/schemas/Item"}}
+    assert item["get"]["responses"]["202"] == {"description": "HTTP 202"}
+    assert item["delete"]["responses"]["204"] == {"description": "Done; no body."}
+    assert item["delete"]["parameters"][0]["description"] == "Id of the item."
+
+    # Item is only ever sent: every field it dumps is required; load-only ones are not.
+    item_component = doc["components"]["schemas"]["Item"]
+    assert item_component["required"] == ["id", "name"]
+    assert item_component["properties"]["secret"]["writeOnly"] is True
+
+
+def test_paginated_without_query_schema_takes_page_parameters():
+    class Pages(Resource):
+        @documented(summary="Pages", response=ItemSchema, paginated=True)
+        def get(self):
+            return {}
+
+    app = throwaway_app()
+    app.add_url_rule("/api/pages", view_func=Pages.as_view("pages"))
+    listing = build_openapi_document(app)["paths"]["/api/pages"]["get"]
+    assert [p["name"] for p in listing["parameters"]] == ["page", "per_page"]
+    assert listing["parameters"][1]["schema"]["maximum"] == 200
+
+
+@pytest.mark.parametrize("op", operations(), ids=lambda op: op.label)
+def test_every_operation_has_a_summary_and_a_success_response(op):
+    assert op.spec["summary"]
+    assert any(int(status) < 300 for status in op.spec["responses"])
