@@ -121,7 +121,7 @@ class CallSheetResource(Resource):
             schema=service.call_sheet_schema,
         )
         service.attach_call_sheet_batches(db.session, result["data"])
-        return {"date": day.isoformat(), **result}
+        return result
 
 
 class PhoneCallResource(Resource):

@@ -15,7 +15,14 @@ from marshmallow import (
 )
 
 from communication_service.models import PhoneCallStatus
-from communication_service.schemas.common import HourMinute, StrictBoolean, UtcDateTime
+from communication_service.schemas.common import (
+    HourMinute,
+    RowId,
+    StrictBoolean,
+    StrictInteger,
+    UniqueList,
+    UtcDateTime,
+)
 from communication_service.services.scheduling import MAX_CALL_MINUTES, within_availability
 
 BATCH_OUTCOMES = ("accepted", "rejected", "undecided")
@@ -24,7 +31,6 @@ MAX_REQUESTS_PER_CALL = 100
 MAX_SLOT_DAYS = 92
 TEXT_LIMIT = validate.Length(max=10_000)
 
-_id = validate.Range(min=1, max=2**31 - 1)
 _duration = validate.Range(min=1, max=MAX_CALL_MINUTES)
 _statuses = validate.OneOf([status.value for status in PhoneCallStatus])
 
@@ -150,12 +156,12 @@ class SlotQuerySchema(Schema):
     from_date = fields.Date(
         data_key="from", load_default=None, metadata={"description": "First day (default today)."}
     )
-    days = fields.Integer(
+    days = StrictInteger(
         load_default=None,
         validate=validate.Range(min=1, max=MAX_SLOT_DAYS),
         metadata={"description": "How many days (default SCHEDULING_HORIZON_DAYS)."},
     )
-    duration = fields.Integer(
+    duration = StrictInteger(
         load_default=None,
         validate=_duration,
         metadata={"description": "Call length in minutes (default 5)."},
@@ -166,13 +172,13 @@ class PhoneCallCreateSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    therapist_id = fields.Integer(required=True, strict=True, validate=_id)
+    therapist_id = RowId(required=True)
     scheduled_date = fields.Date()
     scheduled_time = HourMinute()
-    duration_minutes = fields.Integer(strict=True, validate=_duration)
+    duration_minutes = StrictInteger(validate=_duration)
     notes = fields.String(allow_none=True, validate=TEXT_LIMIT)
-    placement_request_ids = fields.List(
-        fields.Integer(strict=True, validate=_id),
+    placement_request_ids = UniqueList(
+        RowId(),
         validate=validate.Length(max=MAX_REQUESTS_PER_CALL),
         metadata={"description": "The requests to discuss; list order is their priority."},
     )
@@ -190,12 +196,6 @@ class PhoneCallCreateSchema(Schema):
             raise ValidationError(
                 "Only without scheduled_date (automatic scheduling).", "not_before"
             )
-        ids = data.get("placement_request_ids") or []
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise ValidationError(
-                f"Duplicate ids: {', '.join(map(str, duplicates))}.", "placement_request_ids"
-            )
 
 
 class PhoneCallUpdateSchema(Schema):
@@ -204,7 +204,7 @@ class PhoneCallUpdateSchema(Schema):
 
     scheduled_date = fields.Date()
     scheduled_time = HourMinute()
-    duration_minutes = fields.Integer(strict=True, validate=_duration)
+    duration_minutes = StrictInteger(validate=_duration)
     notes = fields.String(allow_none=True, validate=TEXT_LIMIT)
     outcome = fields.String(allow_none=True, validate=TEXT_LIMIT)
     actual_date = fields.Date(allow_none=True)
@@ -235,7 +235,7 @@ class PhoneCallFilterSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    therapist_id = fields.Integer(validate=_id)
+    therapist_id = RowId()
     status = fields.String(validate=_statuses)
     scheduled_date = fields.Date()
     date_from = fields.Date()

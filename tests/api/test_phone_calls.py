@@ -318,7 +318,8 @@ def test_daily_call_sheet(client, session):
     response = client.get("/api/phone-calls/daily?date=2026-12-01")
     assert response.status_code == 200
     sheet = response.get_json()
-    assert sheet["date"] == "2026-12-01" and sheet["total"] == 2
+    assert sheet["total"] == 2
+    assert {call["scheduled_date"] for call in sheet["data"]} == {"2026-12-01"}
     assert [call["id"] for call in sheet["data"]] == [early["id"], late["id"]]
     first = sheet["data"][0]
     assert first["therapist"] == {
@@ -337,8 +338,11 @@ def test_daily_call_sheet(client, session):
     assert batch["placement_request_status"] == "open"
     assert batch["patient"]["id"] == patient
     assert (batch["patient"]["vorname"], batch["patient"]["nachname"]) == ("Erika", "Muster")
-    # default day: today (Monday), nothing booked
-    assert client.get("/api/phone-calls/daily").get_json()["date"] == "2026-11-30"
+    # default day: today (Monday 2026-11-30)
+    todays = book(client, therapist_id=other, scheduled_date="2026-11-30", scheduled_time="10:00")
+    assert [c["id"] for c in client.get("/api/phone-calls/daily").get_json()["data"]] == [
+        todays["id"]
+    ]
     assert client.get("/api/phone-calls/daily?date=2026-13-01").status_code == 422
 
 
