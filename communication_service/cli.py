@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -59,3 +60,99 @@ def demo_data_command() -> None:
 def new_token_command() -> None:
     """Print a fresh random API token (put it into API_TOKENS)."""
     click.echo(secrets.token_urlsafe(32))
+
+
+class TerminalProgress:
+    """A ``click.progressbar`` when stdout is a terminal; silent in cron jobs and logs."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.enabled = sys.stdout.isatty()
+        self._bar: Any = None
+        self._done = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self._bar is None:
+            self._bar = click.progressbar(length=max(total, 1), label=self.label)
+            self._bar.__enter__()
+        self._bar.update(done - self._done)
+        self._done = done
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+def _settings() -> Any:
+    return current_app.extensions["settings"]
+
+
+@comm_cli.command("batch-emails")
+@with_now
+def batch_emails_command(clock: Clock) -> None:
+    """Queue one batching email per eligible therapist (rules 4-6, 9, 12); idempotent."""
+    from communication_service.services.batching import batch_emails
+
+    progress = TerminalProgress("rendering emails")
+    try:
+        result = batch_emails(db.session, clock, _settings(), progress=progress)
+    finally:
+        progress.close()
+    click.echo(result.summary())
+
+
+@comm_cli.command("send-emails")
+@with_now
+def send_emails_command(clock: Clock) -> None:
+    """Deliver queued emails over SMTP; exits 1 when the SMTP server is unreachable."""
+    from communication_service.services.sending import send_emails
+
+    progress = TerminalProgress("sending emails")
+    try:
+        result = send_emails(db.session, clock, _settings(), progress=progress)
+    finally:
+        progress.close()
+    click.echo(result.summary())
+    if result.smtp_unavailable:
+        raise click.exceptions.Exit(1)
+
+
+@comm_cli.command("schedule-follow-ups")
+@with_now
+def schedule_follow_ups_command(clock: Clock) -> None:
+    """Book a follow-up call for each unanswered email sent FOLLOW_UP_AFTER_DAYS ago (rule 7)."""
+    from communication_service.services.follow_ups import schedule_follow_ups
+
+    progress = TerminalProgress("booking follow-up calls")
+    try:
+        result = schedule_follow_ups(db.session, clock, _settings(), progress=progress)
+    finally:
+        progress.close()
+    click.echo(result.summary())
+
+
+@comm_cli.command("run-daily")
+@with_now
+def run_daily_command(clock: Clock) -> None:
+    """batch-emails, send-emails, schedule-follow-ups in order; exits 1 if SMTP was down."""
+    from communication_service.services.daily import run_daily
+
+    bars: list[TerminalProgress] = []
+
+    def progress(job: str) -> TerminalProgress:
+        for bar in bars:  # the previous job has finished: end its bar's line
+            bar.close()
+        bars.append(TerminalProgress(job))
+        return bars[-1]
+
+    try:
+        result = run_daily(db.session, clock, _settings(), progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()
+    click.echo(result.summary())
+    if not result.ok:
+        raise click.exceptions.Exit(1)

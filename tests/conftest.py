@@ -147,6 +147,26 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"database: {where}"
 
 
+@pytest.fixture
+def smtp_sink() -> Iterator[Any]:
+    """A real SMTP server on 127.0.0.1 (aiosmtpd) recording what it accepts."""
+    from tests.smtp_sink import SmtpSink
+
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def smtp_settings(app: Flask, smtp_sink: Any, monkeypatch: pytest.MonkeyPatch):
+    """The app's settings pointing at ``smtp_sink`` (also for CLI runs of this app)."""
+    settings = app.extensions["settings"].replace(
+        smtp_host=smtp_sink.host, smtp_port=smtp_sink.port, smtp_timeout_seconds=5.0
+    )
+    monkeypatch.setitem(app.extensions, "settings", settings)
+    return settings
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """How much the schemathesis run did (``tests/api/test_fuzz.py``), over all xdist workers."""
     operations = requests = 0

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from communication_service.models import Patient, PlacementRequest, Therapist
+from communication_service.models import Email, EmailBatch, Patient, PlacementRequest, Therapist
 from tests.conftest import TABLES
 
 _sequence = itertools.count(1)
@@ -59,6 +59,30 @@ def make_placement_request(
         PlacementRequest,
         {"therapist_id": therapist_id, "patient_id": patient_id, **values},
     )
+
+
+def make_email(
+    session: Session,
+    *,
+    therapist_id: int,
+    placement_request_ids: tuple[int, ...] = (),
+    **values: Any,
+) -> int:
+    """An email row as another writer would insert it (``queued`` unless told otherwise)."""
+    n = next(_sequence)
+    values.setdefault("subject", f"Betreff {n}")
+    values.setdefault("body_text", f"Text {n}")
+    values.setdefault("recipient_email", f"therapeut{n}@example.org")
+    values.setdefault("status", "queued")
+    values.setdefault("message_id", f"<test-{n}@example.org>")
+    email_id = _insert(session, Email, {"therapist_id": therapist_id, **values})
+    for priority, request_id in enumerate(placement_request_ids, start=1):
+        _insert(
+            session,
+            EmailBatch,
+            {"email_id": email_id, "placement_request_id": request_id, "priority": priority},
+        )
+    return email_id
 
 
 SEED_ROWS = """

@@ -8,13 +8,13 @@ from flask import Blueprint, current_app, g, request
 from flask_restful import Api
 from sqlalchemy.exc import SQLAlchemyError
 
-from communication_service.api import openapi, phone_calls, therapists
+from communication_service.api import emails, openapi, phone_calls, therapists
 from communication_service.api.auth import require_bearer_token
 from communication_service.api.parsing import reject_oversized_body, reject_undeclared_query
 from communication_service.extensions import db
 
 # One line per aggregate module; each module adds its own resources.
-RESOURCE_MODULES = (openapi, therapists, phone_calls)
+RESOURCE_MODULES = (openapi, therapists, phone_calls, emails)
 
 
 class JsonApi(Api):

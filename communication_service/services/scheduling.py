@@ -157,15 +157,6 @@ def merge_intervals(intervals: Iterable[Interval]) -> list[Interval]:
     return merged
 
 
-def overlaps_any(
-    merged: Sequence[Interval], starts: Sequence[datetime], interval: Interval
-) -> bool:
-    """Does ``interval`` overlap one of ``merged`` (disjoint, sorted; ``starts`` its starts)?"""
-    # The last busy interval starting before our end has the latest end of all of those.
-    index = bisect.bisect_left(starts, interval[1]) - 1
-    return index >= 0 and merged[index][1] > interval[0]
-
-
 def find_free_slots(
     availability: Mapping[str, Any] | None,
     booked: Iterable[Interval],
@@ -192,10 +183,17 @@ def find_free_slots(
     if days <= 0 or duration_minutes <= 0 or grid_minutes <= 0:
         return []
     start_utc = _instant(start, tz)
-    first_day = start_utc.astimezone(tz).date()
+    start_local = start_utc.astimezone(tz).replace(tzinfo=None)
+    first_day = start_local.date()
     busy = merge_intervals(booked)
     busy_starts = [interval[0] for interval in busy]
     duration = timedelta(minutes=duration_minutes)
+
+    def on_grid(moment: datetime, midnight: datetime) -> int:
+        """The first grid minute of the day at or after ``moment``."""
+        minutes = -(-(moment - midnight) // timedelta(minutes=1))  # round up
+        return -(-minutes // grid_minutes) * grid_minutes
+
     slots: list[FreeSlot] = []
     for offset in range(days):
         day = first_day + timedelta(days=offset)
@@ -203,19 +201,29 @@ def find_free_slots(
             continue
         midnight = datetime.combine(day, time())
         for window_start, window_end in availability_windows(availability, day):
-            first_minute = -(-window_start // grid_minutes) * grid_minutes  # round up to grid
-            for minute in range(first_minute, window_end - duration_minutes + 1, grid_minutes):
+            minute = -(-window_start // grid_minutes) * grid_minutes
+            if day == first_day:  # jump over the past at once
+                minute = max(minute, on_grid(start_local, midnight))
+            # The candidate moves forward on the grid, jumping over whole busy intervals,
+            # so the work grows with windows and intervals, not with the slots taken.
+            while minute + duration_minutes <= window_end:
                 slot_start = midnight + timedelta(minutes=minute)
                 slot_end = slot_start + duration
-                if not (exists_locally(slot_start, tz) and exists_locally(slot_end, tz)):
+                index = bisect.bisect_left(busy_starts, slot_end) - 1
+                if index >= 0 and busy[index][1] > slot_start:
+                    if busy[index][1].date() != day:
+                        break  # busy for the rest of the day
+                    minute = max(minute + grid_minutes, on_grid(busy[index][1], midnight))
                     continue
-                if _instant(slot_start, tz) < start_utc:
-                    continue
-                if overlaps_any(busy, busy_starts, (slot_start, slot_end)):
-                    continue
-                slots.append(FreeSlot(day, slot_start.time(), slot_end.time()))
-                if limit is not None and len(slots) >= limit:
-                    return slots
+                if (
+                    exists_locally(slot_start, tz)
+                    and exists_locally(slot_end, tz)
+                    and _instant(slot_start, tz) >= start_utc  # DST: compare instants
+                ):
+                    slots.append(FreeSlot(day, slot_start.time(), slot_end.time()))
+                    if limit is not None and len(slots) >= limit:
+                        return slots
+                minute += grid_minutes
     return slots
 
 
@@ -262,11 +270,8 @@ def lock_bookings(session: Session, settings: Settings, therapist_ids: Iterable[
         )
 
 
-# One statement: the therapist, their scheduled calls, the moments every phone line is busy,
-# the last rejection (cooling period) and which of the given placement requests exist.
-# Calls of the day before the range are read too: a long call can reach past midnight.
-_BOOKING_CONTEXT_SQL = sa.text(
-    """
+# The scheduled calls of all therapists in the range (none needed with unlimited lines).
+_CALLS_IN_RANGE_SQL = """
 WITH calls_in_range AS (
     SELECT scheduled_date + scheduled_time AS starts_at,
            scheduled_date + scheduled_time + duration_minutes * interval '1 minute' AS ends_at
@@ -275,7 +280,13 @@ WITH calls_in_range AS (
       AND scheduled_date BETWEEN :from_date AND :to_date
       AND id <> :exclude_call_id
       AND :call_lines > 0
-), line_events AS (
+)"""
+# One line: it is busy whenever any call runs (the union of the calls, merged).
+_ONE_LINE_BUSY_SQL = """, lines_busy AS (
+    SELECT unnest(range_agg(tsrange(starts_at, ends_at))) AS busy FROM calls_in_range
+)"""
+# N lines: all are busy where at least N calls run; count them between consecutive events.
+_N_LINES_BUSY_SQL = """, line_events AS (
     SELECT starts_at AS at, 1 AS delta FROM calls_in_range
     UNION ALL
     SELECT ends_at, -1 FROM calls_in_range
@@ -288,7 +299,11 @@ WITH calls_in_range AS (
     SELECT unnest(range_agg(tsrange(at, next_at))) AS busy
     FROM line_levels
     WHERE level >= :call_lines AND next_at IS NOT NULL
-)
+)"""
+# One statement: the therapist, their scheduled calls, the moments every phone line is busy,
+# the last rejection (cooling period) and which of the given placement requests exist.
+# Calls of the day before the range are read too: a long call can reach past midnight.
+_CONTEXT_SELECT_SQL = """
 SELECT t.id,
        t.status,
        t.telefonische_erreichbarkeit AS availability,
@@ -327,7 +342,10 @@ CROSS JOIN LATERAL (
 ) requests
 WHERE t.id = :therapist_id
 """
-)
+_BOOKING_CONTEXT_SQL = {
+    "one_line": sa.text(_CALLS_IN_RANGE_SQL + _ONE_LINE_BUSY_SQL + _CONTEXT_SELECT_SQL),
+    "n_lines": sa.text(_CALLS_IN_RANGE_SQL + _N_LINES_BUSY_SQL + _CONTEXT_SELECT_SQL),
+}
 
 
 @dataclass(frozen=True)
@@ -361,7 +379,7 @@ def load_booking_context(
     """The therapist and the calls between two local dates; None if the therapist is unknown."""
     row = (
         session.execute(
-            _BOOKING_CONTEXT_SQL,
+            _BOOKING_CONTEXT_SQL["one_line" if settings.call_lines == 1 else "n_lines"],
             {
                 "therapist_id": therapist_id,
                 "from_date": first_date - timedelta(days=1 + MAX_CALL_MINUTES // (24 * 60)),

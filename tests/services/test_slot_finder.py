@@ -169,3 +169,29 @@ def test_merge_intervals():
     a, b, c = (datetime(2026, 1, 1, h) for h in (9, 10, 11))
     assert merge_intervals([(b, c), (a, b)]) == [(a, c)]
     assert merge_intervals([(a, c), (a, b)]) == [(a, c)]
+
+
+def test_busy_intervals_are_jumped_over_across_days():
+    availability = hours(**{day: [("09:00", "12:00")] for day in ("monday", "wednesday")})
+    booked = [
+        (datetime(2026, 11, 30, 9, 0), datetime(2026, 12, 2, 10, 2)),
+        (datetime(2026, 12, 2, 10, 10), datetime(2026, 12, 2, 10, 20)),
+    ]
+    slots = find(availability, start=at(MONDAY, "08:00"), booked=booked, days=3, limit=3)
+    assert [(s.date, s.start) for s in slots] == [
+        (date(2026, 12, 2), time(10, 5)),
+        (date(2026, 12, 2), time(10, 20)),
+        (date(2026, 12, 2), time(10, 25)),
+    ]
+
+
+def test_many_booked_slots_give_the_same_answer_as_one_interval():
+    # 300 back-to-back calls and their union must leave the same first free slot.
+    first = datetime(2026, 11, 30, 0, 0)
+    calls = [
+        (first + timedelta(minutes=5 * i), first + timedelta(minutes=5 * i + 5)) for i in range(300)
+    ]
+    everyday = hours(**{day: [("00:00", "23:55")] for day in ("monday", "tuesday")})
+    one = find(everyday, start=at(MONDAY, "00:00"), booked=[(first, calls[-1][1])], days=2, limit=1)
+    many = find(everyday, start=at(MONDAY, "00:00"), booked=calls, days=2, limit=1)
+    assert one == many == [FreeSlot(date(2026, 12, 1), time(1, 0), time(1, 5))]

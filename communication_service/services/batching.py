@@ -1,0 +1,389 @@
+"""The ``batch-emails`` job: SPEC §5 rules 4-6, 9 and 12.
+
+Set-based: the eligible requests are ranked per therapist by one ``INSERT … SELECT`` with
+``row_number() OVER (PARTITION BY therapist_id …)`` into a temporary table; their data is
+streamed (server-side cursor) into the Jinja2 templates, the rendered emails are loaded with
+one ``COPY``, and one ``INSERT … SELECT`` creates the emails and their batches together.
+The number of statements does not depend on the number of requests or therapists, and
+memory stays flat (rendered bodies go to a temporary file, not a list).
+
+Two runs at the same time: a transaction-scoped advisory lock serialises them, and the
+second one then sees the first one's queued emails (rule 4) and finds nothing to do.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import tempfile
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import IO
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.orm import Session
+
+from communication_service.clock import Clock
+from communication_service.config import Settings
+from communication_service.models import EmailStatus, Patient
+from communication_service.services import contact_rules as rules
+from communication_service.services.email_content import (
+    PatientLine,
+    new_message_id,
+    recipient_name,
+    render_batch_email,
+)
+from communication_service.services.emails import utc_naive
+from communication_service.services.scheduling import CallOrder, schedule_calls
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+patients = Patient.__table__
+therapists = rules.therapists
+placement_requests = rules.placement_requests
+emails = rules.emails
+email_batches = rules.email_batches
+
+STREAM_CHUNK_ROWS = 2_000
+LOCK_NAME = "communication_service.batch-emails"
+
+_temp = sa.MetaData()
+candidates = sa.Table(
+    "batch_candidates",
+    _temp,
+    sa.Column("placement_request_id", sa.Integer, primary_key=True),
+    sa.Column("therapist_id", sa.Integer, nullable=False),
+    sa.Column("rank", sa.Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+staged_emails = sa.Table(
+    "batch_staged_emails",
+    _temp,
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("therapist_id", sa.Integer, nullable=False),
+    sa.Column("recipient_email", sa.Text, nullable=False),
+    sa.Column("recipient_name", sa.Text, nullable=False),
+    sa.Column("body_text", sa.Text, nullable=False),
+    sa.Column("body_html", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text, nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+STAGED_COLUMNS = [c.name for c in staged_emails.c]
+
+
+@dataclass
+class BatchResult:
+    batch_id: str | None = None
+    emails_queued: int = 0
+    requests_batched: int = 0
+    calls_scheduled: int = 0
+    requests_called: int = 0
+    calls_not_booked: Counter[str] = field(default_factory=Counter)  # error code → therapists
+
+    def summary(self) -> str:
+        text = (
+            f"batch-emails: {self.emails_queued} emails queued carrying "
+            f"{self.requests_batched} requests"
+        )
+        if self.batch_id:
+            text += f" (batch {self.batch_id})"
+        text += (
+            f"; {self.calls_scheduled} calls scheduled carrying {self.requests_called} "
+            "requests for therapists without an email address"
+        )
+        if self.calls_not_booked:
+            reasons = ", ".join(f"{code} {n}" for code, n in sorted(self.calls_not_booked.items()))
+            text += f"; {self.calls_not_booked.total()} not booked now ({reasons})"
+        return text
+
+
+def new_batch_id(clock: Clock) -> str:
+    return f"{clock.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:12]}"
+
+
+def eligible_requests(
+    today: date, clock: Clock, settings: Settings, *, with_email: bool
+) -> sa.Select:
+    """Requests a batching job may take now, ranked per therapist (rules 4, 5, 6, 9).
+
+    Open, due (``next_contact_after``), never emailed, not on a live call; therapist active,
+    not in a cooling period; with an address (and no email within the interval) or without.
+    Ranked by the patient's ``startdatum`` (oldest first), then request id; capped at
+    ``MAX_PATIENTS_PER_EMAIL``.
+    """
+    therapist_ok = sa.and_(
+        rules.therapist_is_active(),
+        sa.not_(rules.in_cooling_period(therapists.c.id, today, settings)),
+    )
+    if with_email:
+        therapist_ok = sa.and_(
+            therapist_ok,
+            rules.has_email_address(),
+            sa.not_(rules.emailed_within_interval(therapists.c.id, today, clock, settings)),
+        )
+    else:
+        # Rule 6; one pending call at a time: new requests wait while a call is scheduled.
+        therapist_ok = sa.and_(
+            therapist_ok,
+            sa.not_(rules.has_email_address()),
+            sa.not_(rules.has_scheduled_call(therapists.c.id)),
+        )
+    ranked = (
+        sa.select(
+            placement_requests.c.id.label("placement_request_id"),
+            placement_requests.c.therapist_id,
+            sa.func.row_number()
+            .over(
+                partition_by=placement_requests.c.therapist_id,
+                order_by=(patients.c.startdatum.asc().nulls_last(), placement_requests.c.id),
+            )
+            .label("rank"),
+        )
+        .join(therapists, therapists.c.id == placement_requests.c.therapist_id)
+        .join(patients, patients.c.id == placement_requests.c.patient_id)
+        .where(
+            therapist_ok,
+            rules.request_is_due(today),
+            sa.not_(rules.request_was_emailed(placement_requests.c.id)),
+            sa.not_(rules.request_has_live_call(placement_requests.c.id)),
+        )
+        .subquery("ranked")
+    )
+    return sa.select(ranked).where(ranked.c.rank <= settings.max_patients_per_email)
+
+
+def batch_emails(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    *,
+    progress: Progress | None = None,
+) -> BatchResult:
+    """Queue one batching email per eligible therapist, and book a call for each eligible
+    therapist without an email address; one transaction, committed at the end. Idempotent."""
+    result = BatchResult()
+    today = clock.now().date()
+    session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(LOCK_NAME))))
+    _queue_emails(session, clock, settings, today, result, progress)
+    _book_calls(session, clock, settings, today, result)
+    session.commit()
+    return result
+
+
+def _queue_emails(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    today: date,
+    result: BatchResult,
+    progress: Progress | None,
+) -> None:
+    connection = session.connection()
+    candidates.create(connection)
+    session.execute(
+        sa.insert(candidates).from_select(
+            ["placement_request_id", "therapist_id", "rank"],
+            eligible_requests(today, clock, settings, with_email=True),
+        )
+    )
+    therapist_count = session.execute(
+        sa.select(sa.func.count(sa.distinct(candidates.c.therapist_id)))
+    ).scalar_one()
+    if therapist_count == 0:
+        return
+
+    batch_id = new_batch_id(clock)
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as staging_file:
+        _render_to_file(session, today, settings, staging_file, therapist_count, progress)
+        staging_file.seek(0)
+        staged_emails.create(connection)
+        copy_into(
+            connection,
+            f"COPY {staged_emails.name} ({', '.join(STAGED_COLUMNS)}) FROM STDIN WITH (FORMAT csv)",
+            staging_file,
+        )
+    result.emails_queued, result.requests_batched = session.execute(
+        _insert_emails_and_batches(clock, settings, batch_id)
+    ).one()
+    result.batch_id = batch_id
+
+
+def _book_calls(
+    session: Session, clock: Clock, settings: Settings, today: date, result: BatchResult
+) -> None:
+    """Rule 6: therapists without an email address get their ranked requests as one call,
+    booked by the scheduling engine (rule 3; rule 12 order). A therapist the engine cannot
+    book now (no free slot in the horizon, ...) keeps its requests for a later run."""
+    ranked = eligible_requests(today, clock, settings, with_email=False).subquery("ranked")
+    rows = session.execute(
+        sa.select(
+            ranked.c.therapist_id,
+            sa.func.array_agg(aggregate_order_by(ranked.c.placement_request_id, ranked.c.rank)),
+            therapists.c.letzter_kontakt_telefon,
+        )
+        .join(therapists, therapists.c.id == ranked.c.therapist_id)
+        .group_by(ranked.c.therapist_id, therapists.c.letzter_kontakt_telefon)
+        .order_by(ranked.c.therapist_id)
+    ).all()
+    orders = [
+        CallOrder(
+            therapist_id=therapist_id,
+            placement_request_ids=request_ids,
+            not_before=_not_before(last_call, today, settings),
+            notes="Automatisch geplant: keine E-Mail-Adresse hinterlegt.",
+        )
+        for therapist_id, request_ids, last_call in rows
+    ]
+    for booking in schedule_calls(session, clock, settings, orders):
+        if booking.call_id is not None:
+            result.calls_scheduled += 1
+            result.requests_called += len(booking.order.placement_request_ids)
+        else:
+            result.calls_not_booked[booking.error.code] += 1
+
+
+def _not_before(last_call: date | None, today: date, settings: Settings) -> date | None:
+    """Like rule 4 for emails: no new automatic call within CONTACT_INTERVAL_DAYS of the last."""
+    if last_call is None:
+        return None
+    earliest = last_call + timedelta(days=settings.contact_interval_days)
+    return earliest if earliest > today else None
+
+
+def copy_into(connection: sa.Connection, copy_sql: str, source: IO[str]) -> None:
+    """``COPY … FROM STDIN`` over the session's own connection (inside its transaction)."""
+    with connection.connection.cursor() as cursor:
+        cursor.copy_expert(copy_sql, source)
+
+
+def _render_to_file(
+    session: Session,
+    today: date,
+    settings: Settings,
+    out: IO[str],
+    therapist_count: int,
+    progress: Progress | None,
+) -> None:
+    """Stream the candidates with their patient's data, render one email per therapist."""
+    age = sa.cast(
+        sa.extract("year", sa.func.age(sa.cast(today, sa.Date), patients.c.geburtsdatum)),
+        sa.Integer,
+    )
+    stmt = (
+        sa.select(
+            candidates.c.therapist_id,
+            therapists.c.anrede,
+            therapists.c.titel,
+            therapists.c.vorname,
+            therapists.c.nachname,
+            sa.func.btrim(therapists.c.email).label("email"),
+            patients.c.vorname.label("patient_vorname"),
+            sa.func.left(patients.c.nachname, 1).label("patient_initial"),
+            age.label("patient_age"),
+            patients.c.diagnose,
+        )
+        .join(therapists, therapists.c.id == candidates.c.therapist_id)
+        .join(placement_requests, placement_requests.c.id == candidates.c.placement_request_id)
+        .join(patients, patients.c.id == placement_requests.c.patient_id)
+        # Rule 12: flagged therapists' emails get the lowest ids, so they are sent first.
+        .order_by(rules.potentially_available_first(), candidates.c.therapist_id, candidates.c.rank)
+        .execution_options(yield_per=STREAM_CHUNK_ROWS)
+    )
+    writer = csv.writer(out)
+    rows = session.execute(stmt)
+    try:
+        for position, (therapist_id, group) in enumerate(
+            itertools.groupby(rows, key=lambda row: row.therapist_id), start=1
+        ):
+            lines = list(group)
+            first = lines[0]
+            rendered = render_batch_email(
+                settings,
+                anrede=first.anrede,
+                titel=first.titel,
+                vorname=first.vorname,
+                nachname=first.nachname,
+                patients=[
+                    PatientLine.of(
+                        line.patient_vorname, line.patient_initial, line.patient_age, line.diagnose
+                    )
+                    for line in lines
+                ],
+            )
+            writer.writerow(
+                (
+                    position,
+                    therapist_id,
+                    first.email,
+                    recipient_name(first.titel, first.vorname, first.nachname),
+                    rendered.body_text,
+                    rendered.body_html,
+                    new_message_id(settings),
+                )
+            )
+            if progress is not None:
+                progress(position, therapist_count)
+    finally:
+        rows.close()
+
+
+def _insert_emails_and_batches(clock: Clock, settings: Settings, batch_id: str) -> sa.Select:
+    """One statement: the staged emails become queued emails, the candidates their batches."""
+    now = utc_naive(clock)
+    inserted = (
+        sa.insert(emails)
+        .from_select(
+            [
+                "therapist_id",
+                "subject",
+                "body_text",
+                "body_html",
+                "recipient_email",
+                "recipient_name",
+                "sender_email",
+                "sender_name",
+                "status",
+                "queued_at",
+                "next_attempt_at",
+                "message_id",
+                "batch_id",
+            ],
+            sa.select(
+                staged_emails.c.therapist_id,
+                sa.literal(settings.email_subject, sa.String),
+                staged_emails.c.body_text,
+                staged_emails.c.body_html,
+                staged_emails.c.recipient_email,
+                sa.func.nullif(staged_emails.c.recipient_name, ""),
+                sa.literal(settings.email_sender, sa.String),
+                sa.literal(settings.email_sender_name, sa.String),
+                sa.literal(EmailStatus.QUEUED, emails.c.status.type),
+                sa.literal(now, sa.DateTime),
+                sa.literal(now, sa.DateTime),
+                staged_emails.c.message_id,
+                sa.literal(batch_id, sa.String),
+            ).order_by(staged_emails.c.position),
+        )
+        .returning(emails.c.id, emails.c.therapist_id)
+        .cte("inserted_emails")
+    )
+    linked = (
+        sa.insert(email_batches)
+        .from_select(
+            ["email_id", "placement_request_id", "priority"],
+            sa.select(inserted.c.id, candidates.c.placement_request_id, candidates.c.rank).join(
+                candidates, candidates.c.therapist_id == inserted.c.therapist_id
+            ),
+        )
+        .returning(email_batches.c.email_id)
+        .cte("linked_requests")
+    )
+    return sa.select(sa.func.count(sa.distinct(linked.c.email_id)), sa.func.count()).select_from(
+        linked
+    )

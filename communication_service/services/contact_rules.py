@@ -1,0 +1,122 @@
+"""SQL predicates of the contact rules (SPEC §5), shared by the jobs that create contacts.
+
+Each function returns a Core expression to put in a ``WHERE``; the jobs combine them into
+set-based statements, so a rule is written once and evaluated by PostgreSQL for all rows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import sqlalchemy as sa
+
+from communication_service.clock import Clock
+from communication_service.config import Settings
+from communication_service.models import (
+    Email,
+    EmailBatch,
+    EmailStatus,
+    PhoneCall,
+    PhoneCallBatch,
+    PhoneCallStatus,
+    PlacementRequest,
+    PlacementRequestStatus,
+    Therapist,
+    TherapistStatus,
+)
+
+therapists = Therapist.__table__
+placement_requests = PlacementRequest.__table__
+emails = Email.__table__
+email_batches = EmailBatch.__table__
+phone_calls = PhoneCall.__table__
+phone_call_batches = PhoneCallBatch.__table__
+
+
+def local_midnight_utc(day: date, clock: Clock) -> datetime:
+    """Start of ``day`` in ``TIMEZONE`` as a naive UTC timestamp (how timestamps are stored)."""
+    return datetime.combine(day, time(0), tzinfo=clock.tz).astimezone(UTC).replace(tzinfo=None)
+
+
+def local_date(stored: datetime, clock: Clock) -> date:
+    """The ``TIMEZONE`` date of a stored (naive UTC) timestamp."""
+    return stored.replace(tzinfo=UTC).astimezone(clock.tz).date()
+
+
+def therapist_is_active(therapist: sa.FromClause = therapists) -> sa.ColumnElement[bool]:
+    return therapist.c.status == TherapistStatus.ACTIVE
+
+
+def has_email_address(therapist: sa.FromClause = therapists) -> sa.ColumnElement[bool]:
+    return sa.func.nullif(sa.func.btrim(therapist.c.email), "").is_not(None)
+
+
+def in_cooling_period(
+    therapist_id: sa.ColumnElement[int], today: date, settings: Settings
+) -> sa.ColumnElement[bool]:
+    """Rule 9: a request of this therapist was rejected less than COOLING_PERIOD_DAYS ago
+    (or a rejection's ``next_contact_after`` still lies ahead)."""
+    rejected = placement_requests.alias("rejected_request")
+    since = today - timedelta(days=settings.cooling_period_days)
+    return sa.exists().where(
+        rejected.c.therapist_id == therapist_id,
+        rejected.c.status == PlacementRequestStatus.REJECTED,
+        sa.or_(rejected.c.response_date > since, rejected.c.next_contact_after > today),
+    )
+
+
+def emailed_within_interval(
+    therapist_id: sa.ColumnElement[int], today: date, clock: Clock, settings: Settings
+) -> sa.ColumnElement[bool]:
+    """Rule 4: the therapist has an email on its way (queued, sending) or one sent within the
+    last CONTACT_INTERVAL_DAYS calendar days (sent on day D → next one on D + interval)."""
+    window_start = local_midnight_utc(
+        today - timedelta(days=settings.contact_interval_days - 1), clock
+    )
+    recent = emails.alias("recent_email")
+    return sa.exists().where(
+        recent.c.therapist_id == therapist_id,
+        sa.or_(
+            recent.c.status.in_([EmailStatus.QUEUED, EmailStatus.SENDING]),
+            sa.and_(recent.c.status == EmailStatus.SENT, recent.c.sent_at >= window_start),
+        ),
+    )
+
+
+def request_is_due(today: date, request: sa.FromClause = placement_requests):
+    """Open, and its ``next_contact_after`` (if any) is today or earlier."""
+    return sa.and_(
+        request.c.status == PlacementRequestStatus.OPEN,
+        sa.or_(request.c.next_contact_after.is_(None), request.c.next_contact_after <= today),
+    )
+
+
+def request_was_emailed(request_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+    """The request is in an email batch (whatever the email's status: a failed email stays
+    with staff, who can re-queue it; the job does not pick its requests again)."""
+    batch = email_batches.alias("earlier_email_batch")
+    return sa.exists().where(batch.c.placement_request_id == request_id)
+
+
+def request_has_live_call(request_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+    """The request is on a phone call that was not canceled (scheduled, completed or failed;
+    failed calls are re-planned by rule 8, not by the batching job)."""
+    batch = phone_call_batches.alias("earlier_call_batch")
+    call = phone_calls.alias("earlier_call")
+    return sa.exists().where(
+        batch.c.placement_request_id == request_id,
+        call.c.id == batch.c.phone_call_id,
+        call.c.status != PhoneCallStatus.CANCELED,
+    )
+
+
+def has_scheduled_call(therapist_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+    call = phone_calls.alias("pending_call")
+    return sa.exists().where(
+        call.c.therapist_id == therapist_id, call.c.status == PhoneCallStatus.SCHEDULED
+    )
+
+
+def potentially_available_first(therapist: sa.FromClause = therapists):
+    """Rule 12 ordering key: flagged therapists first."""
+    return sa.func.coalesce(therapist.c.potentially_available, False).desc()

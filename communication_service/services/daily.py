@@ -1,0 +1,48 @@
+"""``run-daily``: batch-emails, send-emails and schedule-follow-ups, in this order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from communication_service.clock import Clock
+from communication_service.config import Settings
+from communication_service.services.batching import BatchResult, batch_emails
+from communication_service.services.follow_ups import FollowUpResult, schedule_follow_ups
+from communication_service.services.sending import SendResult, send_emails
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class DailyResult:
+    batch: BatchResult
+    send: SendResult
+    follow_ups: FollowUpResult
+
+    @property
+    def ok(self) -> bool:
+        return not self.send.smtp_unavailable
+
+    def summary(self) -> str:
+        parts = (self.batch.summary(), self.send.summary(), self.follow_ups.summary())
+        return "run-daily: " + " | ".join(parts)
+
+
+def run_daily(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    *,
+    progress: Callable[[str], Progress | None] = lambda job: None,
+) -> DailyResult:
+    """The three jobs in order; an unreachable SMTP server does not stop the follow-ups
+    (those emails stay queued and are not due for a follow-up, which needs a sent email)."""
+    batch = batch_emails(session, clock, settings, progress=progress("batch-emails"))
+    send = send_emails(session, clock, settings, progress=progress("send-emails"))
+    follow_ups = schedule_follow_ups(
+        session, clock, settings, progress=progress("schedule-follow-ups")
+    )
+    return DailyResult(batch, send, follow_ups)

@@ -1,0 +1,484 @@
+"""Emails written by staff, the requests they carry, therapists' replies (rules 9-10).
+
+Reads are Core selects over the tables; each function runs a fixed number of statements.
+Writes that depend on an email's status lock the email row first (``FOR UPDATE``), so a
+status check and the change it guards cannot be separated by the sender claiming the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from communication_service.clock import Clock
+from communication_service.config import Settings
+from communication_service.errors import Conflict, NotFound, Unprocessable
+from communication_service.models import (
+    Email,
+    EmailBatch,
+    EmailStatus,
+    PhoneCall,
+    PhoneCallBatch,
+    PhoneCallStatus,
+    PlacementRequest,
+    Therapist,
+)
+from communication_service.services.email_content import new_message_id, recipient_name
+from communication_service.services.outcomes import DECISIVE_OUTCOMES, record_outcomes
+
+emails = Email.__table__
+email_batches = EmailBatch.__table__
+placement_requests = PlacementRequest.__table__
+phone_calls = PhoneCall.__table__
+phone_call_batches = PhoneCallBatch.__table__
+therapists = Therapist.__table__
+
+EDITABLE = (EmailStatus.DRAFT, EmailStatus.QUEUED)
+DELETABLE = (EmailStatus.DRAFT, EmailStatus.QUEUED, EmailStatus.FAILED)
+SUMMARY_COLUMNS = [c for c in emails.c if c.name not in ("body_text", "body_html")]
+
+
+def utc_naive(clock: Clock) -> datetime:
+    """The clock's "now" for ``timestamp without time zone`` columns (they hold UTC)."""
+    return clock.now().astimezone(UTC).replace(tzinfo=None)
+
+
+def to_utc_naive(value: datetime, clock: Clock) -> datetime:
+    """An input timestamp as stored: naive input means ``TIMEZONE``."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=clock.tz)
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def queue_values(clock: Clock, settings: Settings, message_id: str | None) -> dict[str, Any]:
+    """Columns of an email entering ``queued``: due now, with its one Message-ID."""
+    now = utc_naive(clock)
+    return {
+        "status": EmailStatus.QUEUED,
+        "queued_at": now,
+        "next_attempt_at": now,
+        "message_id": message_id or new_message_id(settings),
+    }
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def email_list_statement(filters: Mapping[str, Any]) -> sa.Select:
+    """Emails without their bodies, newest first, filtered by the given columns."""
+    stmt = sa.select(*SUMMARY_COLUMNS)
+    for name in ("therapist_id", "status", "batch_id"):
+        if name in filters:
+            stmt = stmt.where(emails.c[name] == filters[name])
+    if "response_received" in filters:
+        received = emails.c.response_received.is_(True)
+        stmt = stmt.where(received if filters["response_received"] else sa.not_(received))
+    return stmt.order_by(emails.c.id.desc())
+
+
+def get_email(session: Session, email_id: int) -> dict[str, Any]:
+    row = session.execute(sa.select(emails).where(emails.c.id == email_id)).mappings().first()
+    if row is None:
+        raise _email_not_found(email_id)
+    batches = session.execute(
+        sa.select(email_batches)
+        .where(email_batches.c.email_id == email_id)
+        .order_by(email_batches.c.priority, email_batches.c.id)
+    ).mappings()
+    return {**row, "batches": list(batches)}
+
+
+def email_batches_statement(session: Session, email_id: int) -> sa.Select:
+    """The requests an email carries, by priority (404 when the email does not exist)."""
+    _require_email(session, email_id)
+    return (
+        sa.select(email_batches)
+        .where(email_batches.c.email_id == email_id)
+        .order_by(email_batches.c.priority, email_batches.c.id)
+    )
+
+
+def communications_statement(session: Session, placement_request_id: int) -> sa.Select:
+    """Every email and call that carried the request, oldest first (by creation)."""
+    exists = session.execute(
+        sa.select(placement_requests.c.id).where(placement_requests.c.id == placement_request_id)
+    ).first()
+    if exists is None:
+        raise NotFound(
+            f"Placement request {placement_request_id} does not exist.",
+            details={"id": placement_request_id},
+        )
+
+    def null(type_: Any) -> sa.ColumnElement[Any]:
+        return sa.cast(sa.null(), type_)
+
+    email_part = (
+        sa.select(
+            sa.literal("email").label("type"),
+            emails.c.id,
+            emails.c.therapist_id,
+            sa.cast(emails.c.status, sa.String).label("status"),
+            email_batches.c.priority,
+            emails.c.created_at,
+            emails.c.subject,
+            emails.c.queued_at,
+            emails.c.sent_at,
+            emails.c.response_received,
+            emails.c.response_date,
+            null(sa.Date).label("scheduled_date"),
+            null(sa.Time).label("scheduled_time"),
+            null(sa.Boolean).label("discussed"),
+            null(sa.String).label("outcome"),
+        )
+        .join(email_batches, email_batches.c.email_id == emails.c.id)
+        .where(email_batches.c.placement_request_id == placement_request_id)
+    )
+    call_part = (
+        sa.select(
+            sa.literal("phone_call").label("type"),
+            phone_calls.c.id,
+            phone_calls.c.therapist_id,
+            sa.cast(phone_calls.c.status, sa.String).label("status"),
+            phone_call_batches.c.priority,
+            phone_calls.c.created_at,
+            null(sa.String).label("subject"),
+            null(sa.DateTime).label("queued_at"),
+            null(sa.DateTime).label("sent_at"),
+            null(sa.Boolean).label("response_received"),
+            null(sa.DateTime).label("response_date"),
+            phone_calls.c.scheduled_date,
+            phone_calls.c.scheduled_time,
+            phone_call_batches.c.discussed,
+            phone_call_batches.c.outcome,
+        )
+        .join(phone_call_batches, phone_call_batches.c.phone_call_id == phone_calls.c.id)
+        .where(phone_call_batches.c.placement_request_id == placement_request_id)
+    )
+    history = sa.union_all(email_part, call_part).subquery("history")
+    return sa.select(history).order_by(history.c.created_at, history.c.type, history.c.id)
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def create_email(
+    session: Session, clock: Clock, settings: Settings, data: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A staff email to one therapist, as draft or queued; the recipient is the therapist."""
+    therapist_id = data["therapist_id"]
+    therapist = (
+        session.execute(
+            sa.select(
+                therapists.c.titel, therapists.c.vorname, therapists.c.nachname, therapists.c.email
+            ).where(therapists.c.id == therapist_id)
+        )
+        .mappings()
+        .first()
+    )
+    if therapist is None:
+        raise Unprocessable(
+            "The therapist does not exist.",
+            details={"therapist_id": [f"Therapist {therapist_id} does not exist."]},
+        )
+    address = (therapist["email"] or "").strip()
+    if not address:
+        raise Unprocessable(
+            "The therapist has no email address.",
+            details={"therapist_id": [f"Therapist {therapist_id} has no email address."]},
+        )
+    request_ids = list(data["placement_request_ids"])
+    _check_requests_of_therapist(session, therapist_id, request_ids, "placement_request_ids")
+
+    values: dict[str, Any] = {
+        "therapist_id": therapist_id,
+        "subject": data["subject"],
+        "body_text": data["body_text"],
+        "body_html": data.get("body_html"),
+        "recipient_email": address,
+        "recipient_name": recipient_name(
+            therapist["titel"], therapist["vorname"], therapist["nachname"]
+        ),
+        "sender_email": settings.email_sender,
+        "sender_name": settings.email_sender_name,
+        "status": EmailStatus.DRAFT,
+    }
+    if data["status"] == EmailStatus.QUEUED:
+        values.update(queue_values(clock, settings, None))
+    email_id = session.execute(
+        sa.insert(emails).values(**values).returning(emails.c.id)
+    ).scalar_one()
+    if request_ids:
+        session.execute(
+            sa.insert(email_batches),
+            [
+                {"email_id": email_id, "placement_request_id": request_id, "priority": rank}
+                for rank, request_id in enumerate(request_ids, start=1)
+            ],
+        )
+    session.commit()
+    return get_email(session, email_id)
+
+
+def update_email(
+    session: Session, clock: Clock, settings: Settings, email_id: int, changes: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Edit content while ``draft``/``queued``; queue, unqueue, or re-queue a failed email."""
+    current = _lock_email(session, email_id)
+    status = EmailStatus(current["status"])
+    values = {k: changes[k] for k in ("subject", "body_text", "body_html") if k in changes}
+    if values and status not in EDITABLE:
+        session.rollback()
+        raise Conflict(
+            f"Email {email_id} is {status}; only draft or queued emails can be edited.",
+            code="email_not_editable",
+            details={"status": status.value},
+        )
+    target = changes.get("status")
+    if target is not None and target != status:
+        allowed = {
+            (EmailStatus.DRAFT, EmailStatus.QUEUED),
+            (EmailStatus.QUEUED, EmailStatus.DRAFT),
+            (EmailStatus.FAILED, EmailStatus.QUEUED),
+        }
+        if (status, EmailStatus(target)) not in allowed:
+            session.rollback()
+            raise Conflict(
+                f"Email {email_id} cannot change from {status} to {target}.",
+                code="illegal_status_change",
+                details={"status": status.value, "requested": target},
+            )
+        if target == EmailStatus.QUEUED:
+            values.update(queue_values(clock, settings, current["message_id"]))
+            # A re-queued failed email starts a fresh round of attempts, same Message-ID.
+            values.update(retry_count=0, error_message=None, sending_started_at=None)
+        else:
+            values.update(status=EmailStatus.DRAFT, queued_at=None, next_attempt_at=None)
+    if values:
+        session.execute(
+            sa.update(emails)
+            .where(emails.c.id == email_id)
+            .values(**values, updated_at=utc_naive(clock))
+        )
+    session.commit()
+    return get_email(session, email_id)
+
+
+def delete_email(session: Session, email_id: int) -> None:
+    """Delete an email that was never sent (draft, queued or failed); sent ones stay (409)."""
+    current = _lock_email(session, email_id)
+    if EmailStatus(current["status"]) not in DELETABLE:
+        session.rollback()
+        raise Conflict(
+            f"Email {email_id} is {current['status']}; it is kept as a record.",
+            code="email_not_deletable",
+            details={"status": current["status"]},
+        )
+    session.execute(sa.delete(emails).where(emails.c.id == email_id))
+    session.commit()
+
+
+def add_email_batch(session: Session, email_id: int, data: Mapping[str, Any]) -> sa.RowMapping:
+    """Add a request to a draft/queued email (409 when it is already there or the email left)."""
+    email = _lock_email(session, email_id)
+    _require_editable_requests(session, email_id, email["status"])
+    request_id = data["placement_request_id"]
+    _check_requests_of_therapist(
+        session, email["therapist_id"], [request_id], "placement_request_id", indexed=False
+    )
+    priority = data.get("priority")
+    if priority is None:
+        priority = (
+            sa.select(sa.func.coalesce(sa.func.max(email_batches.c.priority), 0) + 1)
+            .where(email_batches.c.email_id == email_id)
+            .scalar_subquery()
+        )
+    row = (
+        session.execute(
+            pg_insert(email_batches)
+            .values(email_id=email_id, placement_request_id=request_id, priority=priority)
+            .on_conflict_do_nothing(index_elements=["email_id", "placement_request_id"])
+            .returning(*email_batches.c)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        session.rollback()
+        raise Conflict(
+            f"Placement request {request_id} is already in email {email_id}.",
+            code="duplicate",
+            details={"placement_request_id": request_id},
+        )
+    session.commit()
+    return row
+
+
+def delete_email_batch(session: Session, batch_id: int) -> None:
+    row = (
+        session.execute(
+            sa.select(emails.c.id, emails.c.status)
+            .join(email_batches, email_batches.c.email_id == emails.c.id)
+            .where(email_batches.c.id == batch_id)
+            .with_for_update(of=emails)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        session.rollback()
+        raise NotFound(f"Email batch {batch_id} does not exist.", details={"id": batch_id})
+    _require_editable_requests(session, row["id"], row["status"])
+    session.execute(sa.delete(email_batches).where(email_batches.c.id == batch_id))
+    session.commit()
+
+
+def record_response(
+    session: Session, clock: Clock, settings: Settings, email_id: int, data: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Store a therapist's reply; apply per-request outcomes (rule 9); cancel follow-ups (10)."""
+    email = _lock_email(session, email_id)
+    if email["status"] != EmailStatus.SENT:
+        session.rollback()
+        raise Conflict(
+            f"Email {email_id} is {email['status']}; only a sent email can have a response.",
+            code="email_not_sent",
+            details={"status": email["status"]},
+        )
+    outcomes: dict[int, str] = dict(data["outcomes"])
+    if outcomes:
+        carried = set(
+            session.scalars(
+                sa.select(email_batches.c.placement_request_id).where(
+                    email_batches.c.email_id == email_id,
+                    email_batches.c.placement_request_id.in_(outcomes),
+                )
+            )
+        )
+        unknown = sorted(set(outcomes) - carried)
+        if unknown:
+            session.rollback()
+            raise Unprocessable(
+                "Outcomes name requests this email does not carry.",
+                details={
+                    f"outcomes.{request_id}": [
+                        f"Placement request {request_id} is not in email {email_id}."
+                    ]
+                    for request_id in unknown
+                },
+            )
+
+    received_at = (
+        to_utc_naive(data["response_date"], clock)
+        if data.get("response_date")
+        else utc_naive(clock)
+    )
+    values: dict[str, Any] = {
+        "response_received": True,
+        "response_date": received_at,
+        "updated_at": utc_naive(clock),
+    }
+    for name in ("response_content", "follow_up_required", "follow_up_notes"):
+        if name in data:
+            values[name] = data[name]
+    session.execute(sa.update(emails).where(emails.c.id == email_id).values(**values))
+
+    for outcome in DECISIVE_OUTCOMES:  # rule 9, written the same way as for phone calls
+        decided = {rid: value for rid, value in outcomes.items() if value == outcome.value}
+        if decided:
+            record_outcomes(
+                session,
+                clock,
+                settings,
+                decided,
+                response=f"{outcome.value.capitalize()} by email (email {email_id}).",
+            )
+
+    # Rule 10: compare-and-swap, so a call already completed or failed stays as it is.
+    canceled = list(
+        session.scalars(
+            sa.update(phone_calls)
+            .where(
+                phone_calls.c.follow_up_email_id == email_id,
+                phone_calls.c.status == PhoneCallStatus.SCHEDULED,
+            )
+            .values(status=PhoneCallStatus.CANCELED, updated_at=utc_naive(clock))
+            .returning(phone_calls.c.id)
+        )
+    )
+    session.commit()
+    return {**get_email(session, email_id), "canceled_follow_up_call_ids": canceled}
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _email_not_found(email_id: int) -> NotFound:
+    return NotFound(f"Email {email_id} does not exist.", details={"id": email_id})
+
+
+def _require_email(session: Session, email_id: int) -> None:
+    if session.execute(sa.select(emails.c.id).where(emails.c.id == email_id)).first() is None:
+        raise _email_not_found(email_id)
+
+
+def _lock_email(session: Session, email_id: int) -> sa.RowMapping:
+    row = (
+        session.execute(
+            sa.select(emails.c.id, emails.c.status, emails.c.therapist_id, emails.c.message_id)
+            .where(emails.c.id == email_id)
+            .with_for_update()
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        session.rollback()
+        raise _email_not_found(email_id)
+    return row
+
+
+def _require_editable_requests(session: Session, email_id: int, status: str) -> None:
+    if EmailStatus(status) not in EDITABLE:
+        session.rollback()
+        raise Conflict(
+            f"Email {email_id} is {status}; its requests can no longer change.",
+            code="email_already_sent",
+            details={"status": status},
+        )
+
+
+def _check_requests_of_therapist(
+    session: Session,
+    therapist_id: int,
+    request_ids: list[int],
+    field: str,
+    *,
+    indexed: bool = True,
+) -> None:
+    """422 naming each request that does not exist or belongs to another therapist."""
+    if not request_ids:
+        return
+    owners = dict(
+        session.execute(
+            sa.select(placement_requests.c.id, placement_requests.c.therapist_id).where(
+                placement_requests.c.id.in_(request_ids)
+            )
+        ).all()
+    )
+    errors: dict[str, list[str]] = {}
+    for index, request_id in enumerate(request_ids):
+        place = f"{field}.{index}" if indexed else field
+        if request_id not in owners:
+            errors[place] = [f"Placement request {request_id} does not exist."]
+        elif owners[request_id] != therapist_id:
+            errors[place] = [
+                f"Placement request {request_id} belongs to another therapist, not {therapist_id}."
+            ]
+    if errors:
+        session.rollback()
+        raise Unprocessable("Some placement requests cannot go into this email.", details=errors)

@@ -1,0 +1,154 @@
+"""The ``schedule-follow-ups`` job: SPEC §5 rule 7 (with 9 and 12).
+
+An email sent FOLLOW_UP_AFTER_DAYS calendar days ago or earlier (sent on day D → due on
+D + 7) without a recorded response becomes one phone call per therapist, carrying the
+email's still-open requests, booked by the scheduling engine (rule 3, potentially available
+therapists first). Never twice for the same email: the call stores ``follow_up_email_id``,
+whose unique index makes a second one impossible, and an email that has a follow-up call
+(in any status, also canceled) is never due again. Rule 10 (a response cancels the
+still-scheduled follow-up) lives with the responses in ``services/emails.py``.
+
+Several due emails of one therapist (the job did not run for a while) give one call: it
+refers to the oldest of them and carries the open requests of all, in email order.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from communication_service.clock import Clock
+from communication_service.config import Settings
+from communication_service.models import EmailStatus, PhoneCallStatus
+from communication_service.services import contact_rules as rules
+from communication_service.services.scheduling import CallOrder, schedule_calls
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+emails = rules.emails
+email_batches = rules.email_batches
+placement_requests = rules.placement_requests
+phone_calls = rules.phone_calls
+phone_call_batches = rules.phone_call_batches
+therapists = rules.therapists
+
+LOCK_NAME = "communication_service.schedule-follow-ups"
+BOOKING_CHUNK = 25  # bookings between progress updates
+
+
+@dataclass
+class FollowUpResult:
+    emails_due: int = 0
+    calls_scheduled: int = 0
+    requests_called: int = 0
+    calls_not_booked: Counter[str] = field(default_factory=Counter)  # error code → therapists
+
+    def summary(self) -> str:
+        text = (
+            f"schedule-follow-ups: {self.calls_scheduled} follow-up calls scheduled carrying "
+            f"{self.requests_called} requests of {self.emails_due} unanswered emails"
+        )
+        if self.calls_not_booked:
+            reasons = ", ".join(f"{code} {n}" for code, n in sorted(self.calls_not_booked.items()))
+            text += f"; {self.calls_not_booked.total()} not booked now ({reasons})"
+        return text
+
+
+def due_follow_ups(session: Session, clock: Clock, settings: Settings) -> list[sa.Row]:
+    """(therapist_id, email_id, sent_at, placement_request_id) of the still-open requests of
+    unanswered emails due for a follow-up, by therapist, email (oldest first), priority."""
+    today = clock.now().date()
+    sent_before = rules.local_midnight_utc(
+        today - timedelta(days=settings.follow_up_after_days - 1), clock
+    )
+    follow_up = phone_calls.alias("follow_up_call")
+    call = phone_calls.alias("call")
+    call_batch = phone_call_batches.alias("call_batch")
+    # A request already handled by phone is not called about again: it is on a scheduled
+    # call, or on a call made (created) after the email went out and not canceled.
+    on_call = sa.exists().where(
+        call_batch.c.placement_request_id == placement_requests.c.id,
+        call.c.id == call_batch.c.phone_call_id,
+        sa.or_(
+            call.c.status == PhoneCallStatus.SCHEDULED,
+            sa.and_(
+                call.c.status != PhoneCallStatus.CANCELED, call.c.created_at >= emails.c.sent_at
+            ),
+        ),
+    )
+    return session.execute(
+        sa.select(
+            emails.c.therapist_id,
+            emails.c.id.label("email_id"),
+            emails.c.sent_at,
+            placement_requests.c.id.label("placement_request_id"),
+        )
+        .join(therapists, therapists.c.id == emails.c.therapist_id)
+        .join(email_batches, email_batches.c.email_id == emails.c.id)
+        .join(placement_requests, placement_requests.c.id == email_batches.c.placement_request_id)
+        .where(
+            emails.c.status == EmailStatus.SENT,
+            emails.c.sent_at < sent_before,
+            emails.c.response_received.is_not(True),
+            ~sa.exists().where(follow_up.c.follow_up_email_id == emails.c.id),
+            rules.therapist_is_active(),
+            ~rules.in_cooling_period(therapists.c.id, today, settings),
+            rules.request_is_due(today),
+            ~on_call,
+        )
+        .order_by(
+            rules.potentially_available_first(),  # rule 12 (the engine keeps this order)
+            emails.c.therapist_id,
+            emails.c.sent_at,
+            emails.c.id,
+            email_batches.c.priority,
+        )
+    ).all()
+
+
+def schedule_follow_ups(
+    session: Session, clock: Clock, settings: Settings, *, progress: Progress | None = None
+) -> FollowUpResult:
+    """Book the due follow-up calls in one transaction (serialised across workers by an
+    advisory lock; a therapist that cannot be booked now is tried again by the next run)."""
+    result = FollowUpResult()
+    session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(LOCK_NAME))))
+    rows = due_follow_ups(session, clock, settings)
+    orders = []
+    for therapist_id, group in itertools.groupby(rows, key=lambda row: row.therapist_id):
+        group = list(group)
+        request_ids = list(dict.fromkeys(row.placement_request_id for row in group))
+        oldest = group[0]
+        result.emails_due += len({row.email_id for row in group})
+        sent_on = rules.local_date(oldest.sent_at, clock)
+        orders.append(
+            CallOrder(
+                therapist_id=therapist_id,
+                placement_request_ids=request_ids,
+                follow_up_email_id=oldest.email_id,
+                notes=(
+                    f"Nachfassen: E-Mail {oldest.email_id} vom {sent_on:%d.%m.%Y} "
+                    "ist unbeantwortet."
+                ),
+            )
+        )
+    done = 0
+    for start in range(0, len(orders), BOOKING_CHUNK):
+        chunk = orders[start : start + BOOKING_CHUNK]
+        for booking in schedule_calls(session, clock, settings, chunk):
+            if booking.call_id is not None:
+                result.calls_scheduled += 1
+                result.requests_called += len(booking.order.placement_request_ids)
+            else:
+                result.calls_not_booked[booking.error.code] += 1
+        done += len(chunk)
+        if progress is not None:
+            progress(done, len(orders))
+    session.commit()
+    return result

@@ -1,0 +1,522 @@
+"""The ``send-emails`` job: queued emails over SMTP, at least once, never under a new id.
+
+- Rows are claimed with ``FOR UPDATE SKIP LOCKED`` and marked ``sending`` (with
+  ``sending_started_at``) in a committed transaction *before* SMTP is spoken, so several
+  workers never send the same email and a crash leaves a trace.
+- Queued batching emails to a therapist who has since rejected a request (cooling period,
+  rule 9) or is no longer active are withdrawn (deleted, never sent) before claiming.
+- Rows left in ``sending`` longer than ``SENDING_STALE_AFTER_SECONDS`` (a crashed worker)
+  go back to ``queued``; they are resent with the same ``Message-ID``, which the receiving
+  side uses to drop a duplicate.
+- Emails are claimed CLAIM_CHUNK at a time; every RECORD_EVERY SMTP answers are committed
+  together: ``sent`` (+ rule 11 contact dates), a temporary failure (4xx,
+  connection refused/reset/timeout) → ``queued`` again with ``next_attempt_at`` = now +
+  EMAIL_RETRY_BASE_SECONDS · 2^(retries - 1), ``failed`` once the retries exceed
+  MAX_EMAIL_RETRIES; a permanent failure (5xx) → ``failed`` at once.
+- One SMTP connection per run, re-opened once if the server drops it. When the server cannot
+  be reached the run stops: the email in hand counts a temporary failure, the rest of the
+  claimed rows go back to ``queued`` untouched. Nothing is lost.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import smtplib
+import ssl
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr
+from enum import Enum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from communication_service.clock import Clock
+from communication_service.config import Settings
+from communication_service.models import EmailStatus
+from communication_service.services import contact_rules as rules
+from communication_service.services.email_content import message_id_domain
+from communication_service.services.emails import utc_naive
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+emails = rules.emails
+email_batches = rules.email_batches
+placement_requests = rules.placement_requests
+therapists = rules.therapists
+
+UTF8_QP = Charset("utf-8")
+UTF8_QP.body_encoding = QP  # readable in raw form, unlike the default base64
+CLAIM_CHUNK = 100  # emails claimed (marked 'sending') per statement
+RECORD_EVERY = 25  # SMTP outcomes stored with one statement and one commit
+ERROR_MESSAGE_MAX = 1000
+
+
+class Delivery(Enum):
+    SENT = "sent"
+    TEMPORARY = "temporary"  # 4xx, dropped connection: retry later
+    PERMANENT = "permanent"  # 5xx: give up now
+    UNREACHABLE = "unreachable"  # no connection could be made: stop the run
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    outcome: Delivery
+    message: str = ""
+
+
+@dataclass
+class SendResult:
+    sent: int = 0
+    retry_later: int = 0
+    failed: int = 0
+    recovered: int = 0
+    withdrawn: int = 0
+    smtp_unavailable: bool = False
+    left_queued: int = 0
+
+    def summary(self) -> str:
+        text = (
+            f"send-emails: {self.sent} sent, {self.retry_later} to retry later, "
+            f"{self.failed} failed, {self.recovered} recovered from a stale 'sending'"
+        )
+        if self.withdrawn:
+            text += (
+                f", {self.withdrawn} queued batching emails withdrawn (therapist rejected "
+                "recently or is no longer active)"
+            )
+        if self.smtp_unavailable:
+            text += f"; SMTP server unavailable, run stopped ({self.left_queued} left queued)"
+        return text
+
+
+class SmtpConnection:
+    """One SMTP session for a run, opened lazily and re-opened once when dropped."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._smtp: smtplib.SMTP | None = None
+
+    def __enter__(self) -> SmtpConnection:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._smtp is None:
+            return
+        try:
+            self._smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            self._smtp.close()
+        self._smtp = None
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
+
+    def _connect(self) -> None:
+        s = self.settings
+        smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds)
+        try:
+            smtp.ehlo()
+            if s.smtp_use_tls:
+                smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo()
+            if s.smtp_username:
+                smtp.login(s.smtp_username, s.smtp_password)
+        except BaseException:
+            smtp.close()
+            raise
+        self._smtp = smtp
+
+    def deliver(self, message: Message, sender: str, recipient: str) -> DeliveryResult:
+        for attempt in (1, 2):
+            if self._smtp is None:
+                try:
+                    self._connect()
+                except (OSError, smtplib.SMTPException) as exc:
+                    return DeliveryResult(Delivery.UNREACHABLE, _describe(exc))
+            try:
+                # send_message writes CRLF line ends (SMTP's), which as_bytes() does not.
+                self._smtp.send_message(  # type: ignore[union-attr]
+                    message, from_addr=sender, to_addrs=[recipient]
+                )
+                return DeliveryResult(Delivery.SENT)
+            except smtplib.SMTPRecipientsRefused as exc:
+                code, text = exc.recipients.get(recipient, (450, b"recipient refused"))
+                return _by_code(code, text)
+            except smtplib.SMTPServerDisconnected as exc:
+                # Dropped (idle timeout, server restart): one fresh connection, same message.
+                self._drop()
+                if attempt == 2:
+                    return DeliveryResult(Delivery.TEMPORARY, _describe(exc))
+            except smtplib.SMTPResponseException as exc:
+                if exc.smtp_code == 421:  # the server is closing this connection
+                    self._drop()
+                return _by_code(exc.smtp_code, exc.smtp_error)
+            except (OSError, smtplib.SMTPException) as exc:  # reset, timeout, broken pipe
+                self._drop()
+                if attempt == 2:
+                    return DeliveryResult(Delivery.TEMPORARY, _describe(exc))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _by_code(code: int, text: bytes | str) -> DeliveryResult:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    outcome = Delivery.PERMANENT if 500 <= code < 600 else Delivery.TEMPORARY
+    return DeliveryResult(outcome, f"{code} {text}"[:ERROR_MESSAGE_MAX])
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:ERROR_MESSAGE_MAX]
+
+
+class EncodedHeader:
+    """A header value already RFC 2047-encoded and folded. The email generator accepts any
+    object with ``encode(linesep=, maxlinelen=)`` (the ``Header`` protocol) and writes what
+    it returns; folding the same subject again for every email would cost more CPU than the
+    SMTP exchange."""
+
+    __slots__ = ("folded",)
+
+    def __init__(self, folded: str) -> None:
+        self.folded = folded
+
+    def encode(self, linesep: str = "\n", maxlinelen: int | None = None, **_: Any) -> str:
+        return self.folded.replace("\n", linesep)
+
+    def __str__(self) -> str:
+        return self.folded
+
+
+@functools.lru_cache(maxsize=4096)
+def encoded_header(name: str, value: str, charset: str | None = None) -> EncodedHeader:
+    """``value`` encoded and folded once (``charset`` "utf-8" for free text such as a
+    subject; None for values that are ASCII already, such as ``formataddr`` output)."""
+    return EncodedHeader(Header(value, charset, header_name=name).encode(linesep="\n"))
+
+
+def build_message(row: sa.RowMapping, settings: Settings, now: datetime) -> Message:
+    """multipart/alternative (text, HTML) or text only, UTF-8 quoted-printable.
+
+    Built with the ``compat32`` classes: the modern ``EmailMessage`` API re-parses every
+    header it is given, which costs more CPU than the SMTP exchange itself.
+    """
+    text_part = MIMEText(row["body_text"], "plain", UTF8_QP)
+    if row["body_html"]:
+        message: Message = MIMEMultipart("alternative")
+        message.attach(text_part)
+        message.attach(MIMEText(row["body_html"], "html", UTF8_QP))
+    else:
+        message = text_part
+    sender_name = row["sender_name"] or settings.email_sender_name
+    sender = formataddr((sender_name, row["sender_email"] or settings.email_sender), "utf-8")
+    recipient = formataddr((row["recipient_name"] or "", row["recipient_email"]), "utf-8")
+    message["From"] = encoded_header("From", sender)
+    message["To"] = encoded_header("To", recipient)
+    message["Subject"] = encoded_header("Subject", row["subject"], "utf-8")
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = row["message_id"]
+    return message
+
+
+# --- the job ----------------------------------------------------------------------------------
+
+
+def send_emails(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    *,
+    progress: Progress | None = None,
+    limit: int | None = None,
+) -> SendResult:
+    """Deliver the due queued emails (at most ``limit``). Safe to run in several workers."""
+    result = SendResult(
+        recovered=recover_stale(session, clock, settings),
+        withdrawn=withdraw_blocked_batch_emails(session, clock, settings),
+    )
+    total = _count_due(session, clock) if progress is not None else 0
+    if limit is not None:
+        total = min(total, limit)
+    done = 0
+    with SmtpConnection(settings) as smtp:
+        while limit is None or done < limit:
+            size = CLAIM_CHUNK if limit is None else min(CLAIM_CHUNK, limit - done)
+            claimed = claim(session, clock, settings, size)
+            if not claimed:
+                break
+            outcomes: list[tuple[sa.RowMapping, DeliveryResult]] = []
+            unreachable = False
+            for index, row in enumerate(claimed):
+                delivery = smtp.deliver(
+                    build_message(row, settings, clock.now()),
+                    row["sender_email"] or settings.email_sender,
+                    row["recipient_email"],
+                )
+                outcomes.append((row, delivery))
+                _count(result, row, delivery, settings)
+                done += 1
+                if progress is not None:
+                    progress(done, max(total, done))
+                unreachable = delivery.outcome is Delivery.UNREACHABLE
+                if unreachable:
+                    untried = [r["id"] for r in claimed[index + 1 :]]
+                    record_deliveries(session, clock, settings, outcomes, release_ids=untried)
+                    result.smtp_unavailable = True
+                    result.left_queued = len(untried)
+                    log.warning("SMTP server unreachable; send-emails stopped")
+                    return result
+                if len(outcomes) == RECORD_EVERY:
+                    still_ours = [r["id"] for r in claimed[index + 1 :]]
+                    record_deliveries(session, clock, settings, outcomes, keep_alive_ids=still_ours)
+                    outcomes = []
+            if outcomes:
+                record_deliveries(session, clock, settings, outcomes)
+    return result
+
+
+def _count(
+    result: SendResult, row: sa.RowMapping, delivery: DeliveryResult, settings: Settings
+) -> None:
+    if delivery.outcome is Delivery.SENT:
+        result.sent += 1
+    elif delivery.outcome is Delivery.PERMANENT or (
+        row["retry_count"] + 1 > settings.max_email_retries
+    ):
+        result.failed += 1
+    else:
+        result.retry_later += 1
+
+
+def withdraw_blocked_batch_emails(session: Session, clock: Clock, settings: Settings) -> int:
+    """Rule 9 and 3 up to the last moment: a queued *batching* email (it has a ``batch_id``;
+    staff emails are staff's decision) is not sent to a therapist who rejected a request
+    since it was queued, or who is no longer active. It was never sent, so it is deleted:
+    its requests go back to the pool and a fresh email lists them when contact is allowed."""
+    today = clock.now().date()
+    withdrawn = session.execute(
+        sa.delete(emails)
+        .where(
+            emails.c.status == EmailStatus.QUEUED,
+            emails.c.batch_id.is_not(None),
+            therapists.c.id == emails.c.therapist_id,
+            sa.or_(
+                sa.not_(rules.therapist_is_active()),
+                rules.in_cooling_period(therapists.c.id, today, settings),
+            ),
+        )
+        .returning(emails.c.id)
+    ).all()
+    session.commit()
+    if withdrawn:
+        log.info("withdrew %d queued batching emails", len(withdrawn))
+    return len(withdrawn)
+
+
+def recover_stale(session: Session, clock: Clock, settings: Settings) -> int:
+    """Rows a crashed worker left in ``sending`` go back to ``queued`` (same Message-ID)."""
+    stale_before = utc_naive(clock) - timedelta(seconds=settings.sending_stale_after_seconds)
+    recovered = session.execute(
+        sa.update(emails)
+        .where(
+            emails.c.status == EmailStatus.SENDING,
+            sa.or_(
+                emails.c.sending_started_at.is_(None),
+                emails.c.sending_started_at < stale_before,
+            ),
+        )
+        .values(status=EmailStatus.QUEUED, sending_started_at=None, updated_at=utc_naive(clock))
+        .returning(emails.c.id)
+    ).all()
+    session.commit()
+    if recovered:
+        log.warning("recovered %d emails left in 'sending'", len(recovered))
+    return len(recovered)
+
+
+def _due(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        emails.c.status == EmailStatus.QUEUED,
+        sa.or_(emails.c.next_attempt_at.is_(None), emails.c.next_attempt_at <= now),
+    )
+
+
+def _count_due(session: Session, clock: Clock) -> int:
+    return session.execute(
+        sa.select(sa.func.count()).select_from(emails).where(_due(utc_naive(clock)))
+    ).scalar_one()
+
+
+def claim(session: Session, clock: Clock, settings: Settings, size: int) -> list[sa.RowMapping]:
+    """Mark up to ``size`` due emails ``sending`` and commit; skip rows other workers hold.
+
+    Rule 12: emails to potentially available therapists first, then oldest first. An email
+    queued by another service without a Message-ID gets one now, before it is first sent.
+    """
+    now = utc_naive(clock)
+    due = (
+        sa.select(emails.c.id)
+        .join(therapists, therapists.c.id == emails.c.therapist_id)
+        .where(_due(now))
+        .order_by(rules.potentially_available_first(), emails.c.next_attempt_at, emails.c.id)
+        .limit(size)
+        .with_for_update(of=emails, skip_locked=True)
+        .scalar_subquery()
+    )
+    generated_id = (
+        "<" + sa.cast(sa.func.gen_random_uuid(), sa.String) + f"@{message_id_domain(settings)}>"
+    )
+    flagged = sa.func.coalesce(therapists.c.potentially_available, False).label("flagged")
+    rows = (
+        session.execute(
+            sa.update(emails)
+            .where(emails.c.id.in_(due), therapists.c.id == emails.c.therapist_id)
+            .values(
+                status=EmailStatus.SENDING,
+                sending_started_at=now,
+                message_id=sa.func.coalesce(emails.c.message_id, generated_id),
+                updated_at=now,
+            )
+            .returning(
+                emails.c.id,
+                emails.c.therapist_id,
+                emails.c.subject,
+                emails.c.body_text,
+                emails.c.body_html,
+                emails.c.recipient_email,
+                emails.c.recipient_name,
+                emails.c.sender_email,
+                emails.c.sender_name,
+                emails.c.message_id,
+                emails.c.retry_count,
+                emails.c.next_attempt_at,
+                flagged,
+            )
+        )
+        .mappings()
+        .all()
+    )
+    session.commit()
+    # RETURNING has no order: send in the claim's order (flagged therapists first).
+    return sorted(rows, key=lambda r: (not r["flagged"], r["next_attempt_at"] or now, r["id"]))
+
+
+def record_deliveries(
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    outcomes: list[tuple[sa.RowMapping, DeliveryResult]],
+    *,
+    release_ids: Sequence[int] = (),
+    keep_alive_ids: Sequence[int] = (),
+) -> None:
+    """Store a chunk's SMTP outcomes in one transaction (only rows still ours: ``sending``).
+
+    One commit per RECORD_EVERY emails, not per email: a crash between an SMTP "250" and this
+    commit leaves those few in ``sending``; stale recovery resends them with the same
+    Message-ID (at least once, never under a new id). Claimed rows that were not tried
+    (``release_ids``) go back to ``queued`` as they were; rows still waiting in this worker's
+    claim (``keep_alive_ids``) get a fresh ``sending_started_at``, so a slow run is not
+    mistaken for a crashed one.
+    """
+    now = utc_naive(clock)
+    sent_ids = [row["id"] for row, delivery in outcomes if delivery.outcome is Delivery.SENT]
+    if sent_ids:
+        _mark_sent(session, clock, sent_ids)
+    for row, delivery in outcomes:
+        if delivery.outcome is Delivery.SENT:
+            continue
+        if delivery.outcome is Delivery.PERMANENT:
+            values: dict[str, Any] = {"status": EmailStatus.FAILED, "next_attempt_at": None}
+            log.warning("email %s failed permanently", row["id"])
+        else:
+            retries = row["retry_count"] + 1
+            give_up = retries > settings.max_email_retries
+            backoff = timedelta(seconds=settings.email_retry_base_seconds * 2 ** (retries - 1))
+            values = {
+                "status": EmailStatus.FAILED if give_up else EmailStatus.QUEUED,
+                "retry_count": retries,
+                "next_attempt_at": None if give_up else now + backoff,
+            }
+            log.info("email %s: temporary failure %d", row["id"], retries)
+        session.execute(
+            sa.update(emails)
+            .where(emails.c.id == row["id"], emails.c.status == EmailStatus.SENDING)
+            .values(
+                **values, error_message=delivery.message, sending_started_at=None, updated_at=now
+            )
+        )
+    if keep_alive_ids:
+        session.execute(
+            sa.update(emails)
+            .where(emails.c.id.in_(keep_alive_ids), emails.c.status == EmailStatus.SENDING)
+            .values(sending_started_at=now)
+        )
+    if release_ids:
+        session.execute(
+            sa.update(emails)
+            .where(emails.c.id.in_(release_ids), emails.c.status == EmailStatus.SENDING)
+            .values(status=EmailStatus.QUEUED, sending_started_at=None)
+        )
+    session.commit()
+
+
+def _mark_sent(session: Session, clock: Clock, email_ids: list[int]) -> None:
+    """``sent`` and rule 11 (``email_contact_date``, ``letzter_kontakt_email``) in one statement."""
+    now = utc_naive(clock)
+    today = clock.now().date()
+    sent = (
+        sa.update(emails)
+        .where(emails.c.id.in_(email_ids), emails.c.status == EmailStatus.SENDING)
+        .values(
+            status=EmailStatus.SENT,
+            sent_at=now,
+            error_message=None,
+            sending_started_at=None,
+            next_attempt_at=None,
+            updated_at=now,
+        )
+        .returning(emails.c.id, emails.c.therapist_id)
+        .cte("sent_emails")
+    )
+    requests_contacted = (
+        sa.update(placement_requests)
+        .where(
+            placement_requests.c.id == email_batches.c.placement_request_id,
+            email_batches.c.email_id == sent.c.id,
+        )
+        .values(email_contact_date=sa.func.greatest(placement_requests.c.email_contact_date, today))
+        .returning(placement_requests.c.id)
+        .cte("requests_contacted")
+    )
+    therapists_contacted = (
+        sa.update(therapists)
+        .where(therapists.c.id == sent.c.therapist_id)
+        .values(
+            letzter_kontakt_email=sa.func.greatest(therapists.c.letzter_kontakt_email, today),
+            updated_at=now,
+        )
+        .returning(therapists.c.id)
+        .cte("therapists_contacted")
+    )
+    session.execute(
+        sa.select(sa.func.count())
+        .select_from(sent)
+        .add_cte(requests_contacted)
+        .add_cte(therapists_contacted)
+    )

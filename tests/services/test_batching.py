@@ -1,0 +1,460 @@
+"""batch-emails: rules 4, 5, 9 and 12, set-based, idempotent, safe when run twice at once."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from communication_service.extensions import db
+from communication_service.models import Email, EmailBatch, PhoneCall, PhoneCallBatch, Therapist
+from communication_service.services.batching import batch_emails
+from tests.conftest import BERLIN, DEFAULT_NOW
+from tests.factories import (
+    make_email,
+    make_patient,
+    make_placement_request,
+    make_therapist,
+)
+
+TODAY = DEFAULT_NOW.date()
+
+
+def utc(dt: datetime) -> datetime:
+    return dt.astimezone(UTC).replace(tzinfo=None)
+
+
+def batches_by_therapist(session) -> dict[int, list[int]]:
+    """therapist_id → placement request ids of its queued emails, in priority order."""
+    rows = session.execute(
+        sa.select(Email.therapist_id, EmailBatch.placement_request_id)
+        .join(EmailBatch, EmailBatch.email_id == Email.id)
+        .where(Email.status == "queued")
+        .order_by(Email.therapist_id, Email.id, EmailBatch.priority)
+    ).all()
+    result: dict[int, list[int]] = {}
+    for therapist_id, request_id in rows:
+        result.setdefault(therapist_id, []).append(request_id)
+    return result
+
+
+def request(session, therapist_id: int, startdatum: date = date(2026, 1, 1), **values) -> int:
+    patient_id = make_patient(session, startdatum=startdatum)
+    return make_placement_request(
+        session, therapist_id=therapist_id, patient_id=patient_id, **values
+    )
+
+
+@pytest.fixture
+def settings(app):
+    return app.extensions["settings"]
+
+
+def test_one_queued_email_per_therapist_ranked_by_startdatum_and_capped(session, clock, settings):
+    therapist_id = make_therapist(session)
+    # 12 requests, created in an order that differs from the waiting order.
+    starts = [date(2026, 1, 1) + timedelta(days=(i * 7) % 12) for i in range(12)]
+    ids = [request(session, therapist_id, start) for start in starts]
+    same_day = request(session, therapist_id, date(2026, 1, 1))  # tie → request id decides
+    by_wait = sorted(zip([*starts, date(2026, 1, 1)], [*ids, same_day], strict=True))
+
+    result = batch_emails(session, clock, settings)
+
+    assert (result.emails_queued, result.requests_batched) == (1, 10)
+    email = session.execute(sa.select(Email)).scalar_one()
+    assert email.status == "queued"
+    assert email.queued_at == utc(DEFAULT_NOW) and email.next_attempt_at == utc(DEFAULT_NOW)
+    assert email.message_id and email.batch_id == result.batch_id
+    assert email.subject == settings.email_subject
+    assert email.sender_email == settings.email_sender
+    priorities = session.execute(
+        sa.select(EmailBatch.placement_request_id, EmailBatch.priority).order_by(
+            EmailBatch.priority
+        )
+    ).all()
+    assert [p for _, p in priorities] == list(range(1, 11))
+    assert [r for r, _ in priorities] == [request_id for _, request_id in by_wait[:10]]
+
+
+def test_second_run_creates_nothing(session, clock, settings):
+    for _ in range(3):
+        therapist_id = make_therapist(session)
+        for _ in range(2):
+            request(session, therapist_id)
+    assert batch_emails(session, clock, settings).emails_queued == 3
+    again = batch_emails(session, clock, settings)
+    assert (again.emails_queued, again.requests_batched, again.batch_id) == (0, 0, None)
+    assert session.execute(sa.select(sa.func.count()).select_from(Email)).scalar_one() == 3
+
+
+def test_one_batch_id_per_run_and_distinct_message_ids(session, clock, settings):
+    for _ in range(4):
+        request(session, make_therapist(session))
+    result = batch_emails(session, clock, settings)
+    rows = session.execute(sa.select(Email.batch_id, Email.message_id)).all()
+    assert {batch for batch, _ in rows} == {result.batch_id}
+    assert len({message_id for _, message_id in rows}) == 4
+
+
+def test_seven_day_rule_counts_sent_emails_by_calendar_day(session, clock, settings):
+    therapist_id = make_therapist(session)
+    make_email(
+        session,
+        therapist_id=therapist_id,
+        status="sent",
+        # Tuesday of last week, late in the evening Berlin time: 6 calendar days ago.
+        sent_at=utc(datetime(2026, 11, 24, 23, 30, tzinfo=BERLIN)),
+    )
+    request(session, therapist_id)
+    assert batch_emails(session, clock, settings).emails_queued == 0
+    # Monday of last week (7 days ago), even later in the day than now: allowed again.
+    session.execute(
+        sa.update(Email).values(sent_at=utc(datetime(2026, 11, 23, 23, 30, tzinfo=BERLIN)))
+    )
+    session.commit()
+    assert batch_emails(session, clock, settings).emails_queued == 1
+
+
+@pytest.mark.parametrize("status", ["queued", "sending"])
+def test_an_email_on_its_way_blocks_the_next_one_whatever_its_age(session, clock, settings, status):
+    therapist_id = make_therapist(session)
+    make_email(
+        session,
+        therapist_id=therapist_id,
+        status=status,
+        queued_at=utc(DEFAULT_NOW - timedelta(days=30)),
+    )
+    request(session, therapist_id)
+    assert batch_emails(session, clock, settings).emails_queued == 0
+
+
+@pytest.mark.parametrize("status", ["draft", "failed"])
+def test_drafts_and_failed_emails_do_not_count_for_the_interval(session, clock, settings, status):
+    therapist_id = make_therapist(session)
+    make_email(session, therapist_id=therapist_id, status=status)
+    request(session, therapist_id)
+    assert batch_emails(session, clock, settings).emails_queued == 1
+
+
+def test_requests_wait_for_the_next_run_after_the_interval(session, clock, settings):
+    therapist_id = make_therapist(session)
+    ids = [request(session, therapist_id, date(2026, 1, 1) + timedelta(days=i)) for i in range(13)]
+    batch_emails(session, clock, settings)
+    session.execute(sa.update(Email).values(status="sent", sent_at=utc(DEFAULT_NOW)))
+    session.commit()
+    clock.instant = DEFAULT_NOW + timedelta(days=6)
+    assert batch_emails(session, clock, settings).emails_queued == 0
+    clock.instant = DEFAULT_NOW + timedelta(days=7)
+    result = batch_emails(session, clock, settings)
+    assert (result.emails_queued, result.requests_batched) == (1, 3)
+    first, second = session.scalars(sa.select(Email.id).order_by(Email.id)).all()
+    carried = session.execute(
+        sa.select(EmailBatch.email_id, EmailBatch.placement_request_id).order_by(
+            EmailBatch.email_id, EmailBatch.priority
+        )
+    ).all()
+    assert [r for e, r in carried if e == first] == ids[:10]
+    assert [r for e, r in carried if e == second] == ids[10:]
+
+
+def test_only_open_due_never_emailed_requests_of_active_therapists(session, clock, settings):
+    therapist_id = make_therapist(session)
+    due = request(session, therapist_id)
+    due_today = request(session, therapist_id, next_contact_after=TODAY)
+    request(session, therapist_id, next_contact_after=TODAY + timedelta(days=1))
+    request(session, therapist_id, status="in_progress")
+    request(session, therapist_id, status="accepted")
+    already = request(session, therapist_id)
+    make_email(
+        session, therapist_id=therapist_id, status="failed", placement_request_ids=(already,)
+    )
+    blocked = make_therapist(session, status="blocked")
+    request(session, blocked)
+    inactive = make_therapist(session, status="inactive")
+    request(session, inactive)
+    no_address = make_therapist(session, email="  ")
+    request(session, no_address)
+
+    batch_emails(session, clock, settings)
+
+    assert batches_by_therapist(session) == {therapist_id: [due, due_today]}
+
+
+def test_requests_on_a_live_call_are_not_emailed(session, clock, settings):
+    therapist_id = make_therapist(session)
+    on_call = request(session, therapist_id)
+    on_canceled_call = request(session, therapist_id)
+    for request_id, status in ((on_call, "scheduled"), (on_canceled_call, "canceled")):
+        call_id = session.execute(
+            sa.text(
+                "INSERT INTO communication_service.phone_calls "
+                "(therapist_id, scheduled_date, scheduled_time, status) "
+                "VALUES (:t, '2026-12-01', '09:00', :s) RETURNING id"
+            ),
+            {"t": therapist_id, "s": status},
+        ).scalar_one()
+        session.execute(
+            sa.text(
+                "INSERT INTO communication_service.phone_call_batches "
+                "(phone_call_id, placement_request_id) VALUES (:c, :r)"
+            ),
+            {"c": call_id, "r": request_id},
+        )
+    session.commit()
+    batch_emails(session, clock, settings)
+    assert batches_by_therapist(session) == {therapist_id: [on_canceled_call]}
+
+
+def test_cooling_period_after_a_rejection_rule_9(session, clock, settings):
+    therapist_id = make_therapist(session)
+    request(session, therapist_id, status="rejected", response_date=TODAY - timedelta(days=27))
+    waiting = request(session, therapist_id)
+    assert batch_emails(session, clock, settings).emails_queued == 0
+    clock.instant = DEFAULT_NOW + timedelta(days=1)  # 28 days after the rejection
+    assert batch_emails(session, clock, settings).emails_queued == 1
+    assert batches_by_therapist(session) == {therapist_id: [waiting]}
+
+
+def test_cooling_period_also_follows_next_contact_after_of_a_rejection(session, clock, settings):
+    therapist_id = make_therapist(session)
+    request(session, therapist_id, status="rejected", next_contact_after=TODAY + timedelta(days=3))
+    request(session, therapist_id)
+    assert batch_emails(session, clock, settings).emails_queued == 0
+
+
+def test_potentially_available_therapists_come_first_rule_12(session, clock, settings):
+    plain = make_therapist(session)
+    flagged = make_therapist(session, potentially_available=True)
+    request(session, plain)
+    request(session, flagged)
+    batch_emails(session, clock, settings)
+    ordered = session.scalars(sa.select(Email.therapist_id).order_by(Email.id)).all()
+    assert ordered == [flagged, plain]
+
+
+def test_content_lists_only_first_name_initial_age_diagnosis_in_rank_order(
+    session, clock, settings
+):
+    therapist_id = make_therapist(session, anrede="Herr", titel="Dr.", nachname="Roth")
+    older = make_patient(
+        session,
+        vorname="Eva",
+        nachname="Maier",
+        geburtsdatum=date(1980, 12, 1),
+        diagnose="F33.1",
+        startdatum=date(2026, 2, 1),
+    )
+    younger = make_patient(
+        session,
+        vorname="<b>Tom</b>",
+        nachname="Ötzi",
+        geburtsdatum=date(2000, 11, 30),
+        diagnose="F41.1",
+        startdatum=date(2026, 1, 1),
+    )
+    make_placement_request(session, therapist_id=therapist_id, patient_id=older)
+    make_placement_request(session, therapist_id=therapist_id, patient_id=younger)
+
+    batch_emails(session, clock, settings)
+
+    email = session.execute(sa.select(Email)).scalar_one()
+    text, html = email.body_text, email.body_html
+    assert text.startswith("Sehr geehrter Herr Dr. Roth,")
+    assert (
+        "1. <b>Tom</b> Ö., 26 Jahre, Diagnose F41.1\n2. Eva M., 45 Jahre, Diagnose F33.1\n" in text
+    )
+    assert "&lt;b&gt;Tom&lt;/b&gt; Ö., 26&nbsp;Jahre, Diagnose F41.1" in html  # escaped
+    assert html.index("Tom") < html.index("Eva")
+    for body in (text, html):
+        assert "Maier" not in body and "Ötzi" not in body and "1980" not in body
+        assert settings.email_signature.splitlines()[-1] in body
+    assert email.recipient_name == "Dr. Test Roth"
+
+
+def test_statement_count_does_not_grow_with_the_data(app, session, clock, settings):
+    def statements_for(therapists: int) -> int:
+        for _ in range(therapists):
+            therapist_id = make_therapist(session)
+            for _ in range(3):
+                request(session, therapist_id)
+        count = 0
+
+        def count_statement(*args):
+            nonlocal count
+            count += 1
+
+        sa.event.listen(db.engine, "before_cursor_execute", count_statement)
+        try:
+            assert batch_emails(session, clock, settings).emails_queued == therapists
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", count_statement)
+        return count
+
+    small = statements_for(2)
+    large = statements_for(40)
+    assert small == large
+
+
+def test_two_runs_at_once_create_each_email_once(app, session, clock, settings):
+    therapist_ids = [make_therapist(session) for _ in range(30)]
+    for therapist_id in therapist_ids:
+        for _ in range(4):
+            request(session, therapist_id)
+    barrier = threading.Barrier(2)
+    results = []
+    errors = []
+
+    def run():
+        try:
+            with app.app_context():
+                barrier.wait()
+                results.append(batch_emails(db.session, clock, settings))
+                db.session.remove()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert sorted(r.emails_queued for r in results) == [0, 30]
+    per_therapist = session.execute(
+        sa.select(Email.therapist_id, sa.func.count()).group_by(Email.therapist_id)
+    ).all()
+    assert sorted(per_therapist) == [(t, 1) for t in therapist_ids]
+    duplicates = session.execute(
+        sa.select(EmailBatch.placement_request_id)
+        .group_by(EmailBatch.placement_request_id)
+        .having(sa.func.count() > 1)
+    ).all()
+    assert duplicates == []
+    assert session.execute(sa.select(sa.func.count()).select_from(EmailBatch)).scalar_one() == 120
+
+
+def test_cli_batch_emails_prints_a_summary_and_takes_now(app, session):
+    therapist_id = make_therapist(session)
+    request(session, therapist_id)
+    result = app.test_cli_runner().invoke(
+        args=["comm", "batch-emails", "--now", "2026-12-02T07:30:00"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("batch-emails: 1 emails queued carrying 1")
+    queued_at = session.execute(sa.select(Email.queued_at)).scalar_one()
+    assert queued_at == utc(datetime(2026, 12, 2, 7, 30, tzinfo=BERLIN))
+    again = app.test_cli_runner().invoke(args=["comm", "batch-emails"])
+    assert again.output.startswith("batch-emails: 0 emails queued")
+
+
+# --- rule 6: therapists without an email address get a call -----------------------------------
+
+
+def calls(session) -> list[tuple]:
+    return session.execute(
+        sa.select(
+            PhoneCall.id,
+            PhoneCall.therapist_id,
+            PhoneCall.scheduled_date,
+            PhoneCall.scheduled_time,
+            PhoneCall.status,
+        ).order_by(PhoneCall.id)
+    ).all()
+
+
+def call_requests(session, call_id: int) -> list[int]:
+    return session.scalars(
+        sa.select(PhoneCallBatch.placement_request_id)
+        .where(PhoneCallBatch.phone_call_id == call_id)
+        .order_by(PhoneCallBatch.priority)
+    ).all()
+
+
+def test_therapist_without_email_gets_one_call_with_ranked_requests(session, clock, settings):
+    therapist_id = make_therapist(session, email=None)
+    later = request(session, therapist_id, date(2026, 5, 1))
+    earlier = request(session, therapist_id, date(2026, 2, 1))
+
+    result = batch_emails(session, clock, settings)
+
+    assert (result.emails_queued, result.calls_scheduled, result.requests_called) == (0, 1, 2)
+    [(call_id, owner, day, at, status)] = calls(session)
+    # Monday 08:00 now; telephone hours start at 09:00 the same day (rule 3).
+    assert (owner, day, at.strftime("%H:%M"), status) == (
+        therapist_id,
+        date(2026, 11, 30),
+        "09:00",
+        "scheduled",
+    )
+    assert call_requests(session, call_id) == [earlier, later]
+    assert session.execute(sa.select(sa.func.count()).select_from(Email)).scalar_one() == 0
+
+    again = batch_emails(session, clock, settings)
+    assert (again.calls_scheduled, again.requests_called) == (0, 0)
+    assert len(calls(session)) == 1
+
+
+def test_new_requests_wait_while_a_call_is_scheduled(session, clock, settings):
+    therapist_id = make_therapist(session, email=None)
+    request(session, therapist_id)
+    batch_emails(session, clock, settings)
+    request(session, therapist_id)
+    assert batch_emails(session, clock, settings).calls_scheduled == 0
+    session.execute(sa.update(PhoneCall).values(status="completed"))
+    session.commit()
+    assert batch_emails(session, clock, settings).calls_scheduled == 1
+
+
+def test_calls_for_potentially_available_therapists_get_the_earlier_slots(session, clock, settings):
+    plain = make_therapist(session, email=None)
+    flagged = make_therapist(session, email=None, potentially_available=True)
+    request(session, plain)
+    request(session, flagged)
+    batch_emails(session, clock, settings)
+    times = {owner: at.strftime("%H:%M") for _, owner, _, at, _ in calls(session)}
+    assert times == {flagged: "09:00", plain: "09:05"}  # one phone line (CALL_LINES=1)
+
+
+def test_no_free_slot_leaves_the_requests_for_a_later_run(session, clock, settings):
+    no_hours = make_therapist(session, email=None, telefonische_erreichbarkeit={})
+    waiting = request(session, no_hours)
+    fine = make_therapist(session, email=None)
+    request(session, fine)
+
+    result = batch_emails(session, clock, settings)
+
+    assert result.calls_scheduled == 1
+    assert dict(result.calls_not_booked) == {"no_slot_available": 1}
+    assert "not booked now (no_slot_available 1)" in result.summary()
+    session.execute(
+        sa.update(Therapist)
+        .where(Therapist.id == no_hours)
+        .values(telefonische_erreichbarkeit={"tuesday": [{"start": "10:00", "end": "11:00"}]})
+    )
+    session.commit()
+    assert batch_emails(session, clock, settings).calls_scheduled == 1
+    call_id = session.scalar(sa.select(PhoneCall.id).where(PhoneCall.therapist_id == no_hours))
+    assert call_requests(session, call_id) == [waiting]
+
+
+def test_no_call_for_blocked_or_cooling_therapists(session, clock, settings):
+    blocked = make_therapist(session, email=None, status="blocked")
+    request(session, blocked)
+    cooling = make_therapist(session, email=None)
+    request(session, cooling, status="rejected", response_date=TODAY - timedelta(days=3))
+    request(session, cooling)
+    result = batch_emails(session, clock, settings)
+    assert (result.calls_scheduled, dict(result.calls_not_booked)) == (0, {})
+    assert calls(session) == []
+
+
+def test_a_recent_phone_contact_pushes_the_next_call_out(session, clock, settings):
+    therapist_id = make_therapist(session, email=None, letzter_kontakt_telefon=TODAY)
+    request(session, therapist_id)
+    batch_emails(session, clock, settings)
+    [(_, _, day, at, _)] = calls(session)
+    assert (day, at.strftime("%H:%M")) == (TODAY + timedelta(days=7), "09:00")

@@ -1,0 +1,471 @@
+"""send-emails against a real SMTP server (aiosmtpd), including the failure paths."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from communication_service.models import Email, PlacementRequest, Therapist
+from communication_service.services.batching import batch_emails
+from communication_service.services.sending import send_emails
+from tests.conftest import BERLIN, DEFAULT_NOW
+from tests.factories import make_email, make_patient, make_placement_request, make_therapist
+from tests.smtp_sink import free_port
+
+NOW_UTC = DEFAULT_NOW.astimezone(UTC).replace(tzinfo=None)
+
+
+def email_rows(session):
+    session.expire_all()
+    return {
+        row.id: row
+        for row in session.execute(
+            sa.select(
+                Email.id,
+                Email.status,
+                Email.retry_count,
+                Email.next_attempt_at,
+                Email.error_message,
+                Email.message_id,
+                Email.sent_at,
+                Email.sending_started_at,
+            )
+        )
+    }
+
+
+def utc(dt: datetime) -> datetime:
+    return dt.astimezone(UTC).replace(tzinfo=None)
+
+
+def queue_batch_emails(session, clock, settings, therapists: int = 3) -> dict[int, list[str]]:
+    """Therapists with requests, batched by the real job; returns patient first names per
+    therapist in the order they must appear."""
+    expected = {}
+    for t in range(therapists):
+        therapist_id = make_therapist(session, anrede="Frau", titel="Dr.", nachname=f"Kern{t}")
+        names = []
+        for i in range(3):
+            first_name = f"Pat{t}x{i}"
+            patient_id = make_patient(
+                session,
+                vorname=first_name,
+                nachname="Zander",
+                startdatum=date(2026, 3, 3 - i),  # the last created waited longest
+                geburtsdatum=date(1990, 12, 1),
+                diagnose=f"F4{i}.0",
+            )
+            make_placement_request(session, therapist_id=therapist_id, patient_id=patient_id)
+            names.insert(0, first_name)
+        expected[therapist_id] = names
+    batch_emails(session, clock, settings)
+    return expected
+
+
+def test_delivers_batch_emails_with_headers_parts_and_patients_in_order(
+    session, clock, smtp_settings, smtp_sink
+):
+    expected = queue_batch_emails(session, clock, smtp_settings)
+    stored = {
+        row.therapist_id: row
+        for row in session.execute(
+            sa.select(Email.therapist_id, Email.message_id, Email.recipient_email)
+        )
+    }
+
+    result = send_emails(session, clock, smtp_settings)
+
+    assert (result.sent, result.failed, result.retry_later) == (3, 0, 0)
+    assert smtp_sink.handler.connections == 1  # one SMTP connection for the whole run
+    by_recipient = {item.rcpt_tos[0]: item for item in smtp_sink.handler.received}
+    assert len(by_recipient) == 3
+    for therapist_id, names in expected.items():
+        row = stored[therapist_id]
+        item = by_recipient[row.recipient_email]
+        assert item.mail_from == smtp_settings.email_sender
+        message = item.message
+        assert message["Message-ID"] == row.message_id
+        assert message["Subject"] == smtp_settings.email_subject
+        assert message["From"].addresses[0].addr_spec == smtp_settings.email_sender
+        assert message["From"].addresses[0].display_name == smtp_settings.email_sender_name
+        assert message["To"].addresses[0].addr_spec == row.recipient_email
+        assert message.get_content_type() == "multipart/alternative"
+        text = message.get_body(("plain",)).get_content()
+        html = message.get_body(("html",)).get_content()
+        assert "Sehr geehrte Frau Dr. Kern" in text
+        for body in (text, html):
+            positions = [body.index(f"{name} Z.") for name in names]
+            assert positions == sorted(positions)  # longest waiting first
+            assert "Zander" not in body  # only the initial of the last name
+            assert "35" in body and "F40.0" in body  # age at the job's date, diagnosis
+        assert smtp_settings.email_signature.splitlines()[0] in text
+    rows = email_rows(session)
+    assert {row.status for row in rows.values()} == {"sent"}
+    assert all(row.sent_at == NOW_UTC for row in rows.values())
+
+
+def test_sent_email_sets_contact_dates_rule_11(session, clock, smtp_settings, smtp_sink):
+    therapist_id = make_therapist(session, letzter_kontakt_email=date(2026, 1, 1))
+    request_ids = [make_placement_request(session, therapist_id=therapist_id) for _ in range(2)]
+    other_request = make_placement_request(session, therapist_id=therapist_id)
+    make_email(session, therapist_id=therapist_id, placement_request_ids=tuple(request_ids))
+
+    send_emails(session, clock, smtp_settings)
+
+    contact = dict(
+        session.execute(sa.select(PlacementRequest.id, PlacementRequest.email_contact_date)).all()
+    )
+    assert contact == {
+        request_ids[0]: date(2026, 11, 30),
+        request_ids[1]: date(2026, 11, 30),
+        other_request: None,
+    }
+    assert session.execute(
+        sa.select(Therapist.letzter_kontakt_email).where(Therapist.id == therapist_id)
+    ).scalar_one() == date(2026, 11, 30)
+
+
+def test_second_run_sends_nothing(session, clock, smtp_settings, smtp_sink):
+    therapist_id = make_therapist(session)
+    make_email(session, therapist_id=therapist_id)
+    assert send_emails(session, clock, smtp_settings).sent == 1
+    again = send_emails(session, clock, smtp_settings)
+    assert (again.sent, again.failed, again.retry_later) == (0, 0, 0)
+    assert len(smtp_sink.handler.received) == 1
+
+
+def test_server_down_loses_nothing_and_retries_with_the_same_message_id(
+    session, clock, smtp_settings, smtp_sink
+):
+    therapist_id = make_therapist(session)
+    ids = [make_email(session, therapist_id=therapist_id) for _ in range(3)]
+    before = email_rows(session)
+    down = smtp_settings.replace(smtp_port=free_port())  # nothing listens there
+
+    result = send_emails(session, clock, down)
+
+    assert result.smtp_unavailable and result.sent == 0
+    rows = email_rows(session)
+    assert {row.status for row in rows.values()} == {"queued"}
+    assert [rows[i].message_id for i in ids] == [before[i].message_id for i in ids]
+    attempted = [i for i in ids if rows[i].retry_count == 1]
+    assert len(attempted) == 1  # the run stopped at the first refused connection
+    assert rows[attempted[0]].next_attempt_at == NOW_UTC + timedelta(seconds=60)
+    assert "ConnectionRefusedError" in rows[attempted[0]].error_message
+
+    # The server is back: the two untried emails go at once, the tried one after its back-off.
+    assert send_emails(session, clock, smtp_settings).sent == 2
+    clock.instant = DEFAULT_NOW + timedelta(seconds=61)
+    assert send_emails(session, clock, smtp_settings).sent == 1
+    delivered = [m["Message-ID"] for m in smtp_sink.handler.messages()]
+    assert sorted(delivered) == sorted(before[i].message_id for i in ids)  # each once, same id
+    assert {row.status for row in email_rows(session).values()} == {"sent"}
+
+
+def test_permanent_refusal_of_one_recipient_fails_only_that_email(
+    session, clock, smtp_settings, smtp_sink
+):
+    good = make_therapist(session)
+    bad = make_therapist(session)
+    first = make_email(session, therapist_id=good, recipient_email="a@example.org")
+    refused = make_email(session, therapist_id=bad, recipient_email="nobody@example.org")
+    last = make_email(session, therapist_id=good, recipient_email="b@example.org")
+    smtp_sink.handler.refuse_recipients["nobody@example.org"] = "550 5.1.1 User unknown"
+
+    result = send_emails(session, clock, smtp_settings)
+
+    assert (result.sent, result.failed) == (2, 1)
+    rows = email_rows(session)
+    assert rows[refused].status == "failed"
+    assert rows[refused].error_message.startswith("550 5.1.1 User unknown")
+    assert rows[refused].retry_count == 0 and rows[refused].next_attempt_at is None
+    assert rows[first].status == rows[last].status == "sent"
+    assert smtp_sink.handler.connections == 1
+    # A failed email is not picked up again.
+    assert send_emails(session, clock, smtp_settings).failed == 0
+
+
+def test_temporary_refusal_backs_off_and_then_delivers(session, clock, smtp_settings, smtp_sink):
+    therapist_id = make_therapist(session)
+    email_id = make_email(
+        session, therapist_id=therapist_id, recipient_email="busy@example.org", retry_count=2
+    )
+    smtp_sink.handler.refuse_recipients["busy@example.org"] = "450 4.2.1 Mailbox busy"
+
+    assert send_emails(session, clock, smtp_settings).retry_later == 1
+    row = email_rows(session)[email_id]
+    assert (row.status, row.retry_count) == ("queued", 3)
+    assert row.next_attempt_at == NOW_UTC + timedelta(seconds=60 * 4)  # base · 2^(3-1)
+    assert row.error_message.startswith("450 4.2.1")
+
+    del smtp_sink.handler.refuse_recipients["busy@example.org"]
+    clock.instant = DEFAULT_NOW + timedelta(seconds=239)
+    assert send_emails(session, clock, smtp_settings).sent == 0  # still backing off
+    clock.instant = DEFAULT_NOW + timedelta(seconds=240)
+    assert send_emails(session, clock, smtp_settings).sent == 1
+
+
+def test_temporary_failures_beyond_max_retries_fail_the_email(
+    session, clock, smtp_settings, smtp_sink
+):
+    therapist_id = make_therapist(session)
+    email_id = make_email(
+        session,
+        therapist_id=therapist_id,
+        recipient_email="busy@example.org",
+        retry_count=smtp_settings.max_email_retries,
+    )
+    smtp_sink.handler.refuse_recipients["busy@example.org"] = "451 4.3.0 Try again later"
+
+    result = send_emails(session, clock, smtp_settings)
+
+    assert result.failed == 1
+    row = email_rows(session)[email_id]
+    assert (row.status, row.retry_count) == ("failed", smtp_settings.max_email_retries + 1)
+    assert row.next_attempt_at is None
+
+
+def test_connection_dropped_mid_run_reconnects_and_delivers_everything_once(
+    session, clock, smtp_settings, smtp_sink
+):
+    therapist_id = make_therapist(session)
+    ids = [make_email(session, therapist_id=therapist_id) for _ in range(4)]
+    smtp_sink.handler.drop_connection_on_data.add(2)
+
+    result = send_emails(session, clock, smtp_settings)
+
+    assert result.sent == 4
+    assert smtp_sink.handler.connections == 2  # dropped once, reconnected once
+    delivered = [m["Message-ID"] for m in smtp_sink.handler.messages()]
+    stored = email_rows(session)
+    assert sorted(delivered) == sorted(stored[i].message_id for i in ids)
+
+
+def test_stale_sending_rows_are_recovered_and_sent_with_their_id(
+    session, clock, smtp_settings, smtp_sink
+):
+    therapist_id = make_therapist(session)
+    stale = make_email(
+        session,
+        therapist_id=therapist_id,
+        status="sending",
+        sending_started_at=NOW_UTC
+        - timedelta(seconds=smtp_settings.sending_stale_after_seconds + 1),
+    )
+    in_flight = make_email(
+        session,
+        therapist_id=therapist_id,
+        status="sending",
+        sending_started_at=NOW_UTC - timedelta(seconds=10),
+    )
+
+    result = send_emails(session, clock, smtp_settings)
+
+    assert (result.recovered, result.sent) == (1, 1)
+    rows = email_rows(session)
+    assert rows[stale].status == "sent"
+    assert smtp_sink.handler.messages()[0]["Message-ID"] == rows[stale].message_id
+    assert rows[in_flight].status == "sending"  # another worker may still be on it
+
+
+def test_email_queued_without_message_id_gets_one_stored_before_sending(
+    session, clock, smtp_settings, smtp_sink
+):
+    therapist_id = make_therapist(session)
+    email_id = make_email(session, therapist_id=therapist_id, message_id=None)
+    send_emails(session, clock, smtp_settings)
+    stored = email_rows(session)[email_id].message_id
+    assert stored and stored.endswith("@example.org>")
+    assert smtp_sink.handler.messages()[0]["Message-ID"] == stored
+
+
+def test_potentially_available_therapists_are_sent_first_rule_12(
+    session, clock, smtp_settings, smtp_sink
+):
+    plain = make_therapist(session)
+    flagged = make_therapist(session, potentially_available=True)
+    make_email(session, therapist_id=plain, recipient_email="plain@example.org")
+    make_email(session, therapist_id=flagged, recipient_email="flagged@example.org")
+    send_emails(session, clock, smtp_settings)
+    assert [item.rcpt_tos[0] for item in smtp_sink.handler.received] == [
+        "flagged@example.org",
+        "plain@example.org",
+    ]
+
+
+def test_drafts_and_emails_not_yet_due_are_not_sent(session, clock, smtp_settings, smtp_sink):
+    therapist_id = make_therapist(session)
+    make_email(session, therapist_id=therapist_id, status="draft")
+    make_email(session, therapist_id=therapist_id, next_attempt_at=NOW_UTC + timedelta(minutes=5))
+    assert send_emails(session, clock, smtp_settings).sent == 0
+    assert smtp_sink.handler.received == []
+
+
+def test_two_workers_at_once_deliver_each_email_once(app, session, clock, smtp_settings, smtp_sink):
+    from communication_service.extensions import db
+
+    therapist_id = make_therapist(session)
+    ids = [make_email(session, therapist_id=therapist_id) for _ in range(120)]
+    barrier = threading.Barrier(2)
+    results = []
+
+    def worker():
+        with app.app_context():
+            barrier.wait()
+            results.append(send_emails(db.session, clock, smtp_settings))
+            db.session.remove()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(r.sent for r in results) == 120
+    delivered = [m["Message-ID"] for m in smtp_sink.handler.messages()]
+    assert len(delivered) == len(set(delivered)) == 120
+    stored = email_rows(session)
+    assert set(delivered) == {stored[i].message_id for i in ids}
+
+
+def test_cli_send_emails_prints_a_summary(app, session, smtp_settings, smtp_sink):
+    therapist_id = make_therapist(session)
+    make_email(session, therapist_id=therapist_id)
+    result = app.test_cli_runner().invoke(
+        args=["comm", "send-emails", "--now", "2026-12-01T09:00:00"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1].startswith("send-emails: 1 sent")
+    sent_at = session.execute(sa.select(Email.sent_at)).scalar_one()
+    assert sent_at == utc(datetime(2026, 12, 1, 9, 0, tzinfo=BERLIN))
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # 127.0.0.1 only
+def test_logs_in_when_a_username_is_set(session, clock, smtp_settings):
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    from tests.smtp_sink import SmtpSink
+
+    seen = []
+
+    def text(value: str | bytes) -> str:
+        return value.decode() if isinstance(value, bytes) else value
+
+    def authenticator(server, smtp_session, envelope, mechanism, data):
+        assert isinstance(data, LoginPassword)
+        seen.append((text(data.login), text(data.password)))
+        # handled=False: aiosmtpd answers "535 … credentials invalid" itself.
+        return AuthResult(success=text(data.password) == "geheim", handled=False)
+
+    sink = SmtpSink().start(authenticator=authenticator, auth_required=True, auth_require_tls=False)
+    try:
+        therapist_id = make_therapist(session)
+        email_id = make_email(session, therapist_id=therapist_id)
+        login = smtp_settings.replace(
+            smtp_port=sink.port, smtp_username="versand", smtp_password="falsch"
+        )
+        refused = send_emails(session, clock, login)
+        assert refused.smtp_unavailable and refused.sent == 0
+        row = email_rows(session)[email_id]
+        assert (row.status, row.retry_count) == ("queued", 1)  # kept, retried later
+        assert "SMTPAuthenticationError" in row.error_message
+
+        clock.instant = DEFAULT_NOW + timedelta(minutes=5)
+        accepted = send_emails(session, clock, login.replace(smtp_password="geheim"))
+        assert accepted.sent == 1
+        assert seen[0] == ("versand", "falsch") and seen[-1] == ("versand", "geheim")
+        assert len(sink.handler.received) == 1
+    finally:
+        sink.stop()
+
+
+def test_queued_batch_email_is_withdrawn_after_a_rejection_rule_9(
+    session, clock, smtp_settings, smtp_sink
+):
+    cooling = make_therapist(session)
+    rejected = make_placement_request(session, therapist_id=cooling)
+    waiting = make_placement_request(session, therapist_id=cooling)
+    batch_email = make_email(
+        session, therapist_id=cooling, batch_id="B1", placement_request_ids=(rejected, waiting)
+    )
+    staff_email = make_email(session, therapist_id=cooling)  # no batch_id: staff decided
+    blocked = make_therapist(session, status="blocked")
+    blocked_email = make_email(session, therapist_id=blocked, batch_id="B1")
+    fine = make_therapist(session)
+    fine_email = make_email(session, therapist_id=fine, batch_id="B1")
+    # The therapist rejects by phone after the email was queued.
+    session.execute(
+        sa.update(PlacementRequest)
+        .where(PlacementRequest.id == rejected)
+        .values(status="rejected", response_date=DEFAULT_NOW.date())
+    )
+    session.commit()
+
+    result = send_emails(session, clock, smtp_settings)
+
+    assert (result.withdrawn, result.sent) == (2, 2)
+    rows = email_rows(session)
+    assert batch_email not in rows and blocked_email not in rows
+    assert rows[staff_email].status == rows[fine_email].status == "sent"
+    assert "2 queued batching emails withdrawn" in result.summary()
+    # The request that was in the withdrawn email waits for a fresh one after the cooling.
+    clock.instant = DEFAULT_NOW + timedelta(days=28)
+    batch = batch_emails(session, clock, smtp_settings)
+    assert (batch.emails_queued, batch.requests_batched) == (1, 1)
+
+
+SUBJECT = "Rückfrage zu Ihren Therapieplätzen: bitte um kurze Antwort, gern auch telefonisch"
+
+
+def test_non_ascii_names_and_subject_arrive_intact(session, clock, smtp_settings, smtp_sink):
+    therapist_id = make_therapist(session)
+    make_email(
+        session,
+        therapist_id=therapist_id,
+        recipient_name="Dr. Jörg Müller-Lüdenscheidt",
+        recipient_email="mueller@example.org",
+        subject=SUBJECT,
+        body_text="Grüße",
+    )
+    send_emails(session, clock, smtp_settings)
+    [message] = smtp_sink.handler.messages()
+    assert message["To"].addresses[0].display_name == "Dr. Jörg Müller-Lüdenscheidt"
+    assert message["Subject"] == SUBJECT
+    assert message.get_content_type() == "text/plain"
+    assert message.get_content().strip() == "Grüße"
+    assert all(
+        len(line) <= 78
+        for line in smtp_sink.handler.received[0].content.split(b"\r\n")
+        if line[:1].isalpha() or line[:1] == b" "
+    )  # folded headers and QP lines
+
+
+def test_a_long_run_keeps_its_claimed_rows_from_looking_stale(session, clock, smtp_settings):
+    from communication_service.services.sending import (
+        Delivery,
+        DeliveryResult,
+        claim,
+        record_deliveries,
+        recover_stale,
+    )
+
+    therapist_id = make_therapist(session)
+    ids = [make_email(session, therapist_id=therapist_id) for _ in range(3)]
+    first, *waiting = claim(session, clock, smtp_settings, 3)
+    # Much later (a slow server), the first answer is stored; the others are still in hand.
+    clock.instant = DEFAULT_NOW + timedelta(seconds=smtp_settings.sending_stale_after_seconds)
+    record_deliveries(
+        session,
+        clock,
+        smtp_settings,
+        [(first, DeliveryResult(Delivery.SENT))],
+        keep_alive_ids=[row["id"] for row in waiting],
+    )
+    clock.instant += timedelta(seconds=60)
+    assert recover_stale(session, clock, smtp_settings) == 0  # not taken from this worker
+    rows = email_rows(session)
+    assert rows[first["id"]].status == "sent"
+    assert {rows[i].status for i in ids if i != first["id"]} == {"sending"}

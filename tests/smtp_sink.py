@@ -1,0 +1,90 @@
+"""A real SMTP server for tests (aiosmtpd on 127.0.0.1), with switchable failures."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    content: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        return message_from_bytes(self.content, policy=policy.default)  # type: ignore[return-value]
+
+
+@dataclass
+class RecordingHandler:
+    """Accepts everything unless told otherwise; records what it accepted."""
+
+    received: list[Received] = field(default_factory=list)
+    refuse_recipients: dict[str, str] = field(default_factory=dict)  # address -> "550 …"
+    drop_connection_on_data: set[int] = field(default_factory=set)  # 1-based DATA counter
+    connections: int = 0
+    data_commands: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        with self.lock:
+            self.connections += 1
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse_recipients:
+            return self.refuse_recipients[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.data_commands += 1
+            drop = self.data_commands in self.drop_connection_on_data
+        if drop:
+            # The connection dies before the message is accepted (no 250 is ever sent).
+            server.transport.close()
+            return "421 connection lost"
+        with self.lock:
+            self.received.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+            )
+        return "250 Message accepted for delivery"
+
+    def messages(self) -> list[EmailMessage]:
+        return [item.message for item in self.received]
+
+
+class SmtpSink:
+    def __init__(self) -> None:
+        self.handler = RecordingHandler()
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self._controller: Controller | None = None
+
+    def start(self, **smtp_options: object) -> SmtpSink:
+        """``smtp_options`` go to aiosmtpd's ``SMTP`` (``authenticator``, ``auth_required``…)."""
+        self._controller = Controller(
+            self.handler, hostname=self.host, port=self.port, **smtp_options
+        )
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
