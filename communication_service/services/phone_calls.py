@@ -94,12 +94,25 @@ def _attach_batches(
         call["batches"] = schema.dump(by_call[call["id"]], many=True)
 
 
+# The hot read by id: statements built once, run on the session's connection (Core, no ORM
+# execution path), so a request pays neither statement construction nor ORM overhead.
+_CALL_BY_ID = _calls_select().where(calls.c.id == sa.bindparam("call_id"))
+_BATCHES_OF_CALL = (
+    sa.select(batches)
+    .where(batches.c.phone_call_id == sa.bindparam("call_id"))
+    .order_by(batches.c.priority, batches.c.id)
+)
+
+
 def get_call(session: Session, call_id: int) -> dict[str, Any]:
-    row = session.execute(_calls_select().where(calls.c.id == call_id)).mappings().first()
+    connection = session.connection()
+    row = connection.execute(_CALL_BY_ID, {"call_id": call_id}).mappings().first()
     if row is None:
         raise NotFound(f"Phone call {call_id} does not exist.", details={"id": call_id})
     call = call_schema.dump(row)
-    _attach_batches(session, [call], sa.select(batches), batch_schema)
+    call["batches"] = batch_schema.dump(
+        connection.execute(_BATCHES_OF_CALL, {"call_id": call_id}).mappings(), many=True
+    )
     return call
 
 
