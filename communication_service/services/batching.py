@@ -38,7 +38,7 @@ from communication_service.services.email_content import (
     render_batch_email,
 )
 from communication_service.services.emails import utc_naive
-from communication_service.services.scheduling import CallOrder, schedule_calls
+from communication_service.services.scheduling import CallOrder, describe_unbooked, schedule_calls
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -97,9 +97,7 @@ class BatchResult:
             f"; {self.calls_scheduled} calls scheduled carrying {self.requests_called} "
             "requests for therapists without an email address"
         )
-        if self.calls_not_booked:
-            reasons = ", ".join(f"{code} {n}" for code, n in sorted(self.calls_not_booked.items()))
-            text += f"; {self.calls_not_booked.total()} not booked now ({reasons})"
+        text += describe_unbooked(self.calls_not_booked)
         return text
 
 

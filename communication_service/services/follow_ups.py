@@ -27,7 +27,7 @@ from communication_service.clock import Clock
 from communication_service.config import Settings
 from communication_service.models import EmailStatus, PhoneCallStatus
 from communication_service.services import contact_rules as rules
-from communication_service.services.scheduling import CallOrder, schedule_calls
+from communication_service.services.scheduling import CallOrder, describe_unbooked, schedule_calls
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -54,9 +54,7 @@ class FollowUpResult:
             f"schedule-follow-ups: {self.calls_scheduled} follow-up calls scheduled carrying "
             f"{self.requests_called} requests of {self.emails_due} unanswered emails"
         )
-        if self.calls_not_booked:
-            reasons = ", ".join(f"{code} {n}" for code, n in sorted(self.calls_not_booked.items()))
-            text += f"; {self.calls_not_booked.total()} not booked now ({reasons})"
+        text += describe_unbooked(self.calls_not_booked)
         return text
 
 

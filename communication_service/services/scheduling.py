@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import functools
 import logging
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -884,3 +885,11 @@ def schedule_calls(
         else:
             results.append(BookingResult(order, call_id=call_id))
     return results
+
+
+def describe_unbooked(not_booked: Counter[str]) -> str:
+    """The job-summary clause for calls a job could not book now (empty when none)."""
+    if not not_booked:
+        return ""
+    reasons = ", ".join(f"{code} {n}" for code, n in sorted(not_booked.items()))
+    return f"; {not_booked.total()} not booked now ({reasons})"
