@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, current_app
 from flask_restful import Api
-from sqlalchemy.exc import SQLAlchemyError
 
 from communication_service.api import emails, openapi, phone_calls, therapists
 from communication_service.api.auth import require_bearer_token
 from communication_service.api.parsing import reject_oversized_body, reject_undeclared_query
-from communication_service.extensions import db
 
 # One line per aggregate module; each module adds its own resources.
 RESOURCE_MODULES = (openapi, therapists, phone_calls, emails)
@@ -31,20 +27,6 @@ def create_api_blueprint() -> Blueprint:
         require_bearer_token(current_app.extensions["settings"])
         reject_oversized_body()
         reject_undeclared_query()
-        if request.method == "GET" and not db.session().in_transaction():
-            # Reads need no transaction: psycopg2's autocommit is a client-side flag, so this
-            # saves the BEGIN and ROLLBACK round trips of every read (the pool resets it).
-            db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            g.autocommit_read = True
-
-    @blueprint.teardown_request
-    def end_autocommit_read(_exc: BaseException | None) -> None:
-        # Hand the autocommit connection back at once, so nothing later in the same
-        # application context (a CLI command, a test) writes through it.
-        # A lost connection here is left to the session clean-up (database.py).
-        if g.pop("autocommit_read", False):
-            with contextlib.suppress(SQLAlchemyError):
-                db.session.rollback()
 
     api = JsonApi(blueprint)
     for module in RESOURCE_MODULES:
