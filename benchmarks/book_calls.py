@@ -134,7 +134,10 @@ def book_in_process(app, pairs, start: int, count: int) -> tuple[list[float], li
         def count_statement(conn, cursor, statement, *args):
             seen.append(statement)
 
-        sa.event.listen(db.engine, "before_cursor_execute", count_statement)
+        # The session's engine and the reader's (the booked call is read back on the reader).
+        engines = (db.engine, app.extensions["reader"].engine)
+        for engine in engines:
+            sa.event.listen(engine, "before_cursor_execute", count_statement)
         try:
             for i in range(start, start + count):
                 therapist_id, request_id = pairs[i % len(pairs)]
@@ -150,7 +153,8 @@ def book_in_process(app, pairs, start: int, count: int) -> tuple[list[float], li
                     raise SystemExit(f"booking {i} failed: {response.get_json()}")
                 statements.append(len(seen))
         finally:
-            sa.event.remove(db.engine, "before_cursor_execute", count_statement)
+            for engine in engines:
+                sa.event.remove(engine, "before_cursor_execute", count_statement)
             db.session.remove()
     return latencies, statements
 

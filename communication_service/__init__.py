@@ -27,11 +27,13 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     from communication_service.cli import comm_cli
     from communication_service.clock import SystemClock
     from communication_service.database import (
+        create_read_engine,
         database_url,
         engine_options,
         install_session_cleanup,
     )
     from communication_service.logging_setup import configure_logging, install_request_logging
+    from communication_service.reads import Reader
 
     if isinstance(config, Settings):
         settings = config
@@ -43,8 +45,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     if not settings.api_tokens:
         log.warning("API_TOKENS is empty: every /api request will be answered 401")
 
+    url = database_url(settings, app.instance_path)
     app.config.update(
-        SQLALCHEMY_DATABASE_URI=database_url(settings, app.instance_path),
+        SQLALCHEMY_DATABASE_URI=url,
         SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings),
         MAX_CONTENT_LENGTH=settings.max_content_length,
         JSON_SORT_KEYS=False,
@@ -54,6 +57,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.extensions["clock"] = settings.extra.get("clock") or SystemClock(
         ZoneInfo(settings.timezone)
     )
+    app.extensions["reader"] = Reader(create_read_engine(url, settings))
     app.url_map.converters["id"] = IdConverter
     app.url_map.strict_slashes = False
 

@@ -8,7 +8,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from communication_service.config import Settings, as_sqlalchemy_url
@@ -49,6 +51,17 @@ def engine_options(settings: Settings) -> dict[str, Any]:
         # timestamp columns hold UTC; CURRENT_TIMESTAMP must produce UTC in every session.
         "connect_args": {"options": "-c timezone=UTC"},
     }
+
+
+def create_read_engine(url: str, settings: Settings) -> Engine:
+    """The pool of the hot reads (``reads.py``): autocommit, so a read is one round trip.
+
+    No pre-ping (it would be a second round trip): the reader replaces a dropped connection
+    and retries instead. Sync workers serve one request at a time, so a small pool suffices.
+    """
+    options = engine_options(settings)
+    options.update(pool_pre_ping=False, isolation_level="AUTOCOMMIT", pool_size=2)
+    return sa.create_engine(url, **options)
 
 
 def install_session_cleanup(app: Flask) -> None:

@@ -7,7 +7,7 @@ from flask_restful import Api, Resource
 from marshmallow import RAISE, fields, validate
 
 from communication_service.api.docs import documented
-from communication_service.api.pagination import PageQuerySchema, paginate
+from communication_service.api.pagination import PageQuerySchema, paginate_select
 from communication_service.api.parsing import parse_body, parse_query
 from communication_service.clock import current_clock
 from communication_service.extensions import db
@@ -72,7 +72,7 @@ class EmailListResource(Resource):
     def get(self):
         query = parse_query(list_query_schema)
         page, per_page = query.pop("page"), query.pop("per_page")
-        return paginate(
+        return paginate_select(
             db.session,
             service.email_list_statement(query),
             page=page,
@@ -133,7 +133,7 @@ class EmailBatchListResource(Resource):
     )
     def get(self, email_id: int):
         query = parse_query(page_query_schema)
-        return paginate(
+        return paginate_select(
             db.session,
             service.email_batches_statement(db.session, email_id),
             page=query["page"],
@@ -188,7 +188,7 @@ class PlacementRequestCommunicationsResource(Resource):
     )
     def get(self, placement_request_id: int):
         query = parse_query(page_query_schema)
-        return paginate(
+        return paginate_select(
             db.session,
             service.communications_statement(db.session, placement_request_id),
             page=query["page"],

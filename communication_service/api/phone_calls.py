@@ -10,6 +10,7 @@ from communication_service.api.pagination import PageQuerySchema, paginate
 from communication_service.api.parsing import parse_body, parse_query
 from communication_service.clock import current_clock, today
 from communication_service.extensions import db
+from communication_service.reads import current_reader
 from communication_service.schemas.phone_call import (
     CallSheetCallSchema,
     CallSheetFilterSchema,
@@ -78,17 +79,15 @@ class PhoneCallListResource(Resource):
         errors=(422,),
     )
     def get(self):
-        query = parse_query(list_query_schema)
-        page, per_page = query.pop("page"), query.pop("per_page")
-        result = paginate(
-            db.session,
-            service.calls_query(**query),
+        filters = parse_query(list_query_schema)
+        page, per_page = filters.pop("page"), filters.pop("per_page")
+        reader = current_reader()
+        return paginate(
+            lambda limit, offset: service.list_calls(reader, limit=limit, offset=offset, **filters),
+            lambda: service.count_calls(reader, **filters),
             page=page,
             per_page=per_page,
-            schema=service.call_schema,
         )
-        service.attach_batches(db.session, result["data"])
-        return result
 
     @documented(
         summary="Schedule a call (earliest free slot unless date and time are given)",
@@ -99,7 +98,8 @@ class PhoneCallListResource(Resource):
     )
     def post(self):
         data = parse_body(create_schema)
-        return service.create_call(db.session, current_clock(), _settings(), data), 201
+        call = service.create_call(db.session, current_reader(), current_clock(), _settings(), data)
+        return call, 201
 
 
 class CallSheetResource(Resource):
@@ -113,21 +113,22 @@ class CallSheetResource(Resource):
     def get(self):
         query = parse_query(sheet_query_schema)
         day = query["date"] or today(current_clock())
-        result = paginate(
-            db.session,
-            service.call_sheet_query(day, query.get("status")),
+        status = query.get("status")
+        reader = current_reader()
+        return paginate(
+            lambda limit, offset: service.call_sheet(
+                reader, day, status=status, limit=limit, offset=offset
+            ),
+            lambda: service.count_call_sheet(reader, day, status=status),
             page=query["page"],
             per_page=query["per_page"],
-            schema=service.call_sheet_schema,
         )
-        service.attach_call_sheet_batches(db.session, result["data"])
-        return result
 
 
 class PhoneCallResource(Resource):
     @documented(summary="A phone call with its batches", response=PhoneCallSchema, errors=(404,))
     def get(self, call_id: int):
-        return service.get_call(db.session, call_id)
+        return service.get_call(current_reader(), call_id)
 
     @documented(
         summary="Move, end (completed/failed/canceled) or annotate a call (rules 8, 11)",
@@ -137,7 +138,9 @@ class PhoneCallResource(Resource):
     )
     def put(self, call_id: int):
         changes = parse_body(update_schema)
-        return service.update_call(db.session, current_clock(), _settings(), call_id, changes)
+        return service.update_call(
+            db.session, current_reader(), current_clock(), _settings(), call_id, changes
+        )
 
     @documented(
         summary="Delete a scheduled or canceled call (completed/failed calls stay: 409)",

@@ -7,10 +7,13 @@ from flask_restful import Api, Resource
 from communication_service.api.docs import documented
 from communication_service.api.parsing import parse_body
 from communication_service.extensions import db
+from communication_service.reads import current_reader
+from communication_service.schemas.dumping import row_dumper
 from communication_service.schemas.therapist import AvailabilityUpdateSchema, TherapistSchema
 from communication_service.services.therapists import get_therapist, update_availability
 
 therapist_schema = TherapistSchema()
+dump_therapist = row_dumper(therapist_schema)
 availability_update_schema = AvailabilityUpdateSchema()
 
 
@@ -19,7 +22,7 @@ class TherapistResource(Resource):
         summary="A therapist with availability fields", response=TherapistSchema, errors=(404,)
     )
     def get(self, therapist_id: int):
-        return therapist_schema.dump(get_therapist(db.session, therapist_id))
+        return dump_therapist(get_therapist(current_reader(), therapist_id))
 
 
 class TherapistAvailabilityResource(Resource):
@@ -31,7 +34,7 @@ class TherapistAvailabilityResource(Resource):
     )
     def put(self, therapist_id: int):
         changes = parse_body(availability_update_schema)
-        return therapist_schema.dump(update_availability(db.session, therapist_id, changes))
+        return dump_therapist(update_availability(db.session, therapist_id, changes))
 
 
 def register(api: Api) -> None:

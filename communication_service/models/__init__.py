@@ -2,7 +2,12 @@
 
 from communication_service.models.email import Email, EmailBatch, EmailStatus
 from communication_service.models.patient import Patient
-from communication_service.models.phone_call import PhoneCall, PhoneCallBatch, PhoneCallStatus
+from communication_service.models.phone_call import (
+    PhoneCall,
+    PhoneCallBatch,
+    PhoneCallCount,
+    PhoneCallStatus,
+)
 from communication_service.models.placement_request import (
     PlacementRequest,
     PlacementRequestStatus,
@@ -16,6 +21,7 @@ __all__ = [
     "Patient",
     "PhoneCall",
     "PhoneCallBatch",
+    "PhoneCallCount",
     "PhoneCallStatus",
     "PlacementRequest",
     "PlacementRequestStatus",

@@ -9,7 +9,6 @@ from marshmallow import (
     Schema,
     ValidationError,
     fields,
-    pre_dump,
     validate,
     validates_schema,
 )
@@ -23,7 +22,7 @@ from communication_service.schemas.common import (
     UniqueList,
     UtcDateTime,
 )
-from communication_service.services.scheduling import MAX_CALL_MINUTES, within_availability
+from communication_service.services.scheduling import MAX_CALL_MINUTES
 
 BATCH_OUTCOMES = ("accepted", "rejected", "undecided")
 FINAL_STATUSES = (PhoneCallStatus.COMPLETED, PhoneCallStatus.FAILED, PhoneCallStatus.CANCELED)
@@ -78,18 +77,6 @@ class PhoneCallSchema(Schema):
     updated_at = UtcDateTime(allow_none=True)
     batches = fields.List(fields.Nested(PhoneCallBatchSchema))
 
-    @pre_dump
-    def add_within_availability(self, row: Any, **kwargs: Any) -> dict[str, Any]:
-        # Rows carry the therapist's telephone hours as ``availability`` (one join, no query).
-        call = dict(row)
-        call["within_availability"] = within_availability(
-            call.pop("availability", None),
-            call["scheduled_date"],
-            call["scheduled_time"],
-            call["duration_minutes"],
-        )
-        return call
-
 
 class PhoneCallUpdateResultSchema(PhoneCallSchema):
     replanned_call_id = fields.Integer(
@@ -122,28 +109,10 @@ class CallSheetBatchSchema(PhoneCallBatchSchema):
     placement_request_status = fields.String()
     patient = fields.Nested(CallSheetPatientSchema)
 
-    @pre_dump
-    def nest_patient(self, row: Any, **kwargs: Any) -> dict[str, Any]:
-        return _nest(row, "patient_")
-
 
 class CallSheetCallSchema(PhoneCallSchema):
     therapist = fields.Nested(CallSheetTherapistSchema)
     batches = fields.List(fields.Nested(CallSheetBatchSchema))
-
-    @pre_dump
-    def nest_therapist(self, row: Any, **kwargs: Any) -> dict[str, Any]:
-        return _nest(row, "therapist_", keep_id=True)
-
-
-def _nest(row: Any, prefix: str, *, keep_id: bool = False) -> dict[str, Any]:
-    """Move the ``prefix``-ed columns of a joined row into a nested object."""
-    flat = dict(row)
-    nested = {key[len(prefix) :]: flat.pop(key) for key in list(flat) if key.startswith(prefix)}
-    if keep_id and f"{prefix}id" in row:
-        flat[f"{prefix}id"] = nested["id"]
-    flat[prefix.rstrip("_")] = nested
-    return flat
 
 
 # ---------------------------------------------------------------------------- input

@@ -1,22 +1,20 @@
 """Phone calls beyond booking: reads, status changes (rules 8, 11), outcomes (rule 9), deletes.
 
-Booking and moving calls is the scheduling engine's (``services/scheduling.py``). Reads are
-Core selects with a fixed number of queries: one for the calls (joined with what they show),
-one for all of their batches.
+Booking and moving calls is the scheduling engine's (``services/scheduling.py``). Reads go
+through the reader (``reads.py``): one statement per page, calls joined with their batches.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from marshmallow import Schema
 from sqlalchemy.orm import Session
 
 from communication_service.clock import Clock, today
@@ -26,10 +24,13 @@ from communication_service.models import (
     Patient,
     PhoneCall,
     PhoneCallBatch,
+    PhoneCallCount,
     PhoneCallStatus,
     PlacementRequest,
     Therapist,
 )
+from communication_service.reads import Reader, ReadQuery, prefixed, unprefixed
+from communication_service.schemas.dumping import Dumper, row_dumper
 from communication_service.schemas.phone_call import (
     CallSheetBatchSchema,
     CallSheetCallSchema,
@@ -37,7 +38,12 @@ from communication_service.schemas.phone_call import (
     PhoneCallSchema,
 )
 from communication_service.services.outcomes import DECISIVE_OUTCOMES, record_outcomes
-from communication_service.services.scheduling import containing_window, move_call, schedule_call
+from communication_service.services.scheduling import (
+    containing_window,
+    move_call,
+    schedule_call,
+    within_availability,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +52,12 @@ batches = PhoneCallBatch.__table__
 therapists = Therapist.__table__
 placement_requests = PlacementRequest.__table__
 patients = Patient.__table__
+call_counts = PhoneCallCount.__table__
 
-call_schema = PhoneCallSchema()
-batch_schema = PhoneCallBatchSchema()
-call_sheet_schema = CallSheetCallSchema()
-call_sheet_batch_schema = CallSheetBatchSchema()
+dump_call = row_dumper(PhoneCallSchema())
+dump_batch = row_dumper(PhoneCallBatchSchema())
+dump_sheet_call = row_dumper(CallSheetCallSchema())
+dump_sheet_batch = row_dumper(CallSheetBatchSchema())
 
 CALL_ORDER = (calls.c.scheduled_date, calls.c.scheduled_time, calls.c.id)
 SCHEDULED = PhoneCallStatus.SCHEDULED.value
@@ -59,134 +66,217 @@ DELETABLE_STATUSES = (PhoneCallStatus.SCHEDULED.value, PhoneCallStatus.CANCELED.
 
 
 # ---------------------------------------------------------------------------- reads
+# Hot reads (get by id, the list, the call sheet) run on the reader (``reads.py``): each
+# page is one statement that brings the calls together with their batches (no N+1), dumped
+# by dumpers compiled from the schemas (``schemas/dumping.py``).
 
 
-def _calls_select(*extra_columns: Any) -> sa.Select:
-    """Calls with the therapist's telephone hours (for ``within_availability``).
-
-    The hours come as a scalar subquery, not a join: the list's ``count(*)`` then reads only
-    the calls index (16 ms instead of 27 ms at 100,000 calls of one therapist).
-    """
-    availability = (
+def _therapist_hours() -> sa.ScalarSelect:
+    """The therapist's telephone hours (for ``within_availability``) as a scalar subquery,
+    not a join: the list's ``count(*)`` then reads only the calls index."""
+    return (
         sa.select(therapists.c.telefonische_erreichbarkeit)
         .where(therapists.c.id == calls.c.therapist_id)
         .correlate(calls)
         .scalar_subquery()
+        .label("availability")
     )
-    return sa.select(*calls.c, availability.label("availability"), *extra_columns)
 
 
-def _attach_batches(
-    session: Session, dumped_calls: list[dict[str, Any]], stmt: sa.Select, schema: Schema
-) -> None:
-    """One query for the batches of all ``dumped_calls`` (no N+1)."""
-    ids = [call["id"] for call in dumped_calls]
-    by_call: dict[int, list[Any]] = defaultdict(list)
-    if ids:
-        rows = session.execute(
-            stmt.where(batches.c.phone_call_id.in_(ids)).order_by(
-                batches.c.phone_call_id, batches.c.priority, batches.c.id
-            )
-        ).mappings()
-        for row in rows:
-            by_call[row["phone_call_id"]].append(row)
-    for call in dumped_calls:
-        call["batches"] = schema.dump(by_call[call["id"]], many=True)
-
-
-# The hot read by id: statements built once, run on the session's connection (Core, no ORM
-# execution path), so a request pays neither statement construction nor ORM overhead.
-_CALL_BY_ID = _calls_select().where(calls.c.id == sa.bindparam("call_id"))
-_BATCHES_OF_CALL = (
-    sa.select(batches)
-    .where(batches.c.phone_call_id == sa.bindparam("call_id"))
-    .order_by(batches.c.priority, batches.c.id)
-)
-
-
-def get_call(session: Session, call_id: int) -> dict[str, Any]:
-    connection = session.connection()
-    row = connection.execute(_CALL_BY_ID, {"call_id": call_id}).mappings().first()
-    if row is None:
-        raise NotFound(f"Phone call {call_id} does not exist.", details={"id": call_id})
-    call = call_schema.dump(row)
-    call["batches"] = batch_schema.dump(
-        connection.execute(_BATCHES_OF_CALL, {"call_id": call_id}).mappings(), many=True
+def call_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A call row as the API shows it: ``within_availability`` from the therapist's hours."""
+    call = dict(row)
+    call["within_availability"] = within_availability(
+        call.pop("availability", None),
+        call["scheduled_date"],
+        call["scheduled_time"],
+        call["duration_minutes"],
     )
     return call
 
 
-def calls_query(
-    *,
-    therapist_id: int | None = None,
-    status: str | None = None,
-    scheduled_date: date | None = None,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    follow_up_required: bool | None = None,
+def _with_batches(
+    page: sa.Subquery, order: tuple[Any, ...], *extra_batch_columns: Any, joins: Any = None
 ) -> sa.Select:
-    """The filtered call list, ordered by date and time (id breaks ties)."""
-    stmt = _calls_select()
-    if therapist_id is not None:
-        stmt = stmt.where(calls.c.therapist_id == therapist_id)
-    if status is not None:
-        stmt = stmt.where(calls.c.status == status)
-    if scheduled_date is not None:
-        stmt = stmt.where(calls.c.scheduled_date == scheduled_date)
-    if date_from is not None:
-        stmt = stmt.where(calls.c.scheduled_date >= date_from)
-    if date_to is not None:
-        stmt = stmt.where(calls.c.scheduled_date <= date_to)
-    if follow_up_required is not None:
-        flagged = sa.exists().where(
+    """The ``page`` of calls left-joined with their batches (prefixed ``batch_``), in order."""
+    batch_source = batches if joins is None else joins
+    return (
+        sa.select(page, *prefixed(batches, "batch_"), *extra_batch_columns)
+        .select_from(page.outerjoin(batch_source, batches.c.phone_call_id == page.c.id))
+        .order_by(*order, batches.c.priority, batches.c.id)
+    )
+
+
+def _grouped_calls(
+    rows: list[dict[str, Any]], dump_call: Dumper, dump_batch: Dumper
+) -> list[dict[str, Any]]:
+    """Joined call/batch rows (in call order) → dumped calls, each with its batches."""
+    dumped: list[dict[str, Any]] = []
+    current_id = None
+    for row in rows:
+        if row["id"] != current_id:
+            current_id = row["id"]
+            own = {key: value for key, value in row.items() if not key.startswith("batch_")}
+            call = dump_call(call_view(own))
+            call["batches"] = []
+            dumped.append(call)
+        if row["batch_id"] is not None:
+            call["batches"].append(dump_batch(unprefixed(row, "batch_")))
+    return dumped
+
+
+_CALL_BY_ID = ReadQuery(
+    _with_batches(
+        sa.select(*calls.c, _therapist_hours())
+        .where(calls.c.id == sa.bindparam("call_id"))
+        .subquery("call"),
+        (),
+    )
+)
+
+
+def get_call(reader: Reader, call_id: int) -> dict[str, Any]:
+    calls_found = _grouped_calls(reader.all(_CALL_BY_ID, call_id=call_id), dump_call, dump_batch)
+    if not calls_found:
+        raise NotFound(f"Phone call {call_id} does not exist.", details={"id": call_id})
+    return calls_found[0]
+
+
+_CALL_FILTERS: dict[str, Callable[[Any], sa.ColumnElement[bool]]] = {
+    "therapist_id": lambda _: calls.c.therapist_id == sa.bindparam("therapist_id"),
+    "status": lambda _: calls.c.status == sa.bindparam("status"),
+    "scheduled_date": lambda _: calls.c.scheduled_date == sa.bindparam("scheduled_date"),
+    "date_from": lambda _: calls.c.scheduled_date >= sa.bindparam("date_from"),
+    "date_to": lambda _: calls.c.scheduled_date <= sa.bindparam("date_to"),
+    # No parameter: the flag picks EXISTS or NOT EXISTS, so it is part of the statement.
+    "follow_up_required": lambda flagged: (
+        sa.exists().where(
             batches.c.phone_call_id == calls.c.id, batches.c.follow_up_required.is_(True)
         )
-        stmt = stmt.where(flagged if follow_up_required else ~flagged)
-    return stmt.order_by(*CALL_ORDER)
-
-
-def attach_batches(session: Session, dumped_calls: list[dict[str, Any]]) -> None:
-    _attach_batches(session, dumped_calls, sa.select(batches), batch_schema)
-
-
-def call_sheet_query(day: date, status: str | None = None) -> sa.Select:
-    """The day's calls by time, each with who to call (therapist columns ``therapist_*``)."""
-    therapist_columns = [
-        therapists.c[name].label(f"therapist_{name}")
-        for name in (
-            "anrede",
-            "titel",
-            "vorname",
-            "nachname",
-            "telefon",
-            "potentially_available",
-            "potentially_available_notes",
+        if flagged
+        else ~sa.exists().where(
+            batches.c.phone_call_id == calls.c.id, batches.c.follow_up_required.is_(True)
         )
-    ]
-    stmt = (
-        _calls_select(*therapist_columns)
+    ),
+}
+
+
+def _calls_page(stmt: sa.Select) -> tuple[sa.Subquery, tuple[Any, ...]]:
+    """``stmt`` (calls and what they show) by date and time, one ``limit``/``offset`` page;
+    with the order to keep when joining the page to the batches."""
+    page = (
+        stmt.order_by(*CALL_ORDER)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+        .offset(sa.bindparam("offset", type_=sa.Integer))
+        .subquery("page")
+    )
+    return page, (page.c.scheduled_date, page.c.scheduled_time, page.c.id)
+
+
+# The filters whose totals phone_call_counts keeps (see models.PhoneCallCount).
+_COUNTED_BY = {"therapist_id", "status"}
+
+
+@functools.cache
+def _call_list_queries(shape: tuple[tuple[str, Any], ...]) -> tuple[ReadQuery, ReadQuery]:
+    """Page and count statements for one combination of filters, compiled once."""
+    conditions = [_CALL_FILTERS[name](value) for name, value in shape]
+    page, order = _calls_page(sa.select(*calls.c, _therapist_hours()).where(*conditions))
+    if {name for name, _ in shape} <= _COUNTED_BY:
+        # A sum over at most one row per status instead of reading every matching call.
+        total = sa.func.coalesce(sa.func.sum(call_counts.c.calls), sa.literal_column("0"))
+        count = sa.select(total).where(
+            *[call_counts.c[name] == sa.bindparam(name) for name, _ in shape]
+        )
+    else:
+        count = sa.select(sa.func.count()).select_from(calls).where(*conditions)
+    return ReadQuery(_with_batches(page, order)), ReadQuery(count)
+
+
+def _call_list(filters: dict[str, Any]) -> tuple[ReadQuery, ReadQuery, dict[str, Any]]:
+    given = {name: value for name, value in filters.items() if value is not None}
+    shape = tuple(
+        (name, value if name == "follow_up_required" else None)
+        for name, value in sorted(given.items())
+    )
+    params = {name: value for name, value in given.items() if name != "follow_up_required"}
+    return *_call_list_queries(shape), params
+
+
+def list_calls(reader: Reader, *, limit: int, offset: int, **filters: Any) -> list[dict[str, Any]]:
+    """Filtered calls by date and time (id breaks ties), each with its batches, dumped."""
+    page_query, _, params = _call_list(filters)
+    rows = reader.all(page_query, limit=limit, offset=offset, **params)
+    return _grouped_calls(rows, dump_call, dump_batch)
+
+
+def count_calls(reader: Reader, **filters: Any) -> int:
+    _, count_query, params = _call_list(filters)
+    return reader.scalar(count_query, **params)
+
+
+# ``id`` is the call's ``therapist_id``.
+_SHEET_THERAPIST = (
+    "anrede",
+    "titel",
+    "vorname",
+    "nachname",
+    "telefon",
+    "potentially_available",
+    "potentially_available_notes",
+)
+_SHEET_PATIENT = ("id", "vorname", "nachname", "geburtsdatum", "diagnose", "startdatum")
+
+
+@functools.cache
+def _call_sheet_queries(by_status: bool) -> tuple[ReadQuery, ReadQuery]:
+    conditions = [calls.c.scheduled_date == sa.bindparam("day")]
+    if by_status:
+        conditions.append(calls.c.status == sa.bindparam("status"))
+    page, order = _calls_page(
+        sa.select(
+            *calls.c, _therapist_hours(), *prefixed(therapists, "therapist_", _SHEET_THERAPIST)
+        )
         .join_from(calls, therapists, therapists.c.id == calls.c.therapist_id)
-        .where(calls.c.scheduled_date == day)
+        .where(*conditions)
     )
-    if status is not None:
-        stmt = stmt.where(calls.c.status == status)
-    return stmt.order_by(*CALL_ORDER)
-
-
-def attach_call_sheet_batches(session: Session, dumped_calls: list[dict[str, Any]]) -> None:
-    """The requests of the sheet's calls with their patients, in one query."""
-    patient_columns = [
-        patients.c[name].label(f"patient_{name}")
-        for name in ("id", "vorname", "nachname", "geburtsdatum", "diagnose", "startdatum")
-    ]
-    stmt = sa.select(
-        batches, placement_requests.c.status.label("placement_request_status"), *patient_columns
-    ).select_from(
-        batches.join(
+    sheet = _with_batches(
+        page,
+        order,
+        placement_requests.c.status.label("batch_placement_request_status"),
+        *prefixed(patients, "batch_patient_", _SHEET_PATIENT),
+        joins=batches.join(
             placement_requests, placement_requests.c.id == batches.c.placement_request_id
-        ).join(patients, patients.c.id == placement_requests.c.patient_id)
+        ).join(patients, patients.c.id == placement_requests.c.patient_id),
     )
-    _attach_batches(session, dumped_calls, stmt, call_sheet_batch_schema)
+    count = sa.select(sa.func.count()).select_from(calls).where(*conditions)
+    return ReadQuery(sheet), ReadQuery(count)
+
+
+def _sheet_call(row: Mapping[str, Any]) -> dict[str, Any]:
+    call = dict(row)
+    call["therapist"] = unprefixed(call, "therapist_")
+    return dump_sheet_call(call)
+
+
+def _sheet_batch(row: Mapping[str, Any]) -> dict[str, Any]:
+    batch = dict(row)
+    batch["patient"] = unprefixed(batch, "patient_")
+    return dump_sheet_batch(batch)
+
+
+def call_sheet(
+    reader: Reader, day: date, *, status: str | None, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    """The day's calls by time, each with who to call and the requests' patients."""
+    sheet_query, _ = _call_sheet_queries(status is not None)
+    rows = reader.all(sheet_query, day=day, status=status, limit=limit, offset=offset)
+    return _grouped_calls(rows, _sheet_call, _sheet_batch)
+
+
+def count_call_sheet(reader: Reader, day: date, *, status: str | None) -> int:
+    _, count_query = _call_sheet_queries(status is not None)
+    return reader.scalar(count_query, day=day, status=status)
 
 
 # ---------------------------------------------------------------------------- writes
@@ -204,16 +294,21 @@ def _unit_of_work(session: Session) -> Iterator[None]:
 
 
 def create_call(
-    session: Session, clock: Clock, settings: Settings, data: dict[str, Any]
+    session: Session, reader: Reader, clock: Clock, settings: Settings, data: dict[str, Any]
 ) -> dict[str, Any]:
     """Book a call (automatic slot unless date and time are given), commit, return it."""
     with _unit_of_work(session):  # the commit ends the booking lock before the read
         call_id = schedule_call(session, clock, settings, **data)
-    return get_call(session, call_id)
+    return get_call(reader, call_id)
 
 
 def update_call(
-    session: Session, clock: Clock, settings: Settings, call_id: int, changes: dict[str, Any]
+    session: Session,
+    reader: Reader,
+    clock: Clock,
+    settings: Settings,
+    call_id: int,
+    changes: dict[str, Any],
 ) -> dict[str, Any]:
     """Move a call, end it (rules 8, 11) and/or edit its notes; all or nothing.
 
@@ -237,7 +332,7 @@ def update_call(
             current = _edit_call(session, call_id, changes)
             if status == SCHEDULED and current != SCHEDULED:
                 raise _illegal_status_change(call_id, current, status)
-    call = get_call(session, call_id)
+    call = get_call(reader, call_id)
     call["replanned_call_id"] = replanned_call_id
     return call
 
@@ -480,4 +575,4 @@ def update_batch(
                 {row["placement_request_id"]: outcome},
                 response=f"{outcome.capitalize()} by phone (call {row['phone_call_id']}).",
             )
-    return batch_schema.dump(row)
+    return dump_batch(row)

@@ -10,16 +10,18 @@ from sqlalchemy.orm import Session
 from communication_service.clock import utcnow_naive
 from communication_service.errors import NotFound
 from communication_service.models import Therapist
+from communication_service.reads import Reader, ReadQuery
 
 therapists = Therapist.__table__
 
 
-def get_therapist(session: Session, therapist_id: int) -> sa.RowMapping:
-    row = (
-        session.execute(sa.select(therapists).where(therapists.c.id == therapist_id))
-        .mappings()
-        .first()
-    )
+_THERAPIST_BY_ID = ReadQuery(
+    sa.select(therapists).where(therapists.c.id == sa.bindparam("therapist_id"))
+)
+
+
+def get_therapist(reader: Reader, therapist_id: int) -> dict[str, Any]:
+    row = reader.first(_THERAPIST_BY_ID, therapist_id=therapist_id)
     if row is None:
         raise NotFound(f"Therapist {therapist_id} does not exist.", details={"id": therapist_id})
     return row

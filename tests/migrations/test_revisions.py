@@ -263,3 +263,36 @@ def test_flask_db_check_command_reports_no_drift(empty_db):
     with app.app_context():
         db.engine.dispose()
     assert result.exit_code == 0, result.output
+
+
+KEPT_COUNTS = (
+    "SELECT therapist_id, status::text, calls FROM communication_service.phone_call_counts "
+    "WHERE calls <> 0 ORDER BY 1, 2"
+)
+
+
+def test_the_migration_counts_the_calls_already_there(empty_db):
+    migrate_to(empty_db, "7a3e1c5b9d20")
+    execute(
+        empty_db,
+        "INSERT INTO therapist_service.therapists (id, nachname) VALUES (1, 'Becker'), (2, 'Kim')",
+        "INSERT INTO communication_service.phone_calls (therapist_id, scheduled_date, scheduled_time, status) "
+        "VALUES (1, '2026-12-01', '09:00', 'scheduled'), (1, '2026-12-01', '10:00', 'failed'), "
+        "(1, '2026-12-02', '09:00', 'failed'), (2, '2026-12-01', '09:00', 'completed')",
+    )
+    migrate_to(empty_db, "8b4d2e6f0a31")
+    assert query(empty_db, KEPT_COUNTS) == [
+        (1, "failed", 2),
+        (1, "scheduled", 1),
+        (2, "completed", 1),
+    ]
+    execute(
+        empty_db,
+        "UPDATE communication_service.phone_calls SET status = 'canceled' WHERE therapist_id = 1",
+    )
+    assert query(empty_db, KEPT_COUNTS) == [(1, "canceled", 3), (2, "completed", 1)]
+    migrate_to(empty_db, "7a3e1c5b9d20", downgrade=True)
+    assert query(empty_db, "SELECT to_regclass('communication_service.phone_call_counts')") == [
+        (None,)
+    ]
+    assert query(empty_db, "SELECT count(*) FROM communication_service.phone_calls") == [(4,)]

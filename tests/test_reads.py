@@ -1,0 +1,79 @@
+"""The reader (hot reads): prepared once per connection, survives lost connections, 503 when
+the database is gone, re-prepares after a migration changed a table."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from communication_service.reads import ReadQuery, current_reader
+from tests.api.test_connection_lost import _terminate
+from tests.factories import make_therapist
+
+THERAPIST_NAME = ReadQuery(
+    sa.select(sa.column("nachname"), sa.column("id"))
+    .select_from(sa.table("therapists", schema="therapist_service"))
+    .where(sa.column("id") == sa.bindparam("therapist_id"))
+)
+BACKEND_PID = ReadQuery(sa.select(sa.func.pg_backend_pid().label("pid")))
+
+
+def test_a_statement_is_prepared_once_per_connection(app, session):
+    therapist = make_therapist(session, nachname="Becker")
+    session.commit()
+    reader = current_reader()
+    statements: list[str] = []
+    sa.event.listen(reader.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    reader.engine.dispose()  # fresh connections: nothing prepared yet
+    for _ in range(3):
+        assert reader.first(THERAPIST_NAME, therapist_id=therapist) == {
+            "nachname": "Becker",
+            "id": therapist,
+        }
+    assert [s.split()[0] for s in statements] == ["PREPARE", "EXECUTE", "EXECUTE", "EXECUTE"]
+    assert reader.all(THERAPIST_NAME, therapist_id=therapist + 1) == []
+
+
+def test_a_connection_the_server_dropped_is_replaced_and_the_read_retried(
+    app, session, database_url
+):
+    therapist = make_therapist(session, nachname="Kim")
+    session.commit()
+    reader = current_reader()
+    reader.engine.dispose()
+    pid = reader.scalar(BACKEND_PID)
+    _terminate(database_url, pid)
+    assert reader.first(THERAPIST_NAME, therapist_id=therapist)["nachname"] == "Kim"
+    assert reader.scalar(BACKEND_PID) != pid
+
+
+def test_hot_reads_answer_503_when_the_database_is_unreachable(app_factory):
+    app = app_factory(database_url="postgresql://nobody@127.0.0.1:1/none")
+    client = app.test_client()
+    headers = {"Authorization": "Bearer test-token-7f3a"}
+    for path in ("/api/phone-calls/1", "/api/phone-calls", "/api/phone-calls/daily"):
+        response = client.get(path, headers=headers)
+        assert response.status_code == 503, path
+        assert response.get_json()["error"]["code"] == "database_unavailable"
+
+
+def test_a_statement_prepared_before_a_migration_is_prepared_again(app, session):
+    therapist = make_therapist(session, nachname="Weber")
+    session.commit()
+    reader = current_reader()
+    reader.engine.dispose()
+    star = ReadQuery(
+        sa.select(sa.literal_column("*"))
+        .select_from(sa.table("therapists", schema="therapist_service"))
+        .where(sa.column("id") == sa.bindparam("therapist_id"))
+    )
+    before = reader.tuples(star, {"therapist_id": therapist})
+    session.execute(sa.text("ALTER TABLE therapist_service.therapists ADD COLUMN extra int"))
+    session.commit()
+    try:
+        # PostgreSQL refuses the old plan ("cached plan must not change result type").
+        after = reader.tuples(star, {"therapist_id": therapist})
+        assert len(after[0]) == len(before[0]) + 1
+    finally:
+        session.execute(sa.text("ALTER TABLE therapist_service.therapists DROP COLUMN extra"))
+        session.commit()
+        reader.engine.dispose()
