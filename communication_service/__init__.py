@@ -32,6 +32,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         engine_options,
         install_session_cleanup,
     )
+    from communication_service.json_provider import OrjsonProvider
     from communication_service.logging_setup import configure_logging, install_request_logging
     from communication_service.reads import Reader
 
@@ -41,6 +42,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         settings = Settings.from_env().replace(**dict(config or {}))
 
     app = Flask(__name__, instance_path=str(MIGRATIONS_DIR.parent / "instance"))
+    app.json = OrjsonProvider(app)
     configure_logging(settings)
     if not settings.api_tokens:
         log.warning("API_TOKENS is empty: every /api request will be answered 401")
@@ -50,9 +52,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         SQLALCHEMY_DATABASE_URI=url,
         SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings),
         MAX_CONTENT_LENGTH=settings.max_content_length,
-        JSON_SORT_KEYS=False,
     )
-    app.json.sort_keys = False
     app.extensions["settings"] = settings
     app.extensions["clock"] = settings.extra.get("clock") or SystemClock(
         ZoneInfo(settings.timezone)

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, current_app
 from flask_restful import Api
 
 from communication_service.api import emails, openapi, phone_calls, therapists
 from communication_service.api.auth import require_bearer_token
 from communication_service.api.parsing import reject_oversized_body, reject_undeclared_query
+from communication_service.json_provider import output_json
 
 # One line per aggregate module; each module adds its own resources.
 RESOURCE_MODULES = (openapi, therapists, phone_calls, emails)
 
 
 class JsonApi(Api):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.representations = {"application/json": output_json}
+
     def handle_error(self, e: Exception):
         # Let the app-level handlers answer, so every error has the one format.
         raise e

@@ -81,13 +81,8 @@ class PhoneCallListResource(Resource):
     def get(self):
         filters = parse_query(list_query_schema)
         page, per_page = filters.pop("page"), filters.pop("per_page")
-        reader = current_reader()
-        return paginate(
-            lambda limit, offset: service.list_calls(reader, limit=limit, offset=offset, **filters),
-            lambda: service.count_calls(reader, **filters),
-            page=page,
-            per_page=per_page,
-        )
+        calls = service.list_calls(current_reader(), **filters)
+        return paginate(calls.page, calls.total, page=page, per_page=per_page)
 
     @documented(
         summary="Schedule a call (earliest free slot unless date and time are given)",
@@ -113,16 +108,8 @@ class CallSheetResource(Resource):
     def get(self):
         query = parse_query(sheet_query_schema)
         day = query["date"] or today(current_clock())
-        status = query.get("status")
-        reader = current_reader()
-        return paginate(
-            lambda limit, offset: service.call_sheet(
-                reader, day, status=status, limit=limit, offset=offset
-            ),
-            lambda: service.count_call_sheet(reader, day, status=status),
-            page=query["page"],
-            per_page=query["per_page"],
-        )
+        sheet = service.call_sheet(current_reader(), day, status=query.get("status"))
+        return paginate(sheet.page, sheet.total, page=query["page"], per_page=query["per_page"])
 
 
 class PhoneCallResource(Resource):

@@ -37,9 +37,14 @@ class PhoneCall(db.Model):
         sa.Index("idx_phone_calls_therapist_id", "therapist_id"),
         sa.Index("idx_phone_calls_scheduled_date", "scheduled_date"),
         sa.Index("idx_phone_calls_status", "status"),
-        sa.Index("idx_phone_calls_schedule", "scheduled_date", "scheduled_time"),
+        # The lists' order (date, time, id): a page is read from the index in order.
+        sa.Index("idx_phone_calls_schedule", "scheduled_date", "scheduled_time", "id"),
         sa.Index(
-            "idx_phone_calls_therapist_schedule", "therapist_id", "scheduled_date", "scheduled_time"
+            "idx_phone_calls_therapist_schedule",
+            "therapist_id",
+            "scheduled_date",
+            "scheduled_time",
+            "id",
         ),
         sa.Index(
             "uq_phone_calls_follow_up_email_id",

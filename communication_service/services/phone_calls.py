@@ -7,6 +7,7 @@ through the reader (``reads.py``): one statement per page, calls joined with the
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -30,7 +31,7 @@ from communication_service.models import (
     Therapist,
 )
 from communication_service.reads import Reader, ReadQuery, prefixed, unprefixed
-from communication_service.schemas.dumping import Dumper, row_dumper
+from communication_service.schemas.dumping import row_dumper
 from communication_service.schemas.phone_call import (
     CallSheetBatchSchema,
     CallSheetCallSchema,
@@ -71,11 +72,12 @@ DELETABLE_STATUSES = (PhoneCallStatus.SCHEDULED.value, PhoneCallStatus.CANCELED.
 # by dumpers compiled from the schemas (``schemas/dumping.py``).
 
 
-def _therapist_hours() -> sa.ScalarSelect:
+def _therapist_hours() -> sa.Label:
     """The therapist's telephone hours (for ``within_availability``) as a scalar subquery,
-    not a join: the list's ``count(*)`` then reads only the calls index."""
+    not a join: the list's ``count(*)`` then reads only the calls index. As text: a page of
+    one therapist's calls carries the same hours on every row, parsed once (``_hours``)."""
     return (
-        sa.select(therapists.c.telefonische_erreichbarkeit)
+        sa.select(sa.cast(therapists.c.telefonische_erreichbarkeit, sa.Text))
         .where(therapists.c.id == calls.c.therapist_id)
         .correlate(calls)
         .scalar_subquery()
@@ -83,11 +85,16 @@ def _therapist_hours() -> sa.ScalarSelect:
     )
 
 
-def call_view(row: Mapping[str, Any]) -> dict[str, Any]:
+@functools.lru_cache(maxsize=1024)
+def _hours(text: str | None) -> Mapping[str, Any] | None:
+    # Shared between rows and requests: read, never changed.
+    return None if text is None else json.loads(text)
+
+
+def _call_view(call: dict[str, Any]) -> dict[str, Any]:
     """A call row as the API shows it: ``within_availability`` from the therapist's hours."""
-    call = dict(row)
     call["within_availability"] = within_availability(
-        call.pop("availability", None),
+        _hours(call.pop("availability")),
         call["scheduled_date"],
         call["scheduled_time"],
         call["duration_minutes"],
@@ -95,48 +102,102 @@ def call_view(row: Mapping[str, Any]) -> dict[str, Any]:
     return call
 
 
-def _with_batches(
-    page: sa.Subquery, order: tuple[Any, ...], *extra_batch_columns: Any, joins: Any = None
-) -> sa.Select:
-    """The ``page`` of calls left-joined with their batches (prefixed ``batch_``), in order."""
-    batch_source = batches if joins is None else joins
-    return (
-        sa.select(page, *prefixed(batches, "batch_"), *extra_batch_columns)
-        .select_from(page.outerjoin(batch_source, batches.c.phone_call_id == page.c.id))
-        .order_by(*order, batches.c.priority, batches.c.id)
-    )
+class _CallsWithBatches:
+    """A statement of calls left-joined with their batches (columns ``batch_*``), one row
+    per batch (or one with NULL batch columns), in call order; and how its rows become
+    dumped calls, each with its ``batches``. With ``total`` (a scalar select), every row
+    also carries the number of matching calls, so a page and its total are one round trip.
+    """
+
+    def __init__(
+        self,
+        page: sa.Subquery,
+        order: tuple[Any, ...],
+        dump_call: Callable[[dict[str, Any]], dict[str, Any]],
+        dump_batch: Callable[[dict[str, Any]], dict[str, Any]],
+        *extra_batch_columns: Any,
+        joins: Any = None,
+        total: sa.ScalarSelect | None = None,
+    ) -> None:
+        batch_source = batches if joins is None else joins
+        total_column = [] if total is None else [total.label("total")]
+        self.query = ReadQuery(
+            sa.select(page, *prefixed(batches, "batch_"), *extra_batch_columns, *total_column)
+            .select_from(page.outerjoin(batch_source, batches.c.phone_call_id == page.c.id))
+            .order_by(*order, batches.c.priority, batches.c.id)
+        )
+        keys = self.query.keys[: len(self.query.keys) - len(total_column)]
+        self.split = len(page.c)
+        self.end = len(keys)
+        self.call_keys = keys[: self.split]
+        self.batch_keys = tuple(key.removeprefix("batch_") for key in keys[self.split :])
+        self.batch_id = self.split + self.batch_keys.index("id")
+        self.has_total = total is not None
+        self.dump_call = dump_call
+        self.dump_batch = dump_batch
+
+    def fetch(self, reader: Reader, **params: Any) -> tuple[list[dict[str, Any]], int | None]:
+        """The dumped calls, and the total if the statement carries it (and found a row)."""
+        dumped: list[dict[str, Any]] = []
+        split, end, batch_id = self.split, self.end, self.batch_id
+        current = None
+        rows = reader.tuples(self.query, params)
+        for row in rows:
+            if row[0] != current:  # the page's first column is the call id
+                current = row[0]
+                own = dict(zip(self.call_keys, row[:split], strict=True))
+                call = self.dump_call(_call_view(own))
+                call["batches"] = []
+                dumped.append(call)
+            if row[batch_id] is not None:
+                batch = dict(zip(self.batch_keys, row[split:end], strict=True))
+                call["batches"].append(self.dump_batch(batch))
+        total = rows[0][-1] if self.has_total and rows else None
+        return dumped, total
 
 
-def _grouped_calls(
-    rows: list[dict[str, Any]], dump_call: Dumper, dump_batch: Dumper
-) -> list[dict[str, Any]]:
-    """Joined call/batch rows (in call order) → dumped calls, each with its batches."""
-    dumped: list[dict[str, Any]] = []
-    current_id = None
-    for row in rows:
-        if row["id"] != current_id:
-            current_id = row["id"]
-            own = {key: value for key, value in row.items() if not key.startswith("batch_")}
-            call = dump_call(call_view(own))
-            call["batches"] = []
-            dumped.append(call)
-        if row["batch_id"] is not None:
-            call["batches"].append(dump_batch(unprefixed(row, "batch_")))
-    return dumped
+class CallListing:
+    """The calls matching one request's filters: pages of them, and how many there are.
+
+    ``page`` and ``total`` are what ``paginate`` asks for; when the total came with the
+    page (see ``_CallsWithBatches``), ``total`` costs nothing.
+    """
+
+    def __init__(
+        self,
+        reader: Reader,
+        statements: tuple[_CallsWithBatches, ReadQuery],
+        params: dict[str, Any],
+    ) -> None:
+        self.reader = reader
+        self.pages, self.count = statements
+        self.params = params
+        self._total: int | None = None
+
+    def page(self, limit: int, offset: int) -> list[dict[str, Any]]:
+        calls_found, self._total = self.pages.fetch(
+            self.reader, limit=limit, offset=offset, **self.params
+        )
+        return calls_found
+
+    def total(self) -> int:
+        if self._total is None:
+            self._total = self.reader.scalar(self.count, **self.params)
+        return self._total
 
 
-_CALL_BY_ID = ReadQuery(
-    _with_batches(
-        sa.select(*calls.c, _therapist_hours())
-        .where(calls.c.id == sa.bindparam("call_id"))
-        .subquery("call"),
-        (),
-    )
+_CALL_BY_ID = _CallsWithBatches(
+    sa.select(*calls.c, _therapist_hours())
+    .where(calls.c.id == sa.bindparam("call_id"))
+    .subquery("call"),
+    (),
+    dump_call,
+    dump_batch,
 )
 
 
 def get_call(reader: Reader, call_id: int) -> dict[str, Any]:
-    calls_found = _grouped_calls(reader.all(_CALL_BY_ID, call_id=call_id), dump_call, dump_batch)
+    calls_found, _ = _CALL_BY_ID.fetch(reader, call_id=call_id)
     if not calls_found:
         raise NotFound(f"Phone call {call_id} does not exist.", details={"id": call_id})
     return calls_found[0]
@@ -178,41 +239,35 @@ _COUNTED_BY = {"therapist_id", "status"}
 
 
 @functools.cache
-def _call_list_queries(shape: tuple[tuple[str, Any], ...]) -> tuple[ReadQuery, ReadQuery]:
+def _call_list_statements(
+    shape: tuple[tuple[str, Any], ...],
+) -> tuple[_CallsWithBatches, ReadQuery]:
     """Page and count statements for one combination of filters, compiled once."""
     conditions = [_CALL_FILTERS[name](value) for name, value in shape]
     page, order = _calls_page(sa.select(*calls.c, _therapist_hours()).where(*conditions))
     if {name for name, _ in shape} <= _COUNTED_BY:
-        # A sum over at most one row per status instead of reading every matching call.
+        # A sum over at most one row per status instead of reading every matching call:
+        # cheap enough to come with every page.
         total = sa.func.coalesce(sa.func.sum(call_counts.c.calls), sa.literal_column("0"))
         count = sa.select(total).where(
             *[call_counts.c[name] == sa.bindparam(name) for name, _ in shape]
         )
+        pages = _CallsWithBatches(page, order, dump_call, dump_batch, total=count.scalar_subquery())
     else:
         count = sa.select(sa.func.count()).select_from(calls).where(*conditions)
-    return ReadQuery(_with_batches(page, order)), ReadQuery(count)
+        pages = _CallsWithBatches(page, order, dump_call, dump_batch)
+    return pages, ReadQuery(count)
 
 
-def _call_list(filters: dict[str, Any]) -> tuple[ReadQuery, ReadQuery, dict[str, Any]]:
+def list_calls(reader: Reader, **filters: Any) -> CallListing:
+    """Filtered calls by date and time (id breaks ties), each with its batches."""
     given = {name: value for name, value in filters.items() if value is not None}
     shape = tuple(
         (name, value if name == "follow_up_required" else None)
         for name, value in sorted(given.items())
     )
     params = {name: value for name, value in given.items() if name != "follow_up_required"}
-    return *_call_list_queries(shape), params
-
-
-def list_calls(reader: Reader, *, limit: int, offset: int, **filters: Any) -> list[dict[str, Any]]:
-    """Filtered calls by date and time (id breaks ties), each with its batches, dumped."""
-    page_query, _, params = _call_list(filters)
-    rows = reader.all(page_query, limit=limit, offset=offset, **params)
-    return _grouped_calls(rows, dump_call, dump_batch)
-
-
-def count_calls(reader: Reader, **filters: Any) -> int:
-    _, count_query, params = _call_list(filters)
-    return reader.scalar(count_query, **params)
+    return CallListing(reader, _call_list_statements(shape), params)
 
 
 # ``id`` is the call's ``therapist_id``.
@@ -229,7 +284,7 @@ _SHEET_PATIENT = ("id", "vorname", "nachname", "geburtsdatum", "diagnose", "star
 
 
 @functools.cache
-def _call_sheet_queries(by_status: bool) -> tuple[ReadQuery, ReadQuery]:
+def _call_sheet_statements(by_status: bool) -> tuple[_CallsWithBatches, ReadQuery]:
     conditions = [calls.c.scheduled_date == sa.bindparam("day")]
     if by_status:
         conditions.append(calls.c.status == sa.bindparam("status"))
@@ -240,43 +295,37 @@ def _call_sheet_queries(by_status: bool) -> tuple[ReadQuery, ReadQuery]:
         .join_from(calls, therapists, therapists.c.id == calls.c.therapist_id)
         .where(*conditions)
     )
-    sheet = _with_batches(
+    # One day's calls: counted from the date index, cheap enough to come with every page.
+    count = sa.select(sa.func.count()).select_from(calls).where(*conditions)
+    sheet = _CallsWithBatches(
         page,
         order,
+        _sheet_call,
+        _sheet_batch,
         placement_requests.c.status.label("batch_placement_request_status"),
         *prefixed(patients, "batch_patient_", _SHEET_PATIENT),
         joins=batches.join(
             placement_requests, placement_requests.c.id == batches.c.placement_request_id
         ).join(patients, patients.c.id == placement_requests.c.patient_id),
+        total=count.scalar_subquery(),
     )
-    count = sa.select(sa.func.count()).select_from(calls).where(*conditions)
-    return ReadQuery(sheet), ReadQuery(count)
+    return sheet, ReadQuery(count)
 
 
-def _sheet_call(row: Mapping[str, Any]) -> dict[str, Any]:
-    call = dict(row)
+def _sheet_call(call: dict[str, Any]) -> dict[str, Any]:
     call["therapist"] = unprefixed(call, "therapist_")
     return dump_sheet_call(call)
 
 
-def _sheet_batch(row: Mapping[str, Any]) -> dict[str, Any]:
-    batch = dict(row)
+def _sheet_batch(batch: dict[str, Any]) -> dict[str, Any]:
     batch["patient"] = unprefixed(batch, "patient_")
     return dump_sheet_batch(batch)
 
 
-def call_sheet(
-    reader: Reader, day: date, *, status: str | None, limit: int, offset: int
-) -> list[dict[str, Any]]:
+def call_sheet(reader: Reader, day: date, *, status: str | None = None) -> CallListing:
     """The day's calls by time, each with who to call and the requests' patients."""
-    sheet_query, _ = _call_sheet_queries(status is not None)
-    rows = reader.all(sheet_query, day=day, status=status, limit=limit, offset=offset)
-    return _grouped_calls(rows, _sheet_call, _sheet_batch)
-
-
-def count_call_sheet(reader: Reader, day: date, *, status: str | None) -> int:
-    _, count_query = _call_sheet_queries(status is not None)
-    return reader.scalar(count_query, day=day, status=status)
+    params: dict[str, Any] = {"day": day} if status is None else {"day": day, "status": status}
+    return CallListing(reader, _call_sheet_statements(status is not None), params)
 
 
 # ---------------------------------------------------------------------------- writes

@@ -1,10 +1,13 @@
-"""phone_call_counts: each therapist's calls per status, kept exact by triggers
+"""phone_call_counts kept exact by triggers; call indexes in the lists' full order
 
 The call list answers a total with every page (SPEC §6). Counting a therapist's calls reads
 every one of them (6.4 ms at 100,000 calls, from the index), so the totals the list asks
 for most — a therapist's calls, optionally by status — are kept per (therapist, status) by
 statement-level triggers on phone_calls, in the same transaction as the change: exact at
 every commit, whoever writes (API, jobs, plain SQL, cascades). TRUNCATE empties them too.
+
+The lists order calls by date, time and id: the two schedule indexes end with ``id`` too, so
+a page is read in order from the index (no incremental sort before the LIMIT).
 
 Revision ID: 8b4d2e6f0a31
 Revises: 7a3e1c5b9d20
@@ -36,7 +39,21 @@ _ADDED = "SELECT therapist_id, status, 1 AS delta FROM new_calls"
 _REMOVED = "SELECT therapist_id, status, -1 AS delta FROM old_calls"
 
 
+# name → columns before (7a3e1c5b9d20) and after this revision
+_ORDERED_INDEXES = {
+    "idx_phone_calls_schedule": ["scheduled_date", "scheduled_time"],
+    "idx_phone_calls_therapist_schedule": ["therapist_id", "scheduled_date", "scheduled_time"],
+}
+
+
+def _replace_indexes(with_id: bool) -> None:
+    for name, columns in _ORDERED_INDEXES.items():
+        op.drop_index(name, table_name="phone_calls", schema=CS)
+        op.create_index(name, "phone_calls", [*columns, "id"] if with_id else columns, schema=CS)
+
+
 def upgrade():
+    _replace_indexes(with_id=True)
     op.create_table(
         "phone_call_counts",
         sa.Column("therapist_id", sa.Integer(), nullable=False),
@@ -95,6 +112,7 @@ def upgrade():
 
 
 def downgrade():
+    _replace_indexes(with_id=False)
     for event in ("insert", "update", "delete", "truncate"):
         op.execute(f"DROP TRIGGER phone_call_counts_{event} ON {CS}.phone_calls")
     op.execute(f"DROP FUNCTION {CS}.count_phone_calls()")
