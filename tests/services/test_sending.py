@@ -469,3 +469,31 @@ def test_a_long_run_keeps_its_claimed_rows_from_looking_stale(session, clock, sm
     rows = email_rows(session)
     assert rows[first["id"]].status == "sent"
     assert {rows[i].status for i in ids if i != first["id"]} == {"sending"}
+
+
+TRICKY_BODY = (
+    "trailing blanks  \n"
+    "tab\tand trailing tab\t\n"
+    ".\n"
+    "..\n"
+    "From the first line of a paragraph (no '>' added)\n"
+    "= signs =3D stay = signs\n" + "lang " * 60 + "\n" + "Grüße äöüß " * 20 + "\n\n"
+)
+
+
+def test_bodies_arrive_exactly_as_written(session, clock, smtp_settings, smtp_sink):
+    therapist_id = make_therapist(session)
+    make_email(
+        session,
+        therapist_id=therapist_id,
+        body_text=TRICKY_BODY,
+        body_html=f"<p>{TRICKY_BODY}</p>",
+    )
+    send_emails(session, clock, smtp_settings)
+    [message] = smtp_sink.handler.messages()
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert text.replace("\r\n", "\n") == TRICKY_BODY
+    assert html.replace("\r\n", "\n") == f"<p>{TRICKY_BODY}</p>"
+    raw = smtp_sink.handler.received[0].content
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 78  # QP soft line breaks
