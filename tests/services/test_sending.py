@@ -497,3 +497,35 @@ def test_bodies_arrive_exactly_as_written(session, clock, smtp_settings, smtp_si
     assert html.replace("\r\n", "\n") == f"<p>{TRICKY_BODY}</p>"
     raw = smtp_sink.handler.received[0].content
     assert max(len(line) for line in raw.split(b"\r\n")) <= 78  # QP soft line breaks
+
+
+def test_a_slow_server_does_not_make_the_rows_still_in_hand_look_stale(
+    app, session, clock, smtp_settings, smtp_sink
+):
+    """60 emails in one claim, each taking the server 10 s, with rows stale after 300 s: the
+    last ones wait 590 s in this worker's hand, and the run keeps them fresh meanwhile."""
+    from communication_service.extensions import db
+
+    settings = smtp_settings.replace(sending_stale_after_seconds=300)
+    therapist_id = make_therapist(session)
+    for _ in range(60):
+        make_email(session, therapist_id=therapist_id)
+    engine = db.engine
+    ages: list[float] = []  # at each DATA: age of the oldest sending_started_at
+    handle_data = smtp_sink.handler.handle_DATA
+
+    async def slow_data(server, smtp_session, envelope):
+        clock.instant += timedelta(seconds=10)
+        with engine.connect() as connection:
+            oldest = connection.execute(
+                sa.select(sa.func.min(Email.sending_started_at)).where(Email.status == "sending")
+            ).scalar_one()
+        if oldest is not None:
+            ages.append((utc(clock.now()) - oldest).total_seconds())
+        return await handle_data(server, smtp_session, envelope)
+
+    smtp_sink.handler.handle_DATA = slow_data
+
+    assert send_emails(session, clock, settings).sent == 60
+    assert len(ages) == 60
+    assert max(ages) < settings.sending_stale_after_seconds  # never recoverable by others
