@@ -529,3 +529,46 @@ def test_a_slow_server_does_not_make_the_rows_still_in_hand_look_stale(
     assert send_emails(session, clock, settings).sent == 60
     assert len(ages) == 60
     assert max(ages) < settings.sending_stale_after_seconds  # never recoverable by others
+
+
+def test_a_failure_to_store_outcomes_stops_the_run_and_loses_nothing(
+    session, clock, smtp_settings, smtp_sink
+):
+    """Outcomes are stored in a background thread: when that fails, sending stops before the
+    next recording point and the error is raised; the emails accepted but not stored stay
+    'sending' with their Message-ID (recovered and resent with it, as after a crash)."""
+    from communication_service.services.sending import RECORD_EVERY
+
+    therapist_id = make_therapist(session)
+    ids = [make_email(session, therapist_id=therapist_id) for _ in range(3 * RECORD_EVERY)]
+    poison = ids[RECORD_EVERY + 3]  # in the second batch
+    session.execute(
+        sa.text(
+            """
+            CREATE FUNCTION communication_service.refuse_recording() RETURNS trigger
+            LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'recording refused'; END $$;
+            CREATE TRIGGER refuse_recording BEFORE UPDATE ON communication_service.emails
+            FOR EACH ROW WHEN (NEW.status = 'sent' AND NEW.id = :poison)
+            EXECUTE FUNCTION communication_service.refuse_recording();
+            """.replace(":poison", str(poison))
+        )
+    )
+    session.commit()
+    try:
+        with pytest.raises(sa.exc.DBAPIError, match="recording refused"):
+            send_emails(session, clock, smtp_settings)
+    finally:
+        session.rollback()
+        session.execute(sa.text("DROP FUNCTION communication_service.refuse_recording CASCADE"))
+        session.commit()
+
+    rows = email_rows(session)
+    delivered = {m["Message-ID"] for m in smtp_sink.handler.messages()}
+    by_message_id = {row.message_id: row for row in rows.values()}
+    first, second = ids[:RECORD_EVERY], ids[RECORD_EVERY : 2 * RECORD_EVERY]
+    assert {rows[i].status for i in first} == {"sent"}
+    assert {rows[i].status for i in second} == {"sending"}  # accepted, not stored: recovered
+    assert delivered >= {rows[i].message_id for i in first + second}
+    # It stopped: at most the email in hand went out after the failure became known.
+    assert len(delivered) <= 2 * RECORD_EVERY + 2
+    assert all(by_message_id[m].status in ("sent", "sending") for m in delivered)
