@@ -12,10 +12,11 @@
   together: ``sent`` (+ rule 11 contact dates), a temporary failure (4xx,
   connection refused/reset/timeout) → ``queued`` again with ``next_attempt_at`` = now +
   EMAIL_RETRY_BASE_SECONDS · 2^(retries - 1), ``failed`` once the retries exceed
-  MAX_EMAIL_RETRIES; a permanent failure (5xx) → ``failed`` at once. Those commits run in a
-  background thread on a second database connection (``Recorder``) while the next emails
-  go out; only outcomes the server has answered are stored, so a crash before a commit can
-  only lead to a resend with the same Message-ID. If storing fails, sending stops.
+  MAX_EMAIL_RETRIES; a permanent failure (5xx) → ``failed`` at once. Claims and those
+  commits run in a background thread on a second database connection (``DatabaseWorker``)
+  while the next emails go out; only outcomes the server has answered are stored, so a
+  crash before a commit can only lead to a resend with the same Message-ID. If storing
+  fails, sending stops.
 - One SMTP connection per run, re-opened once if the server drops it. When the server cannot
   be reached the run stops: the email in hand counts a temporary failure, the rest of the
   claimed rows go back to ``queued`` untouched. Nothing is lost.
@@ -28,12 +29,11 @@ import contextlib
 import functools
 import io
 import logging
-import queue
 import smtplib
 import ssl
-import threading
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.generator import BytesGenerator
@@ -301,24 +301,24 @@ def send_emails(
     if limit is not None:
         total = min(total, limit)
     done = 0
-    # Rows still in hand get a fresh sending_started_at at a recording point once this long
-    # has passed since they were claimed (or last refreshed), so a slow server does not make
-    # them look crashed. A fast run never needs it: rewriting the rows at every recording
-    # point cost a third of the database's work.
+    # Rows in hand (the rest of this chunk and the next, claimed ahead) get a fresh
+    # sending_started_at at a recording point once this long has passed since they were
+    # claimed or last refreshed (``held_since``, never later than that), so a slow server does
+    # not make them look crashed. A fast run never needs it: rewriting the rows at every
+    # recording point cost a third of the database's work.
     keep_alive_after = timedelta(seconds=settings.sending_stale_after_seconds / 10)
+    held_since = utc_naive(clock)
     with (
         SmtpConnection(settings) as smtp,
-        Recorder(session.get_bind(), clock, settings) as recorder,
+        DatabaseWorker(session.get_bind(), clock, settings) as database,
     ):
-        while limit is None or done < limit:
-            size = CLAIM_CHUNK if limit is None else min(CLAIM_CHUNK, limit - done)
-            claimed = claim(session, clock, settings, size)
-            if not claimed:
-                break
-            held_since = utc_naive(clock)
+        next_chunk = database.claim(_chunk_size(limit, done))
+        while claimed := next_chunk.result():
+            # Claimed ahead: the next chunk is ready when this one is through.
+            next_chunk = database.claim(_chunk_size(limit, done + len(claimed)))
             outcomes: list[tuple[sa.RowMapping, DeliveryResult]] = []
             for index, row in enumerate(claimed):
-                recorder.raise_if_failed()  # nothing more goes out that could not be stored
+                database.raise_if_failed()  # nothing more goes out that could not be stored
                 delivery = smtp.deliver(
                     message_bytes(build_message(row, settings, clock.now())),
                     row["sender_email"] or settings.email_sender,
@@ -330,53 +330,57 @@ def send_emails(
                 if progress is not None:
                     progress(done, max(total, done))
                 if delivery.outcome is Delivery.UNREACHABLE:
-                    untried = [r["id"] for r in claimed[index + 1 :]]
-                    recorder.record(outcomes, release_ids=untried)
+                    untried = [r["id"] for r in claimed[index + 1 :] + next_chunk.result()]
+                    database.record(outcomes, release_ids=untried)
                     result.smtp_unavailable = True
                     result.left_queued = len(untried)
                     log.warning("SMTP server unreachable; send-emails stopped")
                     return result
                 if len(outcomes) == RECORD_EVERY:
-                    still_ours: list[int] = []
+                    in_hand: list[int] = []
                     if utc_naive(clock) - held_since >= keep_alive_after:
-                        still_ours = [r["id"] for r in claimed[index + 1 :]]
+                        in_hand = [r["id"] for r in claimed[index + 1 :] + next_chunk.result()]
                         held_since = utc_naive(clock)
-                    recorder.record(outcomes, keep_alive_ids=still_ours)
+                    database.record(outcomes, keep_alive_ids=in_hand)
                     outcomes = []
             if outcomes:
-                recorder.record(outcomes)
+                database.record(outcomes)
     return result
 
 
-@dataclass(frozen=True)
-class _Batch:
-    outcomes: list[tuple[sa.RowMapping, DeliveryResult]]
-    release_ids: Sequence[int]
-    keep_alive_ids: Sequence[int]
+def _chunk_size(limit: int | None, planned: int) -> int:
+    return CLAIM_CHUNK if limit is None else max(0, min(CLAIM_CHUNK, limit - planned))
 
 
-class Recorder:
-    """Stores SMTP outcomes (``record_deliveries``) in a background thread, on a database
-    session of its own, so the SMTP conversation goes on while PostgreSQL writes the previous
-    batch: waiting for the database was a fifth of a run's time, and the thread waits with the
-    GIL released.
+class DatabaseWorker:
+    """The run's claims and bookkeeping, in one background thread on a database session of its
+    own, in the order they are handed over: the next chunk is claimed and SMTP outcomes are
+    stored while the next emails go out (waiting for the database was a fifth of a run's time;
+    the thread waits with the GIL released).
 
-    Batches are stored in the order handed over, one transaction each, as before. At most one
-    batch waits, so sending never runs more than two batches ahead of what is stored. When
-    storing fails, the send loop sees it before its next email and stops, and the error is
-    raised: the emails accepted but not stored stay ``sending``; they are recovered and resent
-    with their Message-ID, exactly as after a crash. Leaving the ``with`` block stores what was
-    handed over before returning.
+    Each batch of outcomes is stored in one transaction, as before; handing over a batch waits
+    until the one before is stored, so sending never runs more than a batch ahead of what is
+    stored. When a task fails, the worker runs no further tasks, the send loop sees the error
+    before its next email and the error is raised: emails accepted but not stored stay
+    ``sending``; they are recovered and resent with their Message-ID, exactly as after a
+    crash. Leaving the ``with`` block finishes what was handed over.
     """
 
     def __init__(self, bind: Engine | Connection, clock: Clock, settings: Settings) -> None:
         self._session = Session(bind=bind)
         self._clock = clock
         self._settings = settings
-        self._batches: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="send-emails-db")
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="send-emails-recorder")
-        self._thread.start()
+        self._last_record: Future[None] | None = None
+
+    def claim(self, size: int) -> Future[list[sa.RowMapping]]:
+        """``claim`` in the background (nothing when ``size`` is 0)."""
+        if size == 0:
+            nothing: Future[list[sa.RowMapping]] = Future()
+            nothing.set_result([])
+            return nothing
+        return self._executor.submit(self._run, claim, size)
 
     def record(
         self,
@@ -385,44 +389,41 @@ class Recorder:
         release_ids: Sequence[int] = (),
         keep_alive_ids: Sequence[int] = (),
     ) -> None:
-        """Hand a batch over (waits while the previous one is still waiting)."""
-        self.raise_if_failed()
-        self._batches.put(_Batch(outcomes, release_ids, keep_alive_ids))
+        """``record_deliveries`` in the background, once the batch before is stored."""
+        if self._last_record is not None:
+            self._last_record.result()  # raises that batch's error
+        self._last_record = self._executor.submit(
+            self._run,
+            record_deliveries,
+            outcomes,
+            release_ids=release_ids,
+            keep_alive_ids=keep_alive_ids,
+        )
 
     def raise_if_failed(self) -> None:
         if self._error is not None:
             raise self._error
 
-    def __enter__(self) -> Recorder:
+    def _run(self, task: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        self.raise_if_failed()  # nothing runs after a failed task
+        try:
+            return task(self._session, self._clock, self._settings, *args, **kwargs)
+        except BaseException as exc:
+            self._error = exc
+            with contextlib.suppress(Exception):
+                self._session.rollback()
+            raise
+
+    def __enter__(self) -> DatabaseWorker:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: Any) -> None:
-        self._batches.put(None)
-        self._thread.join()
+        self._executor.shutdown(wait=True)
         self._session.close()
         if exc_type is None:
             self.raise_if_failed()
         elif self._error is not None:  # the type only: a database error's text holds SQL
             log.error("storing delivery outcomes failed too (%s)", type(self._error).__name__)
-
-    def _run(self) -> None:
-        # Nothing here may end the thread early: the sending thread would wait on a full queue.
-        while (batch := self._batches.get()) is not None:
-            if self._error is not None:
-                continue  # the run is stopping; these rows stay 'sending' (recovered later)
-            try:
-                record_deliveries(
-                    self._session,
-                    self._clock,
-                    self._settings,
-                    batch.outcomes,
-                    release_ids=batch.release_ids,
-                    keep_alive_ids=batch.keep_alive_ids,
-                )
-            except BaseException as exc:  # handed to the sending thread
-                self._error = exc
-                with contextlib.suppress(Exception):
-                    self._session.rollback()
 
 
 def _count(

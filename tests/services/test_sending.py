@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -502,13 +503,13 @@ def test_bodies_arrive_exactly_as_written(session, clock, smtp_settings, smtp_si
 def test_a_slow_server_does_not_make_the_rows_still_in_hand_look_stale(
     app, session, clock, smtp_settings, smtp_sink
 ):
-    """60 emails in one claim, each taking the server 10 s, with rows stale after 300 s: the
-    last ones wait 590 s in this worker's hand, and the run keeps them fresh meanwhile."""
+    """130 emails (a chunk of 100 and 30 claimed ahead), each taking the server 10 s, rows
+    stale after 300 s: the last ones wait 1290 s in this worker's hand, kept fresh meanwhile."""
     from communication_service.extensions import db
 
     settings = smtp_settings.replace(sending_stale_after_seconds=300)
     therapist_id = make_therapist(session)
-    for _ in range(60):
+    for _ in range(130):
         make_email(session, therapist_id=therapist_id)
     engine = db.engine
     ages: list[float] = []  # at each DATA: age of the oldest sending_started_at
@@ -526,8 +527,8 @@ def test_a_slow_server_does_not_make_the_rows_still_in_hand_look_stale(
 
     smtp_sink.handler.handle_DATA = slow_data
 
-    assert send_emails(session, clock, settings).sent == 60
-    assert len(ages) == 60
+    assert send_emails(session, clock, settings).sent == 130
+    assert len(ages) == 130
     assert max(ages) < settings.sending_stale_after_seconds  # never recoverable by others
 
 
@@ -540,7 +541,7 @@ def test_a_failure_to_store_outcomes_stops_the_run_and_loses_nothing(
     from communication_service.services.sending import RECORD_EVERY
 
     therapist_id = make_therapist(session)
-    ids = [make_email(session, therapist_id=therapist_id) for _ in range(3 * RECORD_EVERY)]
+    ids = [make_email(session, therapist_id=therapist_id) for _ in range(4 * RECORD_EVERY)]
     poison = ids[RECORD_EVERY + 3]  # in the second batch
     session.execute(
         sa.text(
@@ -567,8 +568,29 @@ def test_a_failure_to_store_outcomes_stops_the_run_and_loses_nothing(
     by_message_id = {row.message_id: row for row in rows.values()}
     first, second = ids[:RECORD_EVERY], ids[RECORD_EVERY : 2 * RECORD_EVERY]
     assert {rows[i].status for i in first} == {"sent"}
-    assert {rows[i].status for i in second} == {"sending"}  # accepted, not stored: recovered
+    assert {rows[i].status for i in ids[RECORD_EVERY:]} == {"sending"}  # recovered later
     assert delivered >= {rows[i].message_id for i in first + second}
-    # It stopped: at most the email in hand went out after the failure became known.
-    assert len(delivered) <= 2 * RECORD_EVERY + 2
-    assert all(by_message_id[m].status in ("sent", "sending") for m in delivered)
+    # It stopped before the next recording point: the last batch never went out.
+    assert len(delivered) <= 3 * RECORD_EVERY
+    assert {by_message_id[m].status for m in delivered} <= {"sent", "sending"}
+
+
+def test_server_gone_mid_run_releases_the_rows_in_hand_including_those_claimed_ahead(
+    session, clock, smtp_settings, smtp_sink
+):
+    therapist_id = make_therapist(session)
+    ids = [make_email(session, therapist_id=therapist_id) for _ in range(150)]
+    before = email_rows(session)
+    smtp_sink.handler.go_down_on_data = 11  # 10 accepted, then the port closes
+
+    result = send_emails(session, clock, smtp_settings)
+
+    assert result.smtp_unavailable
+    assert (result.sent, result.retry_later, result.left_queued) == (10, 1, 139)
+    rows = email_rows(session)
+    statuses = Counter((row.status, row.retry_count) for row in rows.values())
+    assert statuses == {("sent", 0): 10, ("queued", 1): 1, ("queued", 0): 139}
+    assert all(rows[i].message_id == before[i].message_id for i in ids)
+    assert all(row.sending_started_at is None for row in rows.values())
+    delivered = {m["Message-ID"] for m in smtp_sink.handler.messages()}
+    assert delivered == {row.message_id for row in rows.values() if row.status == "sent"}
