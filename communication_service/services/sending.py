@@ -417,12 +417,15 @@ class DatabaseWorker:
     def __enter__(self) -> DatabaseWorker:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, *_: Any) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, *_: Any
+    ) -> None:
         self._executor.shutdown(wait=True)
         self._session.close()
         if exc_type is None:
             self.raise_if_failed()
-        elif self._error is not None:  # the type only: a database error's text holds SQL
+        elif self._error is not None and self._error is not exc:
+            # The type only: a database error's text holds SQL.
             log.error("storing delivery outcomes failed too (%s)", type(self._error).__name__)
 
 
