@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -35,6 +36,8 @@ class RecordingHandler:
     received: list[Received] = field(default_factory=list)
     refuse_recipients: dict[str, str] = field(default_factory=dict)  # address -> "550 …"
     drop_connection_on_data: set[int] = field(default_factory=set)  # 1-based DATA counter
+    go_down_on_data: int | None = None  # from this DATA on, the server is gone (port closed)
+    stop_listening: Callable[[], None] | None = None
     connections: int = 0
     data_commands: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -55,6 +58,10 @@ class RecordingHandler:
         with self.lock:
             self.data_commands += 1
             drop = self.data_commands in self.drop_connection_on_data
+        if self.go_down_on_data is not None and self.data_commands >= self.go_down_on_data:
+            assert self.stop_listening is not None
+            self.stop_listening()  # new connections are refused from now on
+            drop = True
         if drop:
             # The connection dies before the message is accepted (no 250 is ever sent).
             server.transport.close()
@@ -82,6 +89,7 @@ class SmtpSink:
             self.handler, hostname=self.host, port=self.port, **smtp_options
         )
         self._controller.start()
+        self.handler.stop_listening = self._controller.server.close  # called on its loop
         return self
 
     def stop(self) -> None:

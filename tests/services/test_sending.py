@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -469,3 +470,127 @@ def test_a_long_run_keeps_its_claimed_rows_from_looking_stale(session, clock, sm
     rows = email_rows(session)
     assert rows[first["id"]].status == "sent"
     assert {rows[i].status for i in ids if i != first["id"]} == {"sending"}
+
+
+TRICKY_BODY = (
+    "trailing blanks  \n"
+    "tab\tand trailing tab\t\n"
+    ".\n"
+    "..\n"
+    "From the first line of a paragraph (no '>' added)\n"
+    "= signs =3D stay = signs\n" + "lang " * 60 + "\n" + "Grüße äöüß " * 20 + "\n\n"
+)
+
+
+def test_bodies_arrive_exactly_as_written(session, clock, smtp_settings, smtp_sink):
+    therapist_id = make_therapist(session)
+    make_email(
+        session,
+        therapist_id=therapist_id,
+        body_text=TRICKY_BODY,
+        body_html=f"<p>{TRICKY_BODY}</p>",
+    )
+    send_emails(session, clock, smtp_settings)
+    [message] = smtp_sink.handler.messages()
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert text.replace("\r\n", "\n") == TRICKY_BODY
+    assert html.replace("\r\n", "\n") == f"<p>{TRICKY_BODY}</p>"
+    raw = smtp_sink.handler.received[0].content
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 78  # QP soft line breaks
+
+
+def test_a_slow_server_does_not_make_the_rows_still_in_hand_look_stale(
+    app, session, clock, smtp_settings, smtp_sink
+):
+    """130 emails (a chunk of 100 and 30 claimed ahead), each taking the server 10 s, rows
+    stale after 300 s: the last ones wait 1290 s in this worker's hand, kept fresh meanwhile."""
+    from communication_service.extensions import db
+
+    settings = smtp_settings.replace(sending_stale_after_seconds=300)
+    therapist_id = make_therapist(session)
+    for _ in range(130):
+        make_email(session, therapist_id=therapist_id)
+    engine = db.engine
+    ages: list[float] = []  # at each DATA: age of the oldest sending_started_at
+    handle_data = smtp_sink.handler.handle_DATA
+
+    async def slow_data(server, smtp_session, envelope):
+        clock.instant += timedelta(seconds=10)
+        with engine.connect() as connection:
+            oldest = connection.execute(
+                sa.select(sa.func.min(Email.sending_started_at)).where(Email.status == "sending")
+            ).scalar_one()
+        if oldest is not None:
+            ages.append((utc(clock.now()) - oldest).total_seconds())
+        return await handle_data(server, smtp_session, envelope)
+
+    smtp_sink.handler.handle_DATA = slow_data
+
+    assert send_emails(session, clock, settings).sent == 130
+    assert len(ages) == 130
+    assert max(ages) < settings.sending_stale_after_seconds  # never recoverable by others
+
+
+def test_a_failure_to_store_outcomes_stops_the_run_and_loses_nothing(
+    session, clock, smtp_settings, smtp_sink
+):
+    """Outcomes are stored in a background thread: when that fails, sending stops before the
+    next recording point and the error is raised; the emails accepted but not stored stay
+    'sending' with their Message-ID (recovered and resent with it, as after a crash)."""
+    from communication_service.services.sending import RECORD_EVERY
+
+    therapist_id = make_therapist(session)
+    ids = [make_email(session, therapist_id=therapist_id) for _ in range(4 * RECORD_EVERY)]
+    poison = ids[RECORD_EVERY + 3]  # in the second batch
+    session.execute(
+        sa.text(
+            """
+            CREATE FUNCTION communication_service.refuse_recording() RETURNS trigger
+            LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'recording refused'; END $$;
+            CREATE TRIGGER refuse_recording BEFORE UPDATE ON communication_service.emails
+            FOR EACH ROW WHEN (NEW.status = 'sent' AND NEW.id = :poison)
+            EXECUTE FUNCTION communication_service.refuse_recording();
+            """.replace(":poison", str(poison))
+        )
+    )
+    session.commit()
+    try:
+        with pytest.raises(sa.exc.DBAPIError, match="recording refused"):
+            send_emails(session, clock, smtp_settings)
+    finally:
+        session.rollback()
+        session.execute(sa.text("DROP FUNCTION communication_service.refuse_recording CASCADE"))
+        session.commit()
+
+    rows = email_rows(session)
+    delivered = {m["Message-ID"] for m in smtp_sink.handler.messages()}
+    by_message_id = {row.message_id: row for row in rows.values()}
+    first, second = ids[:RECORD_EVERY], ids[RECORD_EVERY : 2 * RECORD_EVERY]
+    assert {rows[i].status for i in first} == {"sent"}
+    assert {rows[i].status for i in ids[RECORD_EVERY:]} == {"sending"}  # recovered later
+    assert delivered >= {rows[i].message_id for i in first + second}
+    # It stopped before the next recording point: the last batch never went out.
+    assert len(delivered) <= 3 * RECORD_EVERY
+    assert {by_message_id[m].status for m in delivered} <= {"sent", "sending"}
+
+
+def test_server_gone_mid_run_releases_the_rows_in_hand_including_those_claimed_ahead(
+    session, clock, smtp_settings, smtp_sink
+):
+    therapist_id = make_therapist(session)
+    ids = [make_email(session, therapist_id=therapist_id) for _ in range(150)]
+    before = email_rows(session)
+    smtp_sink.handler.go_down_on_data = 11  # 10 accepted, then the port closes
+
+    result = send_emails(session, clock, smtp_settings)
+
+    assert result.smtp_unavailable
+    assert (result.sent, result.retry_later, result.left_queued) == (10, 1, 139)
+    rows = email_rows(session)
+    statuses = Counter((row.status, row.retry_count) for row in rows.values())
+    assert statuses == {("sent", 0): 10, ("queued", 1): 1, ("queued", 0): 139}
+    assert all(rows[i].message_id == before[i].message_id for i in ids)
+    assert all(row.sending_started_at is None for row in rows.values())
+    delivered = {m["Message-ID"] for m in smtp_sink.handler.messages()}
+    assert delivered == {row.message_id for row in rows.values() if row.status == "sent"}
