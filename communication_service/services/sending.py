@@ -319,11 +319,7 @@ def send_emails(
             outcomes: list[tuple[sa.RowMapping, DeliveryResult]] = []
             for index, row in enumerate(claimed):
                 database.raise_if_failed()  # nothing more goes out that could not be stored
-                delivery = smtp.deliver(
-                    message_bytes(build_message(row, settings, clock.now())),
-                    row["sender_email"] or settings.email_sender,
-                    row["recipient_email"],
-                )
+                delivery = _deliver(smtp, row, settings, clock)
                 outcomes.append((row, delivery))
                 _count(result, row, delivery, settings)
                 done += 1
@@ -336,9 +332,11 @@ def send_emails(
                     result.left_queued = len(untried)
                     log.warning("SMTP server unreachable; send-emails stopped")
                     return result
-                if len(outcomes) == RECORD_EVERY:
+                # A slow server: refresh as soon as it is due, not only every RECORD_EVERY.
+                refresh_due = utc_naive(clock) - held_since >= keep_alive_after
+                if len(outcomes) == RECORD_EVERY or refresh_due:
                     in_hand: list[int] = []
-                    if utc_naive(clock) - held_since >= keep_alive_after:
+                    if refresh_due:
                         in_hand = [r["id"] for r in claimed[index + 1 :] + next_chunk.result()]
                         held_since = utc_naive(clock)
                     database.record(outcomes, keep_alive_ids=in_hand)
@@ -346,6 +344,26 @@ def send_emails(
             if outcomes:
                 database.record(outcomes)
     return result
+
+
+UNSENDABLE_ADDRESS = (
+    "The sender or recipient address cannot be sent over SMTP (addresses must be ASCII)."
+)
+
+
+def _deliver(
+    smtp: SmtpConnection, row: sa.RowMapping, settings: Settings, clock: Clock
+) -> DeliveryResult:
+    """One email over ``smtp``. An address SMTP cannot carry (non-ASCII: the RFCs and
+    ``formataddr`` refuse it) fails that email at once, like a 5xx, instead of stopping every
+    run that claims it."""
+    try:
+        message = message_bytes(build_message(row, settings, clock.now()))
+    except UnicodeError:
+        return DeliveryResult(Delivery.PERMANENT, UNSENDABLE_ADDRESS)
+    return smtp.deliver(
+        message, row["sender_email"] or settings.email_sender, row["recipient_email"]
+    )
 
 
 def _chunk_size(limit: int | None, planned: int) -> int:

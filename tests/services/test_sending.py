@@ -594,3 +594,22 @@ def test_server_gone_mid_run_releases_the_rows_in_hand_including_those_claimed_a
     assert all(row.sending_started_at is None for row in rows.values())
     delivered = {m["Message-ID"] for m in smtp_sink.handler.messages()}
     assert delivered == {row.message_id for row in rows.values() if row.status == "sent"}
+
+
+def test_an_address_smtp_cannot_carry_fails_that_email_not_the_run(
+    session, clock, smtp_settings, smtp_sink
+):
+    """A non-ASCII address (no SMTPUTF8 here) would stop every run if it raised: it fails."""
+    therapist = make_therapist(session)
+    first = make_email(session, therapist_id=therapist, recipient_email="a@example.org")
+    unsendable = make_email(session, therapist_id=therapist, recipient_email="müller@example.org")
+    last = make_email(session, therapist_id=therapist, recipient_email="b@example.org")
+
+    result = send_emails(session, clock, smtp_settings)
+
+    assert (result.sent, result.failed) == (2, 1)
+    rows = email_rows(session)
+    assert rows[unsendable].status == "failed"
+    assert "müller@example.org" not in rows[unsendable].error_message  # no address in logs
+    assert rows[first].status == rows[last].status == "sent"
+    assert send_emails(session, clock, smtp_settings).failed == 0
