@@ -60,7 +60,18 @@ def create_read_engine(url: str, settings: Settings) -> Engine:
     and retries instead. Sync workers serve one request at a time, so a small pool suffices.
     """
     options = engine_options(settings)
-    options.update(pool_pre_ping=False, isolation_level="AUTOCOMMIT", pool_size=2)
+    # Autocommit leaves nothing to roll back when a connection goes back to the pool.
+    options.update(
+        pool_pre_ping=False, isolation_level="AUTOCOMMIT", pool_size=2, pool_reset_on_return=None
+    )
+    # The reads are selective equality filters whose ORDER BY + LIMIT an index serves, so the
+    # generic plan is the right plan; by default PostgreSQL keeps re-planning some of them
+    # for every EXECUTE (a call by id: 0.5 ms with re-planning, 0.2 ms with the generic plan).
+    # Read-only: whatever a hot read runs, it cannot change data.
+    server_options = options["connect_args"]["options"] + (
+        " -c plan_cache_mode=force_generic_plan -c default_transaction_read_only=on"
+    )
+    options["connect_args"] = {**options["connect_args"], "options": server_options}
     return sa.create_engine(url, **options)
 
 

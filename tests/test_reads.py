@@ -3,6 +3,7 @@ the database is gone, re-prepares after a migration changed a table."""
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from communication_service.reads import ReadQuery, current_reader
@@ -77,3 +78,26 @@ def test_a_statement_prepared_before_a_migration_is_prepared_again(app, session)
         session.execute(sa.text("ALTER TABLE therapist_service.therapists DROP COLUMN extra"))
         session.commit()
         reader.engine.dispose()
+
+
+def test_reads_run_read_only_with_generic_plans_in_utc(app, session):
+    settings = ReadQuery(
+        sa.select(
+            sa.literal_column("current_setting('plan_cache_mode')").label("plans"),
+            sa.literal_column("current_setting('TimeZone')").label("zone"),
+            sa.literal_column("current_setting('transaction_read_only')").label("read_only"),
+        )
+    )
+    row = current_reader().first(settings)
+    assert row == {"plans": "force_generic_plan", "zone": "UTC", "read_only": "on"}
+    therapist = make_therapist(session)
+    session.commit()
+    writing = ReadQuery(
+        sa.select(sa.column("id"))
+        .select_from(sa.table("therapists", schema="therapist_service"))
+        .where(sa.column("id") == sa.bindparam("therapist_id"))
+        .with_for_update()
+    )
+    with pytest.raises(sa.exc.DBAPIError) as refused:
+        current_reader().all(writing, therapist_id=therapist)
+    assert refused.value.orig.pgcode == "25006"  # read_only_sql_transaction

@@ -244,7 +244,16 @@ def _call_list_statements(
 ) -> tuple[_CallsWithBatches, ReadQuery]:
     """Page and count statements for one combination of filters, compiled once."""
     conditions = [_CALL_FILTERS[name](value) for name, value in shape]
-    page, order = _calls_page(sa.select(*calls.c, _therapist_hours()).where(*conditions))
+    hours = _therapist_hours()
+    if "therapist_id" in dict(shape):
+        # One therapist's calls: their hours are read once (an InitPlan), not once per row.
+        hours = (
+            sa.select(sa.cast(therapists.c.telefonische_erreichbarkeit, sa.Text))
+            .where(therapists.c.id == sa.bindparam("therapist_id"))
+            .scalar_subquery()
+            .label("availability")
+        )
+    page, order = _calls_page(sa.select(*calls.c, hours).where(*conditions))
     if {name for name, _ in shape} <= _COUNTED_BY:
         # A sum over at most one row per status instead of reading every matching call:
         # cheap enough to come with every page.

@@ -788,3 +788,21 @@ def test_list_totals_match_the_calls_for_every_filter(client, session):
         page = client.get(f"/api/phone-calls?per_page=2&page=2&{query}").get_json()
         assert page["total"] == everything["total"] == len(everything["data"]), query
         assert page["data"] == everything["data"][2:4], query
+
+
+def test_list_rows_are_the_calls_as_get_shows_them(client, session):
+    """The one-therapist list reads the hours once; each row still equals GET /{id}."""
+    hours = {"tuesday": [{"start": "09:00", "end": "10:00"}]}
+    therapist = make_therapist(session, telefonische_erreichbarkeit=hours)
+    requests = [make_placement_request(session, therapist_id=therapist) for _ in range(2)]
+    inside = book(client, therapist_id=therapist, placement_request_ids=requests)
+    outside = book(
+        client, therapist_id=therapist, scheduled_date="2026-12-01", scheduled_time="15:00"
+    )
+    for query in (f"therapist_id={therapist}", "", f"therapist_id={therapist}&status=scheduled"):
+        listed = client.get(f"/api/phone-calls?{query}").get_json()["data"]
+        assert listed == [
+            client.get(f"/api/phone-calls/{call['id']}").get_json() for call in (inside, outside)
+        ], query
+    assert [call["within_availability"] for call in listed] == [True, False]
+    assert len(listed[0]["batches"]) == 2
