@@ -36,7 +36,9 @@ class TextFormatter(logging.Formatter):
         super().__init__(TEXT_FORMAT)
 
     def format(self, record: logging.LogRecord) -> str:
-        record.request_id = current_request_id() or "-"
+        # The request log line brings its id along; other lines look it up.
+        if getattr(record, "request_id", None) is None:
+            record.request_id = current_request_id() or "-"
         return super().format(record)
 
 
@@ -50,8 +52,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        request_id = current_request_id()
-        if request_id:
+        request_id = getattr(record, "request_id", None) or current_request_id()
+        if request_id and request_id != "-":
             entry["request_id"] = request_id
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
@@ -121,6 +123,6 @@ def install_request_logging(app: Flask) -> None:
             response.status_code,
             elapsed_ms,
             request_id,
-            extra={"fields": fields},
+            extra={"fields": fields, "request_id": request_id},
         )
         return response

@@ -9,13 +9,14 @@ the driver cursor, with SQL compiled once at import from the same Core ``select`
 
 Reads are idempotent, so a connection the database dropped (a restart, a failover) is
 replaced and the read retried once; if that fails too the error reaches the one error
-handler as a lost connection (503).
+handler as a lost connection (503). Each thread keeps its connection (``Reader``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -61,12 +62,30 @@ class ReadQuery:
         )
 
 
+class _HeldConnection:
+    """A driver connection a thread keeps for all its reads, with what it has prepared."""
+
+    __slots__ = ("dbapi_connection", "prepared")
+
+    def __init__(self, dbapi_connection: Any) -> None:
+        self.dbapi_connection = dbapi_connection
+        self.prepared: set[str] = set()
+
+
 class Reader:
-    """Runs ``ReadQuery``s on an autocommit engine (see the module docstring)."""
+    """Runs ``ReadQuery``s on autocommit connections (see the module docstring).
+
+    Each thread keeps one connection for all its reads (a sync gunicorn worker is one thread
+    serving one request at a time): no pool checkout and check-in around every read. The
+    engine makes the connections (its connect arguments and events apply) and then lets go
+    of them (``detach``); a connection is closed when it is lost, by ``close``, or with its
+    thread.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._dbapi_error = engine.dialect.loaded_dbapi.Error
+        self._local = threading.local()
 
     def all(self, query: ReadQuery, **params: Any) -> list[dict[str, Any]]:
         return [dict(zip(query.keys, row, strict=True)) for row in self.tuples(query, params)]
@@ -82,33 +101,48 @@ class Reader:
     def tuples(self, query: ReadQuery, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         values = tuple(params[name] for name in query.parameters)
         for attempt in (1, 2):
+            held = self._held(query)
             try:
-                connection = self.engine.raw_connection()
-            except self._dbapi_error as error:  # refused: the one handler answers 503
-                raise self._wrapped(error, query, lost=False) from None
-            # Cleared by the pool whenever the connection is replaced.
-            prepared: set[str] = connection.info.setdefault("prepared_reads", set())
-            try:
-                with connection.cursor() as cursor:
-                    if query.name not in prepared:
+                with held.dbapi_connection.cursor() as cursor:
+                    if query.name not in held.prepared:
                         self._execute(cursor, query.prepare_sql, None)
-                        prepared.add(query.name)
+                        held.prepared.add(query.name)
                     self._execute(cursor, query.execute_sql, values)
                     return cursor.fetchall()
             except self._dbapi_error as error:
-                lost = self.engine.dialect.is_disconnect(error, connection.dbapi_connection, None)
+                connection = held.dbapi_connection
+                lost = connection.closed or self.engine.dialect.is_disconnect(
+                    error, connection, None
+                )
                 outdated = getattr(error, "pgcode", None) == _PLAN_OUTDATED
                 if lost:
-                    connection.invalidate()
+                    self.close()
                 elif outdated:
-                    prepared.discard(query.name)
+                    held.prepared.discard(query.name)
                     with contextlib.suppress(self._dbapi_error), connection.cursor() as cursor:
                         cursor.execute(f"DEALLOCATE {query.name}")
                 if attempt == 2 or not (lost or outdated):
                     raise self._wrapped(error, query, lost=lost) from None
-            finally:
-                connection.close()
         raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Close this thread's connection (the next read opens a new one)."""
+        held = getattr(self._local, "held", None)
+        self._local.held = None
+        if held is not None:
+            with contextlib.suppress(self._dbapi_error):
+                held.dbapi_connection.close()
+
+    def _held(self, query: ReadQuery) -> _HeldConnection:
+        held = getattr(self._local, "held", None)
+        if held is None:
+            try:
+                pooled = self.engine.raw_connection()
+            except self._dbapi_error as error:  # refused: the one handler answers 503
+                raise self._wrapped(error, query, lost=False) from None
+            held = self._local.held = _HeldConnection(pooled.dbapi_connection)
+            pooled.detach()
+        return held
 
     def _wrapped(self, error: Exception, query: ReadQuery, *, lost: bool) -> sa.exc.DBAPIError:
         """As SQLAlchemy reports driver errors (no parameters: they may hold patient data)."""

@@ -87,6 +87,7 @@ def app_factory(database_url: str) -> Iterator[Callable[..., Flask]]:
 
     yield factory
     for app in made:
+        app.extensions["reader"].close()
         with app.app_context():
             db.engine.dispose()
 

@@ -3,6 +3,8 @@ the database is gone, re-prepares after a migration changed a table."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import sqlalchemy as sa
 
@@ -24,7 +26,7 @@ def test_a_statement_is_prepared_once_per_connection(app, session):
     reader = current_reader()
     statements: list[str] = []
     sa.event.listen(reader.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
-    reader.engine.dispose()  # fresh connections: nothing prepared yet
+    reader.close()  # a fresh connection: nothing prepared yet
     for _ in range(3):
         assert reader.first(THERAPIST_NAME, therapist_id=therapist) == {
             "nachname": "Becker",
@@ -40,7 +42,7 @@ def test_a_connection_the_server_dropped_is_replaced_and_the_read_retried(
     therapist = make_therapist(session, nachname="Kim")
     session.commit()
     reader = current_reader()
-    reader.engine.dispose()
+    reader.close()
     pid = reader.scalar(BACKEND_PID)
     _terminate(database_url, pid)
     assert reader.first(THERAPIST_NAME, therapist_id=therapist)["nachname"] == "Kim"
@@ -61,7 +63,7 @@ def test_a_statement_prepared_before_a_migration_is_prepared_again(app, session)
     therapist = make_therapist(session, nachname="Weber")
     session.commit()
     reader = current_reader()
-    reader.engine.dispose()
+    reader.close()
     star = ReadQuery(
         sa.select(sa.literal_column("*"))
         .select_from(sa.table("therapists", schema="therapist_service"))
@@ -77,7 +79,7 @@ def test_a_statement_prepared_before_a_migration_is_prepared_again(app, session)
     finally:
         session.execute(sa.text("ALTER TABLE therapist_service.therapists DROP COLUMN extra"))
         session.commit()
-        reader.engine.dispose()
+        reader.close()
 
 
 def test_reads_run_read_only_with_generic_plans_in_utc(app, session):
@@ -101,3 +103,15 @@ def test_reads_run_read_only_with_generic_plans_in_utc(app, session):
     with pytest.raises(sa.exc.DBAPIError) as refused:
         current_reader().all(writing, therapist_id=therapist)
     assert refused.value.orig.pgcode == "25006"  # read_only_sql_transaction
+
+
+def test_a_thread_keeps_one_connection_for_its_reads_and_threads_do_not_share(app):
+    reader = current_reader()
+    reader.close()
+    mine = {reader.scalar(BACKEND_PID) for _ in range(5)}
+    assert len(mine) == 1
+    others: list[int] = []
+    thread = threading.Thread(target=lambda: others.append(reader.scalar(BACKEND_PID)))
+    thread.start()
+    thread.join()
+    assert others and others[0] not in mine

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app
+from flask import Blueprint, Response, current_app
 from flask_restful import Api
 
 from communication_service.api import emails, openapi, phone_calls, therapists
@@ -20,6 +20,11 @@ class JsonApi(Api):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.representations = {"application/json": output_json}
+
+    def make_response(self, data: Any, *args: Any, **kwargs: Any) -> Response:
+        # JSON only (SPEC §6): no Accept negotiation to do for every answer.
+        kwargs.pop("fallback_mediatype", None)
+        return output_json(data, *args, **kwargs)
 
     def handle_error(self, e: Exception):
         # Let the app-level handlers answer, so every error has the one format.
