@@ -115,3 +115,16 @@ def test_a_thread_keeps_one_connection_for_its_reads_and_threads_do_not_share(ap
     thread.start()
     thread.join()
     assert others and others[0] not in mine
+
+
+def test_pages_are_planned_for_their_limit_and_offset(app):
+    """A generic plan guesses 10 % of the rows for LIMIT $n: pages are planned by PostgreSQL's
+    own choice (custom plans while they are cheaper), single reads once."""
+    mode = sa.literal_column("current_setting('plan_cache_mode')").label("plans")
+    paged = ReadQuery(sa.select(mode).limit(sa.bindparam("limit", type_=sa.Integer)))
+    single = ReadQuery(sa.select(mode))
+    reader = current_reader()
+    assert (paged.plans, single.plans) == ("auto", "force_generic_plan")
+    for _ in range(2):
+        assert reader.scalar(paged, limit=1) == "auto"
+        assert reader.scalar(single) == "force_generic_plan"
