@@ -4,8 +4,10 @@ A read through the request's ORM session costs a pool pre-ping, ``BEGIN``, the q
 ``ROLLBACK`` (four round trips where one answers) plus the Core/ORM execution path around
 the driver (cache key, compile-cache lookup, result processing: ~65 µs a statement on the
 benchmark machine, more through the ORM). A hot read is one statement, so it needs no
-transaction to see one consistent snapshot; it runs on its own autocommit pool straight on
-the driver cursor, with SQL compiled once at import from the same Core ``select``.
+transaction to see one consistent snapshot; it runs on an autocommit, read-only connection
+straight on the driver cursor, with SQL compiled once at import from the same Core
+``select``, prepared once per connection and planned once where the plan cannot depend on
+the values (``ReadQuery``).
 
 Reads are idempotent, so a connection the database dropped (a restart, a failover) is
 replaced and the read retried once; if that fails too the error reaches the one error
