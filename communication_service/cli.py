@@ -14,6 +14,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from communication_service import current_settings
 from communication_service.clock import Clock, FixedClock, SystemClock
 from communication_service.extensions import db
 
@@ -22,7 +23,7 @@ comm_cli = AppGroup("comm", help="Communication Service jobs and tools.")
 
 def job_clock(now: str | None) -> Clock:
     """The app's clock, or one fixed at ``--now`` (ISO timestamp; naive means TIMEZONE)."""
-    tz = ZoneInfo(current_app.extensions["settings"].timezone)
+    tz = ZoneInfo(current_settings().timezone)
     if now is None:
         clock = current_app.extensions["clock"]
         return clock if clock is not None else SystemClock(tz)
@@ -86,10 +87,6 @@ class TerminalProgress:
             self._bar = None
 
 
-def _settings() -> Any:
-    return current_app.extensions["settings"]
-
-
 @comm_cli.command("batch-emails")
 @with_now
 def batch_emails_command(clock: Clock) -> None:
@@ -98,7 +95,7 @@ def batch_emails_command(clock: Clock) -> None:
 
     progress = TerminalProgress("rendering emails")
     try:
-        result = batch_emails(db.session, clock, _settings(), progress=progress)
+        result = batch_emails(db.session, clock, current_settings(), progress=progress)
     finally:
         progress.close()
     click.echo(result.summary())
@@ -112,7 +109,7 @@ def send_emails_command(clock: Clock) -> None:
 
     progress = TerminalProgress("sending emails")
     try:
-        result = send_emails(db.session, clock, _settings(), progress=progress)
+        result = send_emails(db.session, clock, current_settings(), progress=progress)
     finally:
         progress.close()
     click.echo(result.summary())
@@ -128,7 +125,7 @@ def schedule_follow_ups_command(clock: Clock) -> None:
 
     progress = TerminalProgress("booking follow-up calls")
     try:
-        result = schedule_follow_ups(db.session, clock, _settings(), progress=progress)
+        result = schedule_follow_ups(db.session, clock, current_settings(), progress=progress)
     finally:
         progress.close()
     click.echo(result.summary())
@@ -149,7 +146,7 @@ def run_daily_command(clock: Clock) -> None:
         return bars[-1]
 
     try:
-        result = run_daily(db.session, clock, _settings(), progress=progress)
+        result = run_daily(db.session, clock, current_settings(), progress=progress)
     finally:
         for bar in bars:
             bar.close()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 from flask_restful import Api
 
+from communication_service import current_settings
 from communication_service.api import emails, openapi, phone_calls, therapists
 from communication_service.api.auth import require_bearer_token
 from communication_service.api.parsing import reject_oversized_body, reject_undeclared_query
@@ -36,7 +37,7 @@ def create_api_blueprint() -> Blueprint:
 
     @blueprint.before_request
     def authenticate() -> None:
-        require_bearer_token(current_app.extensions["settings"])
+        require_bearer_token(current_settings())
         reject_oversized_body()
         reject_undeclared_query()
 

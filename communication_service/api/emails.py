@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import current_app
 from flask_restful import Api, Resource
 from marshmallow import RAISE, fields, validate
 
+from communication_service import current_settings
 from communication_service.api.docs import documented
 from communication_service.api.pagination import PageQuerySchema, paginate_select
 from communication_service.api.parsing import parse_body, parse_query
@@ -56,10 +56,6 @@ batch_create_schema = EmailBatchCreateSchema()
 response_schema = EmailResponseSchema()
 
 
-def _settings():
-    return current_app.extensions["settings"]
-
-
 class EmailListResource(Resource):
     @documented(
         summary="Emails (without bodies), newest first; filter by therapist, status, "
@@ -89,7 +85,7 @@ class EmailListResource(Resource):
     )
     def post(self):
         data = parse_body(create_schema)
-        email = service.create_email(db.session, current_clock(), _settings(), data)
+        email = service.create_email(db.session, current_clock(), current_settings(), data)
         return email_schema.dump(email), 201
 
 
@@ -110,7 +106,9 @@ class EmailResource(Resource):
     )
     def put(self, email_id: int):
         changes = parse_body(update_schema)
-        email = service.update_email(db.session, current_clock(), _settings(), email_id, changes)
+        email = service.update_email(
+            db.session, current_clock(), current_settings(), email_id, changes
+        )
         return email_schema.dump(email)
 
     @documented(
@@ -174,7 +172,9 @@ class EmailResponseResource(Resource):
     )
     def put(self, email_id: int):
         data = parse_body(response_schema)
-        result = service.record_response(db.session, current_clock(), _settings(), email_id, data)
+        result = service.record_response(
+            db.session, current_clock(), current_settings(), email_id, data
+        )
         return response_result_schema.dump(result)
 
 

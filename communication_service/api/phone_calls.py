@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app
+from flask import Response
 from flask_restful import Api, Resource
 
+from communication_service import current_settings
 from communication_service.api.docs import documented
 from communication_service.api.pagination import PageQuerySchema, paginate
 from communication_service.api.parsing import parse_body, parse_query
@@ -45,10 +46,6 @@ sheet_query_schema = CallSheetQuerySchema()
 batch_update_schema = PhoneCallBatchUpdateSchema()
 
 
-def _settings():
-    return current_app.extensions["settings"]
-
-
 class TherapistSlotsResource(Resource):
     @documented(
         summary="Free call slots of a therapist (rules 1-3)",
@@ -61,7 +58,7 @@ class TherapistSlotsResource(Resource):
         slots = free_slots(
             db.session,
             current_clock(),
-            _settings(),
+            current_settings(),
             therapist_id,
             from_date=query["from_date"],
             days=query["days"],
@@ -93,7 +90,9 @@ class PhoneCallListResource(Resource):
     )
     def post(self):
         data = parse_body(create_schema)
-        call = service.create_call(db.session, current_reader(), current_clock(), _settings(), data)
+        call = service.create_call(
+            db.session, current_reader(), current_clock(), current_settings(), data
+        )
         return call, 201
 
 
@@ -126,7 +125,7 @@ class PhoneCallResource(Resource):
     def put(self, call_id: int):
         changes = parse_body(update_schema)
         return service.update_call(
-            db.session, current_reader(), current_clock(), _settings(), call_id, changes
+            db.session, current_reader(), current_clock(), current_settings(), call_id, changes
         )
 
     @documented(
@@ -148,7 +147,9 @@ class PhoneCallBatchResource(Resource):
     )
     def put(self, batch_id: int):
         changes = parse_body(batch_update_schema)
-        return service.update_batch(db.session, current_clock(), _settings(), batch_id, changes)
+        return service.update_batch(
+            db.session, current_clock(), current_settings(), batch_id, changes
+        )
 
 
 def register(api: Api) -> None:

@@ -203,6 +203,9 @@ def get_call(reader: Reader, call_id: int) -> dict[str, Any]:
     return calls_found[0]
 
 
+_FLAGGED_FOR_STAFF = sa.exists().where(
+    batches.c.phone_call_id == calls.c.id, batches.c.follow_up_required.is_(True)
+)
 _CALL_FILTERS: dict[str, Callable[[Any], sa.ColumnElement[bool]]] = {
     "therapist_id": lambda _: calls.c.therapist_id == sa.bindparam("therapist_id"),
     "status": lambda _: calls.c.status == sa.bindparam("status"),
@@ -210,15 +213,7 @@ _CALL_FILTERS: dict[str, Callable[[Any], sa.ColumnElement[bool]]] = {
     "date_from": lambda _: calls.c.scheduled_date >= sa.bindparam("date_from"),
     "date_to": lambda _: calls.c.scheduled_date <= sa.bindparam("date_to"),
     # No parameter: the flag picks EXISTS or NOT EXISTS, so it is part of the statement.
-    "follow_up_required": lambda flagged: (
-        sa.exists().where(
-            batches.c.phone_call_id == calls.c.id, batches.c.follow_up_required.is_(True)
-        )
-        if flagged
-        else ~sa.exists().where(
-            batches.c.phone_call_id == calls.c.id, batches.c.follow_up_required.is_(True)
-        )
-    ),
+    "follow_up_required": lambda flagged: _FLAGGED_FOR_STAFF if flagged else ~_FLAGGED_FOR_STAFF,
 }
 
 
