@@ -6,8 +6,7 @@ the driver (cache key, compile-cache lookup, result processing: ~65 µs a statem
 benchmark machine, more through the ORM). A hot read is one statement, so it needs no
 transaction to see one consistent snapshot; it runs on an autocommit, read-only connection
 straight on the driver cursor, with SQL compiled once at import from the same Core
-``select``, prepared once per connection and planned once where the plan cannot depend on
-the values (``ReadQuery``).
+``select``, prepared once per connection and planned once (``ReadQuery``).
 
 Reads are idempotent, so a connection the database dropped (a restart, a failover) is
 replaced and the read retried once; if that fails too the error reaches the one error
@@ -18,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -30,13 +28,8 @@ from sqlalchemy.engine import Engine
 
 # Compiled with ``$n`` placeholders: the statements are prepared on the server.
 _DIALECT = pg_psycopg2.dialect(paramstyle="numeric_dollar")
-# plan_cache_mode of the reader's connections (set when connecting, see database.py) and
-# for statements that need their parameters' values to be planned well.
+# plan_cache_mode of the reader's connections (set when connecting, see database.py).
 GENERIC_PLANS = "force_generic_plan"
-# PostgreSQL's default: custom plans until a generic one proves no dearer, so a page keeps
-# the plan made for its LIMIT when the generic plan's 10 % guess would cost more.
-PAGE_PLANS = "auto"
-_PAGE_PARAMETER = re.compile(r"\b(LIMIT|OFFSET) \$\d")
 # 0A000 feature_not_supported: "cached plan must not change result type" after a migration.
 _PLAN_OUTDATED = "0A000"
 
@@ -45,15 +38,21 @@ class ReadQuery:
     """A Core ``select`` compiled once, and prepared once per connection on the server.
 
     Planning costs PostgreSQL more than running these statements (350 µs against 200 µs
-    for a call with its batches), so each read is a ``PREPARE`` the first time a connection
-    sees it and an ``EXECUTE`` afterwards. Bind parameters are named
+    for a call with its batches, 300 µs against 200 µs for a page of 50), so each read is a
+    ``PREPARE`` the first time a connection sees it and an ``EXECUTE`` afterwards, and the
+    connections plan each statement once (``plan_cache_mode=force_generic_plan``), not for
+    every set of values. That plan cannot know a ``LIMIT $n``: PostgreSQL assumes 10 % of
+    the rows are wanted. A page is therefore only as good as its index: every list filter
+    has one index that returns its rows in the list's order, and no shorter index beside it
+    that would make "fetch all, then sort" look cheaper (migration 9d6e2a4c8f13). Bind
+    parameters are named
     (``sa.bindparam("call_id")``) and all given at execution; a list is bound with
     ``column == sa.any_(sa.bindparam("ids"))``. A constant compared in the statement must
     be a named parameter too (checked here, at import), so every value reaches the server
     as a parameter.
     """
 
-    __slots__ = ("execute_sql", "keys", "name", "parameters", "plans", "prepare_sql")
+    __slots__ = ("execute_sql", "keys", "name", "parameters", "prepare_sql")
 
     def __init__(self, stmt: sa.Select) -> None:
         compiled = stmt.compile(dialect=_DIALECT)
@@ -70,23 +69,16 @@ class ReadQuery:
         self.execute_sql = (
             f"EXECUTE {self.name}({placeholders})" if placeholders else (f"EXECUTE {self.name}")
         )
-        # The reader's connections plan once per statement (GENERIC_PLANS). A page whose
-        # LIMIT/OFFSET are parameters is left to PostgreSQL's choice (PAGE_PLANS) instead: a
-        # generic plan must guess how many rows are wanted (10 %), and with some statistics
-        # it sorts all of a therapist's 100,000 calls to return 50 (40 ms).
-        paged = _PAGE_PARAMETER.search(compiled.string) is not None
-        self.plans = PAGE_PLANS if paged else GENERIC_PLANS
 
 
 class _HeldConnection:
     """A driver connection a thread keeps for all its reads, with what it has prepared."""
 
-    __slots__ = ("dbapi_connection", "plans", "prepared")
+    __slots__ = ("dbapi_connection", "prepared")
 
     def __init__(self, dbapi_connection: Any) -> None:
         self.dbapi_connection = dbapi_connection
         self.prepared: set[str] = set()
-        self.plans = GENERIC_PLANS
 
 
 class Reader:
@@ -124,11 +116,7 @@ class Reader:
                     if query.name not in held.prepared:
                         self._execute(cursor, query.prepare_sql, None)
                         held.prepared.add(query.name)
-                    execute_sql = query.execute_sql
-                    if held.plans != query.plans:  # in the same round trip as the EXECUTE
-                        execute_sql = f"SET plan_cache_mode = {query.plans}; {execute_sql}"
-                    self._execute(cursor, execute_sql, values)
-                    held.plans = query.plans
+                    self._execute(cursor, query.execute_sql, values)
                     return cursor.fetchall()
             except self._dbapi_error as error:
                 connection = held.dbapi_connection
@@ -182,12 +170,6 @@ class Reader:
         # Connection): statement counters (tests, benchmarks) count the reads like the rest.
         self.engine.dispatch.before_cursor_execute(None, cursor, sql, values, None, False)
         cursor.execute(sql, values)
-
-
-def unprefixed(row: dict[str, Any], prefix: str) -> dict[str, Any]:
-    """The ``prefix``-ed columns of a joined row, without the prefix."""
-    size = len(prefix)
-    return {key[size:]: value for key, value in row.items() if key.startswith(prefix)}
 
 
 def prefixed(table: sa.Table, prefix: str, names: Iterable[str] | None = None) -> list[Any]:

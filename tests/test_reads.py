@@ -4,11 +4,15 @@ the database is gone, re-prepares after a migration changed a table."""
 from __future__ import annotations
 
 import threading
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
 
+from benchmarks.data import load_phone_calls
+from communication_service.extensions import db
 from communication_service.reads import ReadQuery, current_reader
+from communication_service.services import phone_calls
 from tests.api.test_connection_lost import _terminate
 from tests.factories import make_therapist
 
@@ -117,14 +121,88 @@ def test_a_thread_keeps_one_connection_for_its_reads_and_threads_do_not_share(ap
     assert others and others[0] not in mine
 
 
-def test_pages_are_planned_for_their_limit_and_offset(app):
-    """A generic plan guesses 10 % of the rows for LIMIT $n: pages are planned by PostgreSQL's
-    own choice (custom plans while they are cheaper), single reads once."""
-    mode = sa.literal_column("current_setting('plan_cache_mode')").label("plans")
-    paged = ReadQuery(sa.select(mode).limit(sa.bindparam("limit", type_=sa.Integer)))
-    single = ReadQuery(sa.select(mode))
-    reader = current_reader()
-    assert (paged.plans, single.plans) == ("auto", "force_generic_plan")
-    for _ in range(2):
-        assert reader.scalar(paged, limit=1) == "auto"
-        assert reader.scalar(single) == "force_generic_plan"
+# Each list shape (as the services build it) and the index that must deliver its page in order.
+_PAGE_SHAPES = {
+    "therapist": (
+        lambda: phone_calls._call_list_statements((("therapist_id", None),))[0].query,
+        {"therapist_id": 1},
+        "idx_phone_calls_therapist_schedule",
+    ),
+    "status": (
+        lambda: phone_calls._call_list_statements((("status", None),))[0].query,
+        {"status": "completed"},
+        "idx_phone_calls_status_schedule",
+    ),
+    "call sheet": (
+        lambda: phone_calls._call_sheet_statements(False)[0].query,
+        {"day": date(2030, 1, 1)},
+        "idx_phone_calls_schedule",
+    ),
+}
+
+
+def _page_scan(plan: dict) -> dict | None:
+    """The scan feeding the page's LIMIT (InitPlans aside; through order-keeping joins)."""
+    if plan["Node Type"] == "Limit":
+        node = next(p for p in plan["Plans"] if p.get("Parent Relationship") == "Outer")
+        while node["Node Type"] == "Nested Loop":  # the call sheet joins each call's therapist
+            node = next(p for p in node["Plans"] if p.get("Parent Relationship") == "Outer")
+        return node
+    for child in plan.get("Plans", ()):
+        found = _page_scan(child)
+        if found is not None:
+            return found
+    return None
+
+
+@pytest.mark.parametrize("shape", _PAGE_SHAPES, ids=str)
+def test_a_page_is_read_from_its_index_in_order_whatever_the_statistics(app, database_url, shape):
+    """Pages are planned once, without knowing the LIMIT (10 % of the rows assumed). With one
+    therapist holding nearly all calls and ANALYZE guessing few distinct therapists, a
+    ``(therapist_id)`` index beside the ordered one made "fetch 20,000 calls, sort, keep 50"
+    the cheaper-looking plan. Each filter's page must come from its ordered index, no sort."""
+    query_of, values, index = _PAGE_SHAPES[shape]
+    therapists = [make_therapist(db.session) for _ in range(22)]
+    db.session.commit()
+    load_phone_calls(
+        database_url,
+        count=20_000,
+        first_day=date(2030, 1, 1),
+        therapist_ids=(therapists[0], therapists[0]),
+    )
+    load_phone_calls(
+        database_url,
+        count=21,
+        first_day=date(2031, 1, 1),
+        therapist_ids=(therapists[1], therapists[-1]),
+    )
+    query = query_of()
+    values = {"therapist_id": therapists[0], **values} if "therapist_id" in values else values
+    arguments = ", ".join(["%s"] * len(query.parameters))
+    connection = db.engine.raw_connection()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "ALTER TABLE communication_service.phone_calls"
+                " ALTER COLUMN therapist_id SET (n_distinct = 22)"
+            )
+            cursor.execute("ANALYZE communication_service.phone_calls")
+            cursor.execute("SET plan_cache_mode = force_generic_plan")
+            cursor.execute(query.prepare_sql)
+            cursor.execute(
+                f"EXPLAIN (FORMAT JSON) EXECUTE {query.name}({arguments})",
+                tuple({"limit": 50, "offset": 0, **values}[name] for name in query.parameters),
+            )
+            scan = _page_scan(cursor.fetchone()[0][0]["Plan"])
+            cursor.execute(f"DEALLOCATE {query.name}")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "ALTER TABLE communication_service.phone_calls"
+                " ALTER COLUMN therapist_id RESET (n_distinct)"
+            )
+        connection.commit()
+        connection.close()
+    assert scan is not None
+    assert (scan["Node Type"], scan.get("Index Name")) == ("Index Scan", index)
+    assert scan.get("Scan Direction") == "Forward"

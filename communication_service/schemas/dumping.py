@@ -6,13 +6,15 @@ the hooks. ``row_dumper(schema)`` reads the schema's fields once and returns a f
 that does only the conversion each field type needs; the schema stays the one description
 of the output (the OpenAPI document is built from it). Field types without a fast path go
 through ``Field.serialize`` as in ``Schema.dump``, so every schema dumps correctly; schemas with
-``pre_dump``/``post_dump`` hooks are refused (their work belongs in the service).
+``pre_dump``/``post_dump`` hooks are refused (their work belongs in the service). Dates,
+times and timestamps may come as objects or as PostgreSQL's ISO text (the reader's rows,
+``database.create_read_engine``); both dump alike.
 ``tests/schemas/test_dumping.py`` holds the dumpers to ``Schema.dump``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
 from typing import Any
 
@@ -21,18 +23,34 @@ from marshmallow.decorators import POST_DUMP, PRE_DUMP
 
 from communication_service.schemas.common import HourMinute, UtcDateTime
 
-Dumper = Callable[[Mapping[str, Any]], dict[str, Any]]
+Dumper = Callable[[Any], dict[str, Any]]  # a mapping, or a tuple named by ``columns``
 _ABSENT = object()
 
 
-def _utc_iso(value: datetime) -> str:
+def _utc_iso(value: datetime | str) -> str:
+    if value.__class__ is str:  # PostgreSQL's text (the reader): "2026-11-26 05:36:24.1234"
+        if len(value) == 26:  # six digits of fraction: the usual now()
+            return f"{value[:10]}T{value[11:]}+00:00"
+        day, _, clock = value.partition(" ")
+        if "." in clock:  # PostgreSQL drops trailing zeros of the fraction, Python keeps six
+            seconds, _, fraction = clock.partition(".")
+            clock = f"{seconds}.{fraction:0<6}"
+        return f"{day}T{clock}+00:00"
     if value.tzinfo is None:  # naive UTC from the database (2.5x faster than .replace())
         return value.isoformat() + "+00:00"
     return value.isoformat()
 
 
-def _date_iso(value: date) -> str:
-    return value.isoformat()
+def _date_iso(value: date | str) -> str:
+    return value if value.__class__ is str else value.isoformat()  # "2026-11-26" either way
+
+
+def _hour_minute(value: time | str) -> str:
+    if value.__class__ is str:  # PostgreSQL's text: "09:30:00"
+        return value[:5]
+    if value.tzinfo is None:  # what strftime("%H:%M") gives, 5x faster
+        return value.isoformat(timespec="minutes")
+    return value.strftime("%H:%M")
 
 
 def _converter(field: fields.Field) -> Callable[[Any], Any] | None:
@@ -52,13 +70,7 @@ def _converter(field: fields.Field) -> Callable[[Any], Any] | None:
     if kind is UtcDateTime and field.format in (None, "iso"):
         return _utc_iso
     if kind is HourMinute and field.format == "%H:%M":
-
-        def hour_minute(value: time) -> str:
-            if value.tzinfo is None:  # what strftime("%H:%M") gives, 5x faster
-                return value.isoformat(timespec="minutes")
-            return value.strftime("%H:%M")
-
-        return hour_minute
+        return _hour_minute
     if kind is fields.Nested and isinstance(field.nested, type | Schema):
         nested = row_dumper(field.schema)
         if field.many:
@@ -70,32 +82,54 @@ def _converter(field: fields.Field) -> Callable[[Any], Any] | None:
     return None
 
 
-def row_dumper(schema: Schema) -> Dumper:
-    """A function dumping one mapping exactly as ``schema.dump`` would."""
+def row_dumper(schema: Schema, columns: Sequence[str | None] | None = None) -> Dumper:
+    """A function dumping one row exactly as ``schema.dump`` would.
+
+    Without ``columns`` the row is a mapping; a field whose attribute it lacks is left out,
+    as marshmallow does. With ``columns`` the row is a tuple (a reader's row) whose values
+    ``columns`` names (None: not for this schema); fields without a column are left out, and
+    a ``Nested`` field without a column of its own is built from the columns named with its
+    name and ``_`` (``therapist_nachname`` → ``therapist.nachname``).
+
+    The function is generated once (one expression per field, as ``dataclasses`` does for
+    ``__init__``): a page of 50 calls is dumped in ~0.1 ms instead of the 3 ms of
+    ``Schema.dump`` or the 0.27 ms of a loop over the fields.
+    """
     hooks = schema._hooks  # marshmallow keeps a schema's hooks only there
     if hooks.get(PRE_DUMP) or hooks.get(POST_DUMP):
         raise ValueError(f"{type(schema).__name__} has dump hooks; do that work in the service")
-    fast = []
-    slow = []
-    for name, field in schema.dump_fields.items():
+    names = {"_ABSENT": _ABSENT, "_missing": missing, "_accessor": schema.get_attribute}
+    lines = ["def dump(row):", "    out = {}"]
+    if columns is not None:  # what a field without a fast path reads its value from
+        names["_as_mapping"] = lambda row: dict(zip(columns, row, strict=True))
+    for number, (name, field) in enumerate(schema.dump_fields.items()):
+        key, attribute = field.data_key or name, field.attribute or name
         convert = _converter(field)
-        if convert is None:
-            slow.append((field.data_key or name, name, field))
+        names[f"_convert{number}"], names[f"_field{number}"] = convert, field
+        if convert is None:  # no fast path: the field serialises itself, as in Schema.dump
+            source = "row" if columns is None else "_as_mapping(row)"
+            lines.append(
+                f"    value = _field{number}.serialize({name!r}, {source}, accessor=_accessor)"
+            )
+            lines.append(f"    if value is not _missing: out[{key!r}] = value")
+            continue
+        if columns is None:
+            lines.append(f"    value = row.get({attribute!r}, _ABSENT)")
+            lines.append("    if value is not _ABSENT:")
+        elif attribute in columns:
+            lines.append(f"    value = row[{columns.index(attribute)}]")
+            lines.append("    if True:")
+        elif isinstance(field, fields.Nested) and not field.many:
+            prefix = f"{attribute}_"
+            inner = [c[len(prefix) :] if c and c.startswith(prefix) else None for c in columns]
+            if not any(inner):
+                continue  # nothing of it selected: left out
+            names[f"_convert{number}"] = row_dumper(field.schema, inner)
+            lines.append(f"    out[{key!r}] = _convert{number}(row)")
+            continue
         else:
-            fast.append((field.data_key or name, field.attribute or name, convert))
-    accessor = schema.get_attribute
-
-    def dump(row: Mapping[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, attribute, convert in fast:
-            value = row.get(attribute, _ABSENT)
-            if value is _ABSENT:
-                continue  # marshmallow leaves out what the object does not have
-            out[key] = None if value is None else convert(value)
-        for key, name, field in slow:
-            value = field.serialize(name, row, accessor=accessor)
-            if value is not missing:
-                out[key] = value
-        return out
-
-    return dump
+            continue  # not selected: left out, like an attribute the object lacks
+        lines.append(f"        out[{key!r}] = None if value is None else _convert{number}(value)")
+    lines.append("    return out")
+    exec("\n".join(lines), names)  # the source is built above from the schema's fields
+    return names["dump"]

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from marshmallow import Schema
 from sqlalchemy.orm import Session
 
 from communication_service.clock import Clock, today
@@ -30,7 +31,7 @@ from communication_service.models import (
     PlacementRequest,
     Therapist,
 )
-from communication_service.reads import Reader, ReadQuery, prefixed, unprefixed
+from communication_service.reads import Reader, ReadQuery, prefixed
 from communication_service.schemas.dumping import row_dumper
 from communication_service.schemas.phone_call import (
     CallSheetBatchSchema,
@@ -55,10 +56,7 @@ placement_requests = PlacementRequest.__table__
 patients = Patient.__table__
 call_counts = PhoneCallCount.__table__
 
-dump_call = row_dumper(PhoneCallSchema())
 dump_batch = row_dumper(PhoneCallBatchSchema())
-dump_sheet_call = row_dumper(CallSheetCallSchema())
-dump_sheet_batch = row_dumper(CallSheetBatchSchema())
 
 CALL_ORDER = (calls.c.scheduled_date, calls.c.scheduled_time, calls.c.id)
 SCHEDULED = PhoneCallStatus.SCHEDULED.value
@@ -91,30 +89,27 @@ def _hours(text: str | None) -> Mapping[str, Any] | None:
     return None if text is None else json.loads(text)
 
 
-def _call_view(call: dict[str, Any]) -> dict[str, Any]:
-    """A call row as the API shows it: ``within_availability`` from the therapist's hours."""
-    call["within_availability"] = within_availability(
-        _hours(call.pop("availability")),
-        call["scheduled_date"],
-        call["scheduled_time"],
-        call["duration_minutes"],
+def _within_hours(hours: str | None, day: str, start: str, duration_minutes: int) -> bool:
+    """``within_availability`` for a reader's row (hours as JSON text, ISO date and time)."""
+    return within_availability(
+        _hours(hours), date.fromisoformat(day), time.fromisoformat(start), duration_minutes
     )
-    return call
 
 
 class _CallsWithBatches:
     """A statement of calls left-joined with their batches (columns ``batch_*``), one row
     per batch (or one with NULL batch columns), in call order; and how its rows become
-    dumped calls, each with its ``batches``. With ``total`` (a scalar select), every row
-    also carries the number of matching calls, so a page and its total are one round trip.
+    dumped calls, each with ``within_availability`` and its ``batches``. With ``total`` (a
+    scalar select), every row also carries the number of matching calls, so a page and its
+    total are one round trip.
     """
 
     def __init__(
         self,
         page: sa.Subquery,
         order: tuple[Any, ...],
-        dump_call: Callable[[dict[str, Any]], dict[str, Any]],
-        dump_batch: Callable[[dict[str, Any]], dict[str, Any]],
+        call_schema: Schema,
+        batch_schema: Schema,
         *extra_batch_columns: Any,
         joins: Any = None,
         total: sa.ScalarSelect | None = None,
@@ -126,32 +121,38 @@ class _CallsWithBatches:
             .select_from(page.outerjoin(batch_source, batches.c.phone_call_id == page.c.id))
             .order_by(*order, batches.c.priority, batches.c.id)
         )
-        keys = self.query.keys[: len(self.query.keys) - len(total_column)]
-        self.split = len(page.c)
-        self.end = len(keys)
-        self.call_keys = keys[: self.split]
-        self.batch_keys = tuple(key.removeprefix("batch_") for key in keys[self.split :])
-        self.batch_id = self.split + self.batch_keys.index("id")
+        keys = self.query.keys
+        split = len(page.c)
+        # Dumped straight from the row tuples (schemas/dumping.py).
+        self.dump_call = row_dumper(call_schema, keys[:split])
+        self.dump_batch = row_dumper(
+            batch_schema, [None] * split + [key.removeprefix("batch_") for key in keys[split:]]
+        )
+        self.batch_id = keys.index("batch_id")
+        self.shown_at = tuple(
+            keys.index(name)
+            for name in ("availability", "scheduled_date", "scheduled_time", "duration_minutes")
+        )
         self.has_total = total is not None
-        self.dump_call = dump_call
-        self.dump_batch = dump_batch
 
     def fetch(self, reader: Reader, **params: Any) -> tuple[list[dict[str, Any]], int | None]:
         """The dumped calls, and the total if the statement carries it (and found a row)."""
         dumped: list[dict[str, Any]] = []
-        split, end, batch_id = self.split, self.end, self.batch_id
+        dump_call, dump_batch, batch_id = self.dump_call, self.dump_batch, self.batch_id
+        hours, day, start, duration = self.shown_at
         current = None
         rows = reader.tuples(self.query, params)
         for row in rows:
             if row[0] != current:  # the page's first column is the call id
                 current = row[0]
-                own = dict(zip(self.call_keys, row[:split], strict=True))
-                call = self.dump_call(_call_view(own))
-                call["batches"] = []
+                call = dump_call(row)
+                call["within_availability"] = _within_hours(
+                    row[hours], row[day], row[start], row[duration]
+                )
+                call["batches"] = call_batches = []
                 dumped.append(call)
             if row[batch_id] is not None:
-                batch = dict(zip(self.batch_keys, row[split:end], strict=True))
-                call["batches"].append(self.dump_batch(batch))
+                call_batches.append(dump_batch(row))
         total = rows[0][-1] if self.has_total and rows else None
         return dumped, total
 
@@ -191,8 +192,8 @@ _CALL_BY_ID = _CallsWithBatches(
     .where(calls.c.id == sa.bindparam("call_id"))
     .subquery("call"),
     (),
-    dump_call,
-    dump_batch,
+    PhoneCallSchema(),
+    PhoneCallBatchSchema(),
 )
 
 
@@ -256,10 +257,12 @@ def _call_list_statements(
         count = sa.select(total).where(
             *[call_counts.c[name] == sa.bindparam(name) for name, _ in shape]
         )
-        pages = _CallsWithBatches(page, order, dump_call, dump_batch, total=count.scalar_subquery())
+        pages = _CallsWithBatches(
+            page, order, PhoneCallSchema(), PhoneCallBatchSchema(), total=count.scalar_subquery()
+        )
     else:
         count = sa.select(sa.func.count()).select_from(calls).where(*conditions)
-        pages = _CallsWithBatches(page, order, dump_call, dump_batch)
+        pages = _CallsWithBatches(page, order, PhoneCallSchema(), PhoneCallBatchSchema())
     return pages, ReadQuery(count)
 
 
@@ -304,8 +307,8 @@ def _call_sheet_statements(by_status: bool) -> tuple[_CallsWithBatches, ReadQuer
     sheet = _CallsWithBatches(
         page,
         order,
-        _sheet_call,
-        _sheet_batch,
+        CallSheetCallSchema(),
+        CallSheetBatchSchema(),
         placement_requests.c.status.label("batch_placement_request_status"),
         *prefixed(patients, "batch_patient_", _SHEET_PATIENT),
         joins=batches.join(
@@ -314,16 +317,6 @@ def _call_sheet_statements(by_status: bool) -> tuple[_CallsWithBatches, ReadQuer
         total=count.scalar_subquery(),
     )
     return sheet, ReadQuery(count)
-
-
-def _sheet_call(call: dict[str, Any]) -> dict[str, Any]:
-    call["therapist"] = unprefixed(call, "therapist_")
-    return dump_sheet_call(call)
-
-
-def _sheet_batch(batch: dict[str, Any]) -> dict[str, Any]:
-    batch["patient"] = unprefixed(batch, "patient_")
-    return dump_sheet_batch(batch)
 
 
 def call_sheet(reader: Reader, day: date, *, status: str | None = None) -> CallListing:
