@@ -44,7 +44,8 @@ from communication_service.services.scheduling import (
     containing_window,
     move_call,
     schedule_call,
-    within_availability,
+    weekday_windows,
+    window_holding,
 )
 
 log = logging.getLogger(__name__)
@@ -89,11 +90,16 @@ def _hours(text: str | None) -> Mapping[str, Any] | None:
     return None if text is None else json.loads(text)
 
 
+@functools.lru_cache(maxsize=4096)
+def _weekday_windows(hours: str | None, weekday: int) -> list[tuple[int, int]]:
+    # Read, never changed; a page of one therapist needs at most seven of them.
+    return weekday_windows(_hours(hours), weekday)
+
+
 def _within_hours(hours: str | None, day: str, start: str, duration_minutes: int) -> bool:
     """``within_availability`` for a reader's row (hours as JSON text, ISO date and time)."""
-    return within_availability(
-        _hours(hours), date.fromisoformat(day), time.fromisoformat(start), duration_minutes
-    )
+    windows = _weekday_windows(hours, date.fromisoformat(day).weekday())
+    return window_holding(windows, time.fromisoformat(start), duration_minutes) is not None
 
 
 class _CallsWithBatches:

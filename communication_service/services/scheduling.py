@@ -96,9 +96,14 @@ def availability_windows(
 
     Other services write the JSON directly, so a malformed window is skipped, never a crash.
     """
+    return weekday_windows(availability, day.weekday())
+
+
+def weekday_windows(availability: Mapping[str, Any] | None, weekday: int) -> list[tuple[int, int]]:
+    """``availability_windows`` of any day that is a ``weekday`` (0 = Monday)."""
     if not isinstance(availability, Mapping):
         return []
-    windows = availability.get(WEEKDAYS[day.weekday()]) or []
+    windows = availability.get(WEEKDAYS[weekday]) or []
     result = []
     for window in windows if isinstance(windows, list) else []:
         if not isinstance(window, Mapping):
@@ -113,9 +118,16 @@ def containing_window(
     availability: Mapping[str, Any] | None, day: date, start: time, duration_minutes: int
 ) -> tuple[time, time] | None:
     """The window that wholly holds a call (rule 1), or None."""
+    return window_holding(availability_windows(availability, day), start, duration_minutes)
+
+
+def window_holding(
+    windows: Iterable[tuple[int, int]], start: time, duration_minutes: int
+) -> tuple[time, time] | None:
+    """The one of a day's ``windows`` (minutes after midnight) that wholly holds a call."""
     call_start = start.hour * 60 + start.minute
     call_end = call_start + duration_minutes
-    for window_start, window_end in availability_windows(availability, day):
+    for window_start, window_end in windows:
         if window_start <= call_start and call_end <= window_end:
             return _clock_time(window_start), _clock_time(window_end)
     return None
