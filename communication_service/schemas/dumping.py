@@ -25,6 +25,8 @@ from communication_service.schemas.common import HourMinute, UtcDateTime
 
 Dumper = Callable[[Any], dict[str, Any]]  # a mapping, or a tuple named by ``columns``
 _ABSENT = object()
+# Field types whose values a reader's row already holds as marshmallow would dump them.
+_AS_SELECTED = (fields.Integer, fields.String, fields.Boolean)
 
 
 def _utc_iso(value: datetime | str) -> str:
@@ -89,47 +91,60 @@ def row_dumper(schema: Schema, columns: Sequence[str | None] | None = None) -> D
     as marshmallow does. With ``columns`` the row is a tuple (a reader's row) whose values
     ``columns`` names (None: not for this schema); fields without a column are left out, and
     a ``Nested`` field without a column of its own is built from the columns named with its
-    name and ``_`` (``therapist_nachname`` → ``therapist.nachname``).
+    name and ``_`` (``therapist_nachname`` → ``therapist.nachname``). A reader's values have
+    their column's type, so integers, strings and booleans are taken as they are.
 
-    The function is generated once (one expression per field, as ``dataclasses`` does for
-    ``__init__``): a page of 50 calls is dumped in ~0.1 ms instead of the 3 ms of
-    ``Schema.dump`` or the 0.27 ms of a loop over the fields.
+    The function is generated once (as ``dataclasses`` generates ``__init__``): for a tuple
+    it is one dict display, a call in ~1.5 µs instead of the 65 µs of ``Schema.dump``.
     """
     hooks = schema._hooks  # marshmallow keeps a schema's hooks only there
     if hooks.get(PRE_DUMP) or hooks.get(POST_DUMP):
         raise ValueError(f"{type(schema).__name__} has dump hooks; do that work in the service")
-    names = {"_ABSENT": _ABSENT, "_missing": missing, "_accessor": schema.get_attribute}
-    lines = ["def dump(row):", "    out = {}"]
+    names: dict[str, Any] = {
+        "_ABSENT": _ABSENT,
+        "_missing": missing,
+        "_accessor": schema.get_attribute,
+    }
     if columns is not None:  # what a field without a fast path reads its value from
         names["_as_mapping"] = lambda row: dict(zip(columns, row, strict=True))
+    source = "row" if columns is None else "_as_mapping(row)"
+    entries: list[str] = []  # tuple rows: the dict display
+    lines: list[str] = []  # statements after it (mapping rows: all of them)
     for number, (name, field) in enumerate(schema.dump_fields.items()):
         key, attribute = field.data_key or name, field.attribute or name
         convert = _converter(field)
         names[f"_convert{number}"], names[f"_field{number}"] = convert, field
         if convert is None:  # no fast path: the field serialises itself, as in Schema.dump
-            source = "row" if columns is None else "_as_mapping(row)"
             lines.append(
                 f"    value = _field{number}.serialize({name!r}, {source}, accessor=_accessor)"
             )
             lines.append(f"    if value is not _missing: out[{key!r}] = value")
-            continue
-        if columns is None:
+        elif columns is None:
             lines.append(f"    value = row.get({attribute!r}, _ABSENT)")
             lines.append("    if value is not _ABSENT:")
+            lines.append(
+                f"        out[{key!r}] = None if value is None else _convert{number}(value)"
+            )
         elif attribute in columns:
-            lines.append(f"    value = row[{columns.index(attribute)}]")
-            lines.append("    if True:")
+            at = columns.index(attribute)
+            if type(field) in _AS_SELECTED:
+                entries.append(f"{key!r}: row[{at}]")
+            else:
+                entries.append(
+                    f"{key!r}: None if (v{at} := row[{at}]) is None else _convert{number}(v{at})"
+                )
         elif isinstance(field, fields.Nested) and not field.many:
             prefix = f"{attribute}_"
             inner = [c[len(prefix) :] if c and c.startswith(prefix) else None for c in columns]
-            if not any(inner):
-                continue  # nothing of it selected: left out
-            names[f"_convert{number}"] = row_dumper(field.schema, inner)
-            lines.append(f"    out[{key!r}] = _convert{number}(row)")
-            continue
-        else:
-            continue  # not selected: left out, like an attribute the object lacks
-        lines.append(f"        out[{key!r}] = None if value is None else _convert{number}(value)")
-    lines.append("    return out")
-    exec("\n".join(lines), names)  # the source is built above from the schema's fields
+            if any(inner):  # else nothing of it is selected: left out
+                names[f"_convert{number}"] = row_dumper(field.schema, inner)
+                entries.append(f"{key!r}: _convert{number}(row)")
+        # else: not selected, left out like an attribute the object lacks
+    source_lines = [
+        "def dump(row):",
+        f"    out = {{{', '.join(entries)}}}",
+        *lines,
+        "    return out",
+    ]
+    exec("\n".join(source_lines), names)  # the source is built above from the schema's fields
     return names["dump"]
