@@ -72,13 +72,6 @@ def configure_logging(settings: Settings) -> None:
     When the process already collects logs at the root (pytest, gunicorn's ``logconfig_dict``
     for ``LOG_FORMAT=json``, an embedding program) the service's records just propagate there.
     """
-    # No format here shows the caller's file and line, thread or process: logging need not
-    # look them up for every record (the optimisations the logging HOWTO lists). The request
-    # line is written on every request.
-    logging._srcfile = None
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
     service_logger = logging.getLogger("communication_service")
     service_logger.setLevel(settings.log_level.upper())
     service_logger.handlers.clear()

@@ -42,6 +42,7 @@ from communication_service.schemas.phone_call import (
 from communication_service.services.outcomes import DECISIVE_OUTCOMES, record_outcomes
 from communication_service.services.scheduling import (
     containing_window,
+    lock_bookings_for_call,
     move_call,
     schedule_call,
     weekday_windows,
@@ -379,6 +380,8 @@ def update_call(
         if moves:
             move_call(session, clock, settings, call_id, **moves)
         if status is not None and status != SCHEDULED:
+            if status == PhoneCallStatus.FAILED:  # re-planned: may book (lock order first)
+                lock_bookings_for_call(session, settings, call_id)
             replanned_call_id = _end_call(session, clock, settings, call_id, status, changes)
         else:
             current = _edit_call(session, call_id, changes)

@@ -283,6 +283,26 @@ def lock_bookings(session: Session, settings: Settings, therapist_ids: Iterable[
         )
 
 
+def lock_bookings_for_call(session: Session, settings: Settings, call_id: int) -> None:
+    """``lock_bookings`` for the therapist of ``call_id``, in one statement.
+
+    For a change that may book (a failed call is re-planned, rule 8), taken before the call
+    is changed: changing it locks its therapist's ``phone_call_counts`` rows, and a booking
+    holds the booking lock while it waits for those rows. Rows first, lock second would
+    deadlock with it.
+    """
+    if settings.call_lines > 0:
+        lock_bookings(session, settings, ())
+        return
+    session.execute(
+        sa.text(
+            "SELECT pg_advisory_xact_lock(:namespace, therapist_id)"
+            " FROM communication_service.phone_calls WHERE id = :call_id"
+        ),
+        {"namespace": BOOKING_LOCK_NAMESPACE, "call_id": call_id},
+    )
+
+
 # The scheduled calls of all therapists in the range (none needed with unlimited lines).
 _CALLS_IN_RANGE_SQL = """
 WITH calls_in_range AS (
