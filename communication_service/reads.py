@@ -44,12 +44,12 @@ class ReadQuery:
     every set of values. That plan cannot know a ``LIMIT $n``: PostgreSQL assumes 10 % of
     the rows are wanted. A page is therefore only as good as its index: every list filter
     has one index that returns its rows in the list's order, and no shorter index beside it
-    that would make "fetch all, then sort" look cheaper (migration 9d6e2a4c8f13). Bind
-    parameters are named
-    (``sa.bindparam("call_id")``) and all given at execution; a list is bound with
-    ``column == sa.any_(sa.bindparam("ids"))``. A constant compared in the statement must
-    be a named parameter too (checked here, at import), so every value reaches the server
-    as a parameter.
+    that would make "fetch all, then sort" look cheaper (migration 9d6e2a4c8f13).
+
+    Bind parameters are named (``sa.bindparam("call_id")``) and all given at execution; a
+    list is bound with ``column == sa.any_(sa.bindparam("ids"))``. A constant compared in the
+    statement must be a named parameter too (checked here, at import), so every value
+    reaches the server as a parameter.
     """
 
     __slots__ = ("execute_sql", "keys", "name", "parameters", "prepare_sql")

@@ -75,7 +75,8 @@ DELETABLE_STATUSES = (PhoneCallStatus.SCHEDULED.value, PhoneCallStatus.CANCELED.
 def _therapist_hours() -> sa.Label:
     """The therapist's telephone hours (for ``within_availability``) as a scalar subquery,
     not a join: the list's ``count(*)`` then reads only the calls index. As text: a page of
-    one therapist's calls carries the same hours on every row, parsed once (``_hours``)."""
+    one therapist's calls carries the same hours on every row, whose windows are parsed
+    once per weekday (``_weekday_windows``)."""
     return (
         sa.select(sa.cast(therapists.c.telefonische_erreichbarkeit, sa.Text))
         .where(therapists.c.id == calls.c.therapist_id)
