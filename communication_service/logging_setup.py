@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from typing import Any
 
-from flask import Flask, g, has_request_context, request
-from flask.typing import ResponseReturnValue
+from flask import Flask, Response, g, has_request_context, request
 
 from communication_service.config import Settings
 
@@ -91,38 +90,47 @@ def configure_logging(settings: Settings) -> None:
 def _safe_request_id(value: str | None) -> str:
     if value and _SANE_REQUEST_ID.fullmatch(value):
         return value
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # uuid4().hex's 32 hex digits, without building a UUID
 
 
 def install_request_logging(app: Flask) -> None:
+    # These run on every request: each proxy (``request``, ``g``) is resolved once.
     @app.before_request
     def start_timer() -> None:
-        g.request_started = time.perf_counter()
-        g.request_id = _safe_request_id(request.headers.get(REQUEST_ID_HEADER))
+        request_globals = g._get_current_object()
+        request_globals.request_started = time.perf_counter()
+        request_globals.request_id = _safe_request_id(request.environ.get("HTTP_X_REQUEST_ID"))
 
     @app.after_request
-    def log_request(response: ResponseReturnValue):
-        if "request_id" not in g:  # a before_request function failed before start_timer
-            g.request_id = uuid.uuid4().hex
-        request_id = g.request_id
+    def log_request(response: Response) -> Response:
+        request_globals = g._get_current_object()
+        current = request._get_current_object()
+        request_id = getattr(request_globals, "request_id", None)
+        if request_id is None:  # a before_request function failed before start_timer
+            request_id = request_globals.request_id = os.urandom(16).hex()
         response.headers[REQUEST_ID_HEADER] = request_id
-        elapsed_ms = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
+        started = getattr(request_globals, "request_started", None)
+        elapsed_ms = (time.perf_counter() - started) * 1000 if started else 0.0
         # The route pattern, not the path: it carries no ids and no data typed by a user.
-        route = request.url_rule.rule if request.url_rule else "<unmatched>"
-        fields = {
-            "method": request.method,
-            "route": route,
-            "status": response.status_code,
-            "duration_ms": round(elapsed_ms, 1),
-            "request_id": request_id,
-        }
+        rule = current.url_rule
+        route = rule.rule if rule else "<unmatched>"
+        method, status = current.method, response.status_code
         log.info(
             "%s %s %s %.1fms request_id=%s",
-            request.method,
+            method,
             route,
-            response.status_code,
+            status,
             elapsed_ms,
             request_id,
-            extra={"fields": fields, "request_id": request_id},
+            extra={
+                "fields": {
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed_ms, 1),
+                    "request_id": request_id,
+                },
+                "request_id": request_id,
+            },
         )
         return response

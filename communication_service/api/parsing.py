@@ -70,6 +70,8 @@ def reject_undeclared_query() -> None:
     400 if it is not UTF-8; 422 if the operation declares no query parameters at all (its
     ``@documented`` has no ``query`` and is not paginated) but some were given.
     """
+    if not request.query_string:
+        return
     _require_utf8_query()
     if not request.args:
         return
