@@ -105,7 +105,12 @@ def summarise(samples: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 def run_http(ctx: Context, scenarios: list[HttpScenario], args: argparse.Namespace, wrk: str):
     """Every scenario gets a warm-up, then the runs go round-robin over all scenarios so that
-    a noisy neighbour on a shared machine weighs on every figure alike."""
+    a noisy neighbour on a shared machine weighs on every figure alike.
+
+    A scenario held to a ratio target (``pct_of_ceiling``) has its ceiling measured again
+    right before each of its runs (``paired_ceiling_req_per_s`` in the sample): the machine's
+    speed drifts by ±20 % within a minute, so a ratio is only as good as the two figures are
+    close in time. Paired ceiling runs feed the ratio, not the ceiling's own figures."""
     servers: dict[tuple[str, tuple], Gunicorn] = {}
     results: dict[str, dict[str, Any]] = {}
     logs = RESULTS_DIR / "logs"
@@ -131,8 +136,23 @@ def run_http(ctx: Context, scenarios: list[HttpScenario], args: argparse.Namespa
                 duration=args.warmup,
                 connections=args.connections,
             )
+        ceilings = {s.server: s for s in scenarios if s.ratio_to is None}
         for run in range(1, args.runs + 1):
             for scenario in scenarios:
+                paired = ceilings.get(scenario.ratio_to) if held_to_ratio(scenario) else None
+                if paired is not None:
+                    paired_sample = run_wrk(
+                        wrk,
+                        results[paired.name]["server"].base_url,
+                        paired.load(ctx),
+                        duration=args.duration,
+                        connections=args.connections,
+                    )
+                    print(
+                        f"  run {run}/{args.runs}  {paired.name} (paired with the next run):"
+                        f" {paired_sample['req_per_s']:,.0f} req/s",
+                        flush=True,
+                    )
                 if scenario.before_each_run:
                     scenario.before_each_run(ctx)
                 sample = run_wrk(
@@ -142,6 +162,8 @@ def run_http(ctx: Context, scenarios: list[HttpScenario], args: argparse.Namespa
                     duration=args.duration,
                     connections=args.connections,
                 )
+                if paired is not None:
+                    sample["paired_ceiling_req_per_s"] = paired_sample["req_per_s"]
                 results[scenario.name]["samples"].append(sample)
                 print(
                     f"  run {run}/{args.runs}  {scenario.name}: {sample['req_per_s']:,.0f} req/s"
@@ -153,6 +175,37 @@ def run_http(ctx: Context, scenarios: list[HttpScenario], args: argparse.Namespa
         for server in servers.values():
             server.stop()
     return {name: result["samples"] for name, result in results.items()}
+
+
+def held_to_ratio(scenario: HttpScenario) -> bool:
+    return scenario.ratio_to is not None and any(
+        target.figure == "pct_of_ceiling" for target in scenario.targets
+    )
+
+
+def paired_ratios(samples: list[dict[str, Any]]) -> list[float]:
+    """Each run's req/s as a percentage of the ceiling run measured right before it."""
+    return [
+        100 * sample["req_per_s"] / sample["paired_ceiling_req_per_s"]
+        for sample in samples
+        if sample.get("paired_ceiling_req_per_s")
+    ]
+
+
+def add_ceiling_ratio(entry: dict[str, Any], ceiling: dict[str, Any] | None) -> None:
+    """``pct_of_ceiling``: the median of the paired ratios (with each run's in
+    ``pct_of_ceiling_runs``), or without paired runs the ratio of the two medians."""
+    ratios = paired_ratios(entry["runs"])
+    if ratios:
+        entry["pct_of_ceiling"] = round(statistics.median(ratios), 1)
+        entry["pct_of_ceiling_runs"] = [round(ratio, 1) for ratio in ratios]
+    elif ceiling:
+        entry["pct_of_ceiling"] = round(
+            100
+            * entry["figures"]["req_per_s"]["median"]
+            / ceiling["figures"]["req_per_s"]["median"],
+            1,
+        )
 
 
 def run_statements(ctx: Context, scenario: StatementScenario, runs: int) -> list[dict[str, Any]]:
@@ -334,7 +387,10 @@ def describe(entry: dict[str, Any]) -> str:
         parts.append(_range(f["req_per_s"], " req/s"))
         parts.append(f"p50 {f['p50_ms']['median']:.1f} ms")
         parts.append(f"p99 {f['p99_ms']['median']:.1f} ms")
-        if entry.get("pct_of_ceiling") is not None:
+        if entry.get("pct_of_ceiling_runs"):
+            runs = "/".join(f"{ratio:.0f}" for ratio in entry["pct_of_ceiling_runs"])
+            parts.append(f"{entry['pct_of_ceiling']:.0f} % of bare (paired runs {runs} %)")
+        elif entry.get("pct_of_ceiling") is not None:
             parts.append(f"{entry['pct_of_ceiling']:.0f} % of bare")
         if f.get("non_2xx_3xx", {}).get("max"):
             parts.append(f"non-2xx up to {f['non_2xx_3xx']['max']:,.0f}/run")
@@ -500,13 +556,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
             None,
         )
-        if ceiling:
-            entry["pct_of_ceiling"] = round(
-                100
-                * entry["figures"]["req_per_s"]["median"]
-                / ceiling["figures"]["req_per_s"]["median"],
-                1,
-            )
+        add_ceiling_ratio(entry, ceiling)
         flat = {key: value["median"] for key, value in entry["figures"].items()}
         flat["pct_of_ceiling"] = entry.get("pct_of_ceiling")
         if "sql_statements" in entry["figures"]:  # a statement bar holds for every sample
