@@ -137,17 +137,21 @@ def run_http(ctx: Context, scenarios: list[HttpScenario], args: argparse.Namespa
                 connections=args.connections,
             )
         ceilings = {s.server: s for s in scenarios if s.ratio_to is None}
+
+        def measure(scenario: HttpScenario) -> dict[str, Any]:
+            return run_wrk(
+                wrk,
+                results[scenario.name]["server"].base_url,
+                scenario.load(ctx),
+                duration=args.duration,
+                connections=args.connections,
+            )
+
         for run in range(1, args.runs + 1):
             for scenario in scenarios:
                 paired = ceilings.get(scenario.ratio_to) if held_to_ratio(scenario) else None
                 if paired is not None:
-                    paired_sample = run_wrk(
-                        wrk,
-                        results[paired.name]["server"].base_url,
-                        paired.load(ctx),
-                        duration=args.duration,
-                        connections=args.connections,
-                    )
+                    paired_sample = measure(paired)
                     print(
                         f"  run {run}/{args.runs}  {paired.name} (paired with the next run):"
                         f" {paired_sample['req_per_s']:,.0f} req/s",
@@ -155,13 +159,7 @@ def run_http(ctx: Context, scenarios: list[HttpScenario], args: argparse.Namespa
                     )
                 if scenario.before_each_run:
                     scenario.before_each_run(ctx)
-                sample = run_wrk(
-                    wrk,
-                    results[scenario.name]["server"].base_url,
-                    scenario.load(ctx),
-                    duration=args.duration,
-                    connections=args.connections,
-                )
+                sample = measure(scenario)
                 if paired is not None:
                     sample["paired_ceiling_req_per_s"] = paired_sample["req_per_s"]
                 results[scenario.name]["samples"].append(sample)
