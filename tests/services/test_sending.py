@@ -297,6 +297,69 @@ def test_potentially_available_therapists_are_sent_first_rule_12(
     ]
 
 
+def test_rule_12_holds_across_claims_and_a_run_sorts_the_queue_once_per_pass(
+    session, clock, smtp_settings, smtp_sink, monkeypatch
+):
+    from communication_service.services import sending
+
+    plain = make_therapist(session)
+    flagged = make_therapist(session, potentially_available=True)
+    # The plain therapist's emails are the oldest: rule 12 still sends the flagged ones first.
+    older = [
+        make_email(
+            session,
+            therapist_id=plain,
+            recipient_email=f"plain{n}@example.org",
+            next_attempt_at=NOW_UTC - timedelta(hours=2),
+        )
+        for n in range(15)
+    ]
+    newer = [
+        make_email(session, therapist_id=flagged, recipient_email=f"flagged{n}@example.org")
+        for n in range(15)
+    ]
+    reads = []
+    due_in_order = sending._due_in_order
+    monkeypatch.setattr(sending, "CLAIM_CHUNK", 4)  # 8 claims for 30 emails
+    monkeypatch.setattr(
+        sending, "_due_in_order", lambda *args: reads.append(1) or due_in_order(*args)
+    )
+
+    assert send_emails(session, clock, smtp_settings).sent == 30
+
+    received = [item.rcpt_tos[0] for item in smtp_sink.handler.received]
+    assert received == [f"flagged{n}@example.org" for n in range(15)] + [
+        f"plain{n}@example.org" for n in range(15)
+    ]
+    # One ordered read for the whole queue, then the reads that find it empty at the end:
+    # not one sort of the whole queue per claim (8 here).
+    assert len(reads) <= 3
+    assert {email_rows(session)[i].status for i in older + newer} == {"sent"}
+
+
+def test_a_run_claims_past_ids_other_workers_took_and_reads_again_when_its_list_runs_out(
+    session, clock, smtp_settings
+):
+    from communication_service.services.sending import DueQueue
+
+    therapist_id = make_therapist(session)
+    first, second, third, fourth = (make_email(session, therapist_id=therapist_id) for _ in "1234")
+    slow, fast = DueQueue(), DueQueue()
+
+    assert [row["id"] for row in slow.claim(session, clock, smtp_settings, 1)] == [first]
+    # Another worker, reading the queue after it, takes the next two.
+    assert [row["id"] for row in fast.claim(session, clock, smtp_settings, 2)] == [second, third]
+    queued_meanwhile = make_email(session, therapist_id=therapist_id)
+
+    # The slow worker's list still starts with the two taken: it skips them, takes the
+    # fourth, and reads the queue again for what was queued since.
+    taken = slow.claim(session, clock, smtp_settings, 5)
+
+    assert [row["id"] for row in taken] == [fourth, queued_meanwhile]
+    assert slow.claim(session, clock, smtp_settings, 5) == []
+    assert {row.status for row in email_rows(session).values()} == {"sending"}
+
+
 def test_drafts_and_emails_not_yet_due_are_not_sent(session, clock, smtp_settings, smtp_sink):
     therapist_id = make_therapist(session)
     make_email(session, therapist_id=therapist_id, status="draft")
