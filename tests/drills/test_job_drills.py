@@ -32,3 +32,18 @@ def test_every_job_started_twice_does_its_work_once(drill_database_url):
 
     print(checks.render())
     assert checks.passed, checks.failures()
+
+
+@pytest.mark.parametrize("not_booked", [{}, {"no_free_slot": 146}, {"a": 2, "b": 3}])
+def test_the_drill_reads_what_schedule_follow_ups_reports_it_could_not_book(not_booked):
+    from collections import Counter
+
+    from communication_service.services.follow_ups import FollowUpResult
+
+    summary = FollowUpResult(
+        emails_due=300,
+        calls_scheduled=300 - sum(not_booked.values()),
+        calls_not_booked=Counter(not_booked),
+    ).summary()
+
+    assert concurrent_jobs._not_booked_now(summary) == sum(not_booked.values())
