@@ -15,6 +15,10 @@ graceful_timeout = 30
 # workers from recycling at the same moment.
 max_requests = 200_000
 max_requests_jitter = 50_000
+# Workers touch a heartbeat file on every request; on a disk-backed temp directory (a
+# container's overlay filesystem) that call can block a worker (gunicorn FAQ, "Blocking OS
+# calls"). /dev/shm is memory.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # The app writes one log line per request itself (without query strings), so no access log.
 accesslog = None
 errorlog = "-"

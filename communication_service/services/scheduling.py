@@ -133,12 +133,6 @@ def window_holding(
     return None
 
 
-def within_availability(
-    availability: Mapping[str, Any] | None, day: date, start: time, duration_minutes: int
-) -> bool:
-    return containing_window(availability, day, start, duration_minutes) is not None
-
-
 def _clock_time(minutes: int) -> time:
     return time(minutes // 60, minutes % 60)
 

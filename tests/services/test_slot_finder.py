@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 from communication_service.config import Settings
 from communication_service.services.scheduling import (
     FreeSlot,
+    containing_window,
     find_free_slots,
     holiday_dates,
     merge_intervals,
-    within_availability,
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -157,12 +157,12 @@ def test_no_hours_no_slots_and_malformed_windows_are_ignored():
     assert starts(find(broken, start=at(MONDAY, "08:00"))) == ["10:00"]
 
 
-def test_within_availability():
+def test_a_call_is_within_availability_when_one_window_holds_all_of_it():
     availability = hours(monday=[("09:00", "12:00")])
-    assert within_availability(availability, MONDAY, time(11, 55), 5)
-    assert not within_availability(availability, MONDAY, time(11, 55), 10)
-    assert not within_availability(availability, MONDAY, time(8, 55), 5)
-    assert not within_availability(None, MONDAY, time(9, 0), 5)
+    assert containing_window(availability, MONDAY, time(11, 55), 5) == (time(9), time(12))
+    assert containing_window(availability, MONDAY, time(11, 55), 10) is None
+    assert containing_window(availability, MONDAY, time(8, 55), 5) is None
+    assert containing_window(None, MONDAY, time(9, 0), 5) is None
 
 
 def test_merge_intervals():
