@@ -88,9 +88,11 @@ def configure_logging(settings: Settings) -> None:
 
 
 def _safe_request_id(value: str | None) -> str:
+    """The client's request id if it is sane, else a new one (uuid4().hex's 32 hex digits,
+    without building a UUID)."""
     if value and _SANE_REQUEST_ID.fullmatch(value):
         return value
-    return os.urandom(16).hex()  # uuid4().hex's 32 hex digits, without building a UUID
+    return os.urandom(16).hex()
 
 
 def install_request_logging(app: Flask) -> None:
@@ -107,7 +109,7 @@ def install_request_logging(app: Flask) -> None:
         current = request._get_current_object()
         request_id = getattr(request_globals, "request_id", None)
         if request_id is None:  # a before_request function failed before start_timer
-            request_id = request_globals.request_id = os.urandom(16).hex()
+            request_id = request_globals.request_id = _safe_request_id(None)
         response.headers[REQUEST_ID_HEADER] = request_id
         started = getattr(request_globals, "request_started", None)
         elapsed_ms = (time.perf_counter() - started) * 1000 if started else 0.0

@@ -395,7 +395,8 @@ class DatabaseWorker:
         self._due = DueQueue()  # the run's order, read once (see DueQueue)
 
     def claim(self, size: int) -> Future[list[sa.RowMapping]]:
-        """``claim`` in the background (nothing when ``size`` is 0)."""
+        """The run's next claim (``DueQueue.claim``) in the background (nothing when ``size``
+        is 0)."""
         if size == 0:
             nothing: Future[list[sa.RowMapping]] = Future()
             nothing.set_result([])
@@ -521,12 +522,6 @@ def _count_due(session: Session, clock: Clock) -> int:
     ).scalar_one()
 
 
-def claim(session: Session, clock: Clock, settings: Settings, size: int) -> list[sa.RowMapping]:
-    """Mark up to ``size`` due emails ``sending`` and commit, in rule 12's order (see
-    ``DueQueue``, which a run keeps between its claims); skip rows other workers hold."""
-    return DueQueue().claim(session, clock, settings, size)
-
-
 class DueQueue:
     """The due emails' ids in rule 12's order, read once and claimed from the front.
 
@@ -546,6 +541,8 @@ class DueQueue:
     def claim(
         self, session: Session, clock: Clock, settings: Settings, size: int
     ) -> list[sa.RowMapping]:
+        """Mark up to ``size`` due emails ``sending`` and commit, in rule 12's order; skip
+        rows other workers hold."""
         claimed: list[sa.RowMapping] = []
         may_read_again = True  # once per claim: a fresh list that yields nothing ends the run
         while len(claimed) < size:

@@ -511,14 +511,14 @@ def test_a_long_run_keeps_its_claimed_rows_from_looking_stale(session, clock, sm
     from communication_service.services.sending import (
         Delivery,
         DeliveryResult,
-        claim,
+        DueQueue,
         record_deliveries,
         recover_stale,
     )
 
     therapist_id = make_therapist(session)
     ids = [make_email(session, therapist_id=therapist_id) for _ in range(3)]
-    first, *waiting = claim(session, clock, smtp_settings, 3)
+    first, *waiting = DueQueue().claim(session, clock, smtp_settings, 3)
     # Much later (a slow server), the first answer is stored; the others are still in hand.
     clock.instant = DEFAULT_NOW + timedelta(seconds=smtp_settings.sending_stale_after_seconds)
     record_deliveries(
