@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 import warnings
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,20 +81,35 @@ def make_app(database_url: str, call_lines: int):
 
 
 def migrate_and_seed(app, therapists: int) -> list[tuple[int, int]]:
-    """Migrate with the real revisions; insert therapists and one request each."""
+    """Migrate with the real revisions; insert therapists and one request each, with the
+    status and creation date their owning services write into every row."""
     import sqlalchemy as sa
     from flask_migrate import upgrade
 
     from communication_service.extensions import db
-    from communication_service.models import Patient, PlacementRequest, Therapist
+    from communication_service.models import (
+        Patient,
+        PatientStatus,
+        PlacementRequest,
+        PlacementRequestStatus,
+        Therapist,
+        TherapistStatus,
+    )
 
+    today = date.today()
     with app.app_context():
         upgrade()
         t_ids = (
             db.session.execute(
                 sa.insert(Therapist.__table__).returning(Therapist.__table__.c.id),
                 [
-                    {"nachname": f"Therapeut{n}", "telefonische_erreichbarkeit": ALL_DAY}
+                    {
+                        "vorname": "Vorname",
+                        "nachname": f"Therapeut{n}",
+                        "telefonische_erreichbarkeit": ALL_DAY,
+                        "status": TherapistStatus.ACTIVE,
+                        "created_at": today,
+                    }
                     for n in range(therapists)
                 ],
             )
@@ -103,7 +119,15 @@ def migrate_and_seed(app, therapists: int) -> list[tuple[int, int]]:
         p_ids = (
             db.session.execute(
                 sa.insert(Patient.__table__).returning(Patient.__table__.c.id),
-                [{"nachname": f"Patient{n}"} for n in range(therapists)],
+                [
+                    {
+                        "vorname": "Vorname",
+                        "nachname": f"Patient{n}",
+                        "status": PatientStatus.SEARCHING,
+                        "created_at": today,
+                    }
+                    for n in range(therapists)
+                ],
             )
             .scalars()
             .all()
@@ -111,7 +135,16 @@ def migrate_and_seed(app, therapists: int) -> list[tuple[int, int]]:
         r_ids = (
             db.session.execute(
                 sa.insert(PlacementRequest.__table__).returning(PlacementRequest.__table__.c.id),
-                [{"therapist_id": t, "patient_id": p} for t, p in zip(t_ids, p_ids, strict=True)],
+                [
+                    {
+                        "therapist_id": t,
+                        "patient_id": p,
+                        "status": PlacementRequestStatus.OPEN,
+                        "created_at": today,
+                        "priority": 1,
+                    }
+                    for t, p in zip(t_ids, p_ids, strict=True)
+                ],
             )
             .scalars()
             .all()

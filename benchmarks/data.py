@@ -56,7 +56,7 @@ def load_people_and_requests(database_url: str, size: DataSize) -> None:
             f"""
             INSERT INTO therapist_service.therapists
                 (id, anrede, titel, vorname, nachname, email, telefon,
-                 telefonische_erreichbarkeit, potentially_available)
+                 telefonische_erreichbarkeit, potentially_available, status, created_at)
             SELECT i,
                    CASE WHEN i %% 2 = 0 THEN 'Frau' ELSE 'Herr' END,
                    CASE WHEN i %% 5 = 0 THEN 'Dr.' END,
@@ -64,21 +64,25 @@ def load_people_and_requests(database_url: str, size: DataSize) -> None:
                    CASE WHEN i %% 20 = 0 THEN NULL ELSE 'praxis' || i || '@example.org' END,
                    '+49 30 ' || lpad(i::text, 7, '0'),
                    (ARRAY[{variants}])[1 + i %% {len(AVAILABILITY_VARIANTS)}],
-                   i %% 10 = 0
+                   i %% 10 = 0,
+                   'ACTIVE', current_date
             FROM generate_series(1, %(therapists)s) AS i;
 
             INSERT INTO patient_service.patients
-                (id, vorname, nachname, geburtsdatum, diagnose, startdatum)
+                (id, vorname, nachname, geburtsdatum, diagnose, startdatum, status, created_at)
             SELECT i, 'Patientin' || i, 'Nachname' || i,
                    DATE '1960-01-01' + (i * 37) %% 20000,
                    'F3' || (i %% 10) || '.' || (i %% 3),
-                   DATE '2024-06-01' + (i * 7919) %% 730
+                   DATE '2024-06-01' + (i * 7919) %% 730,
+                   'SEARCHING', current_date
             FROM generate_series(1, %(patients)s) AS i;
 
-            INSERT INTO matching_service.placement_requests (id, patient_id, therapist_id)
+            INSERT INTO matching_service.placement_requests
+                (id, patient_id, therapist_id, status, created_at, priority)
             SELECT i + 1,
                    1 + ((i %% %(therapists)s) * 37 + (i / %(therapists)s) * 5011) %% %(patients)s,
-                   1 + i %% %(therapists)s
+                   1 + i %% %(therapists)s,
+                   'OPEN', current_date, 1
             FROM generate_series(0, %(requests)s - 1) AS i;
             """,
             {"therapists": size.therapists, "patients": size.patients, "requests": size.requests},

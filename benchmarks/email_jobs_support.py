@@ -98,7 +98,7 @@ def load_data(app, *, therapists: int, patients: int, requests: int, without_ema
         f"""
         INSERT INTO therapist_service.therapists
             (id, anrede, titel, vorname, nachname, email, telefon, telefonische_erreichbarkeit,
-             status, potentially_available)
+             status, potentially_available, created_at)
         SELECT g,
                CASE WHEN g % 2 = 0 THEN 'Frau' ELSE 'Herr' END,
                CASE WHEN g % 3 = 0 THEN 'Dr.' END,
@@ -106,22 +106,25 @@ def load_data(app, *, therapists: int, patients: int, requests: int, without_ema
                CASE WHEN {no_email} THEN NULL ELSE 'praxis' || g || '@example.org' END,
                '+49 30 ' || (1000000 + g),
                '{hours}'::jsonb,
-               CASE WHEN g % 50 = 0 THEN 'blocked' ELSE 'active' END::therapiststatus,
-               g % 10 = 0
+               CASE WHEN g % 50 = 0 THEN 'BLOCKED' ELSE 'ACTIVE' END::therapiststatus,
+               g % 10 = 0, current_date
         FROM generate_series(1, {therapists}) AS g
         """,
         f"""
         INSERT INTO patient_service.patients
-            (id, vorname, nachname, geburtsdatum, diagnose, startdatum)
+            (id, vorname, nachname, geburtsdatum, diagnose, startdatum, status, created_at)
         SELECT g, 'Patient' || g, 'Familie' || g,
                date '1950-01-01' + (random() * 20000)::int,
                (ARRAY['F32.1', 'F33.1', 'F41.1', 'F43.1', 'F40.1'])[1 + g % 5],
-               date '2025-01-01' + (random() * 600)::int
+               date '2025-01-01' + (random() * 600)::int,
+               'SEARCHING', current_date
         FROM generate_series(1, {patients}) AS g
         """,
         f"""
-        INSERT INTO matching_service.placement_requests (patient_id, therapist_id)
-        SELECT 1 + (random() * ({patients} - 1))::int, 1 + (random() * ({therapists} - 1))::int
+        INSERT INTO matching_service.placement_requests
+            (patient_id, therapist_id, status, created_at, priority)
+        SELECT 1 + (random() * ({patients} - 1))::int, 1 + (random() * ({therapists} - 1))::int,
+               'OPEN', current_date, 1
         FROM generate_series(1, {requests})
         """,
         "SELECT setval('therapist_service.therapists_id_seq', "

@@ -67,20 +67,24 @@ def main() -> None:
         execute_sql(
             app,
             f"""
-            INSERT INTO therapist_service.therapists (vorname, nachname, anrede, titel, email)
-            SELECT 'Vorname' || g, 'Nachname' || g, 'Frau', 'Dr.', 'praxis' || g || '@example.org'
+            INSERT INTO therapist_service.therapists (vorname, nachname, anrede, titel, email,
+                                                      status, created_at)
+            SELECT 'Vorname' || g, 'Nachname' || g, 'Frau', 'Dr.', 'praxis' || g || '@example.org',
+                   'ACTIVE', current_date
             FROM generate_series(1, {therapists}) AS g
             """,
             f"""
             INSERT INTO patient_service.patients (vorname, nachname, geburtsdatum, diagnose,
-                                                  startdatum)
+                                                  startdatum, status, created_at)
             SELECT 'Patient' || g, 'Familie' || g, date '1960-01-01' + g % 15000, 'F32.1',
-                   date '2025-01-01' + g % 600
+                   date '2025-01-01' + g % 600, 'SEARCHING', current_date
             FROM generate_series(1, {therapists * per_email}) AS g
             """,
             f"""
-            INSERT INTO matching_service.placement_requests (patient_id, therapist_id)
-            SELECT g, 1 + (g - 1) / {per_email} FROM generate_series(1, {therapists * per_email}) g
+            INSERT INTO matching_service.placement_requests
+                (patient_id, therapist_id, status, created_at, priority)
+            SELECT g, 1 + (g - 1) / {per_email}, 'OPEN', current_date, 1
+            FROM generate_series(1, {therapists * per_email}) g
             """,
             "ANALYZE",
         )

@@ -15,7 +15,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from communication_service import current_settings
-from communication_service.clock import Clock, FixedClock, SystemClock
+from communication_service.clock import Clock, FixedClock, SystemClock, current_clock, today
 from communication_service.extensions import db
 
 comm_cli = AppGroup("comm", help="Communication Service jobs and tools.")
@@ -49,7 +49,7 @@ def demo_data_command() -> None:
     """Insert a small, realistic data set (idempotent)."""
     from communication_service.services.demo_data import load_demo_data
 
-    counts = load_demo_data(db.session)
+    counts = load_demo_data(db.session, today(current_clock()))
     click.echo(
         "demo data: "
         + ", ".join(f"{name} {count}" for name, count in counts.items())

@@ -52,7 +52,7 @@ class ReadQuery:
     reaches the server as a parameter.
     """
 
-    __slots__ = ("execute_sql", "keys", "name", "parameters", "prepare_sql")
+    __slots__ = ("execute_sql", "keys", "name", "parameters", "prepare_sql", "processors")
 
     def __init__(self, stmt: sa.Select) -> None:
         compiled = stmt.compile(dialect=_DIALECT)
@@ -62,6 +62,13 @@ class ReadQuery:
                 f"constants {constants}: use named bind parameters or sa.literal_column"
             )
         self.keys: tuple[str, ...] = tuple(stmt.selected_columns.keys())
+        # The columns whose type turns the driver's value into another Python value (the
+        # enums: the platform's names become members), as an ORM or Core result would.
+        self.processors: tuple[tuple[int, Any], ...] = tuple(
+            (position, processor)
+            for position, column in enumerate(stmt.selected_columns)
+            if (processor := column.type.dialect_impl(_DIALECT).result_processor(_DIALECT, None))
+        )
         self.parameters: tuple[str, ...] = tuple(compiled.positiontup or ())
         self.name = "read_" + hashlib.sha1(compiled.string.encode()).hexdigest()[:20]
         self.prepare_sql = f"PREPARE {self.name} AS {compiled.string}"
@@ -117,7 +124,8 @@ class Reader:
                         self._execute(cursor, query.prepare_sql, None)
                         held.prepared.add(query.name)
                     self._execute(cursor, query.execute_sql, values)
-                    return cursor.fetchall()
+                    rows = cursor.fetchall()
+                    return _processed(rows, query.processors) if query.processors else rows
             except self._dbapi_error as error:
                 connection = held.dbapi_connection
                 lost = connection.closed or self.engine.dialect.is_disconnect(
@@ -170,6 +178,18 @@ class Reader:
         # Connection): statement counters (tests, benchmarks) count the reads like the rest.
         self.engine.dispatch.before_cursor_execute(None, cursor, sql, values, None, False)
         cursor.execute(sql, values)
+
+
+def _processed(
+    rows: list[tuple[Any, ...]], processors: tuple[tuple[int, Any], ...]
+) -> list[tuple[Any, ...]]:
+    converted = []
+    for row in rows:
+        values = list(row)
+        for position, processor in processors:
+            values[position] = processor(values[position])
+        converted.append(tuple(values))
+    return converted
 
 
 def prefixed(table: sa.Table, prefix: str, names: Iterable[str] | None = None) -> list[Any]:

@@ -1,9 +1,18 @@
-"""Alembic environment for Flask-Migrate: the four schemas this service maps, nothing else."""
+"""Alembic environment for Flask-Migrate.
+
+The database is the platform's: the patient, therapist and matching services own their
+tables and enum types, and their own migrations change them. Autogenerate (``flask db
+migrate`` / ``check``) therefore compares only this service's schema, plus the columns this
+service adds to ``therapist_service.therapists`` (``THERAPIST_COLUMNS``); it never proposes
+a change to anything else.
+"""
 
 import logging
 from logging.config import fileConfig
 
 from alembic import context
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from flask import current_app
 
 config = context.config
@@ -11,15 +20,49 @@ if config.config_file_name:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
-SCHEMAS = {"patient_service", "therapist_service", "matching_service", "communication_service"}
+OWN_SCHEMA = "communication_service"
+THERAPISTS = ("therapist_service", "therapists")
+THERAPIST_COLUMNS = {"potentially_available", "potentially_available_notes"}
 
 target_db = current_app.extensions["migrate"].db
 
 
 def include_name(name, type_, parent_names):
     if type_ == "schema":
-        return name in SCHEMAS
+        return name in (OWN_SCHEMA, THERAPISTS[0])
+    if type_ == "table" and parent_names.get("schema_name") == THERAPISTS[0]:
+        return name == THERAPISTS[1]
     return True
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    """This service's schema; of the therapists' table only the columns it added."""
+    if type_ == "table":
+        return obj.schema in (OWN_SCHEMA, THERAPISTS[0])
+    table = getattr(obj, "table", None)
+    if table is None or table.schema == OWN_SCHEMA:
+        return True
+    return type_ == "column" and name in THERAPIST_COLUMNS
+
+
+def refuse_unknown_revisions(connection, script: ScriptDirectory) -> None:
+    """A database on another line of the platform's chain gets one clear line, not a traceback."""
+    from sqlalchemy import inspect, text
+
+    found = []
+    if inspect(connection).has_table("alembic_version"):
+        found = [
+            row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version"))
+        ]
+    connection.commit()  # end the reading transaction: the migrations run in their own
+    known = {revision.revision for revision in script.walk_revisions()}
+    unknown = [version for version in found if version not in known]
+    if unknown:
+        raise CommandError(
+            f"the database is at revision {', '.join(unknown)}, which this service's chain does "
+            f"not contain; it builds on the platform's revision 5dfc91e6b6f9 (head here: "
+            f"{script.get_current_head()}). Nothing was changed."
+        )
 
 
 def run_migrations_online():
@@ -33,11 +76,13 @@ def run_migrations_online():
     conf_args.setdefault("process_revision_directives", process_revision_directives)
 
     with target_db.engine.connect() as connection:
+        refuse_unknown_revisions(connection, ScriptDirectory.from_config(config))
         context.configure(
             connection=connection,
             target_metadata=target_db.metadata,
             include_schemas=True,
             include_name=include_name,
+            include_object=include_object,
             **conf_args,
         )
         with context.begin_transaction():

@@ -1,4 +1,9 @@
-"""Rows for tests, inserted with plain Core statements (as other services would)."""
+"""Rows for tests, inserted with plain Core statements as the owning services write them.
+
+The platform's services (SQLAlchemy ``Enum(PyEnum)``) store their enums' names (``ACTIVE``,
+``OPEN``) and set status and creation date on every row: their columns have no defaults.
+The mapped enum types write the names; each factory sets what its service always sets.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from communication_service.models import Email, EmailBatch, Patient, PlacementRequest, Therapist
-from tests.conftest import TABLES
+from communication_service.models import (
+    Email,
+    EmailBatch,
+    Patient,
+    PatientStatus,
+    PlacementRequest,
+    PlacementRequestStatus,
+    Therapist,
+    TherapistStatus,
+)
+from tests.conftest import DEFAULT_NOW, TABLES
 
 _sequence = itertools.count(1)
 
@@ -36,6 +50,8 @@ def make_therapist(session: Session, **values: Any) -> int:
     values.setdefault("email", f"therapeut{n}@example.org")
     values.setdefault("telefon", f"+49 30 555{n:04d}")
     values.setdefault("telefonische_erreichbarkeit", WEEKDAY_MORNINGS)
+    values.setdefault("status", TherapistStatus.ACTIVE)
+    values.setdefault("created_at", DEFAULT_NOW.date())
     return _insert(session, Therapist, values)
 
 
@@ -46,6 +62,8 @@ def make_patient(session: Session, **values: Any) -> int:
     values.setdefault("geburtsdatum", date(1990, 1, 1))
     values.setdefault("diagnose", "F32.1")
     values.setdefault("startdatum", date(2026, 1, 1))
+    values.setdefault("status", PatientStatus.SEARCHING)
+    values.setdefault("created_at", DEFAULT_NOW.date())
     return _insert(session, Patient, values)
 
 
@@ -54,6 +72,9 @@ def make_placement_request(
 ) -> int:
     if patient_id is None:
         patient_id = make_patient(session)
+    values.setdefault("status", PlacementRequestStatus.OPEN)
+    values.setdefault("created_at", DEFAULT_NOW.date())
+    values.setdefault("priority", 1)
     return _insert(
         session,
         PlacementRequest,
@@ -86,15 +107,19 @@ def make_email(
 
 
 SEED_ROWS = """
-INSERT INTO therapist_service.therapists
-    (anrede, vorname, nachname, email, telefon, telefonische_erreichbarkeit, potentially_available)
+INSERT INTO therapist_service.therapists (anrede, vorname, nachname, email, telefon,
+    telefonische_erreichbarkeit, potentially_available, status, created_at)
 VALUES
-    ('Frau', 'Anna', 'Becker', 'becker@example.org', '+49 30 5550001', '{availability}', true),
-    (NULL, NULL, 'Ohnemail', NULL, '+49 30 5550002', '{availability}', false);
-INSERT INTO patient_service.patients (vorname, nachname, startdatum)
-VALUES ('Erika', 'Patientin', '2026-01-01'), ('Max', 'Patient', '2026-01-02');
-INSERT INTO matching_service.placement_requests (therapist_id, patient_id)
-VALUES (1, 1), (1, 2);
+    ('Frau', 'Anna', 'Becker', 'becker@example.org', '+49 30 5550001', '{availability}', true,
+     'ACTIVE', '2026-11-02'),
+    (NULL, 'Ole', 'Ohnemail', NULL, '+49 30 5550002', '{availability}', false,
+     'ACTIVE', '2026-11-02');
+INSERT INTO patient_service.patients (vorname, nachname, startdatum, status, created_at)
+VALUES ('Erika', 'Patientin', '2026-01-01', 'SEARCHING', '2026-01-01'),
+       ('Max', 'Patient', '2026-01-02', 'SEARCHING', '2026-01-02');
+INSERT INTO matching_service.placement_requests
+    (therapist_id, patient_id, status, created_at, priority)
+VALUES (1, 1, 'OPEN', '2026-11-02', 1), (1, 2, 'OPEN', '2026-11-02', 1);
 INSERT INTO communication_service.emails (therapist_id, subject, body_text, recipient_email)
 VALUES (1, 'Anfrage', 'Guten Tag', 'becker@example.org');
 INSERT INTO communication_service.email_batches (email_id, placement_request_id, priority)

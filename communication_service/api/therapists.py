@@ -6,6 +6,7 @@ from flask_restful import Api, Resource
 
 from communication_service.api.docs import documented
 from communication_service.api.parsing import parse_body
+from communication_service.clock import current_clock
 from communication_service.extensions import db
 from communication_service.reads import current_reader
 from communication_service.schemas.dumping import row_dumper
@@ -34,7 +35,9 @@ class TherapistAvailabilityResource(Resource):
     )
     def put(self, therapist_id: int):
         changes = parse_body(availability_update_schema)
-        return dump_therapist(update_availability(db.session, therapist_id, changes))
+        return dump_therapist(
+            update_availability(db.session, current_clock(), therapist_id, changes)
+        )
 
 
 def register(api: Api) -> None:

@@ -1,7 +1,7 @@
 """The mapped tables: one module per aggregate."""
 
 from communication_service.models.email import Email, EmailBatch, EmailStatus
-from communication_service.models.patient import Patient
+from communication_service.models.patient import Patient, PatientStatus
 from communication_service.models.phone_call import (
     PhoneCall,
     PhoneCallBatch,
@@ -19,6 +19,7 @@ __all__ = [
     "EmailBatch",
     "EmailStatus",
     "Patient",
+    "PatientStatus",
     "PhoneCall",
     "PhoneCallBatch",
     "PhoneCallCount",

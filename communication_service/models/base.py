@@ -12,7 +12,7 @@ from communication_service.clock import utcnow_naive
 
 
 def pg_enum(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
-    """A native enum that stores the lowercase *values* (SQLAlchemy stores names by default)."""
+    """This service's native enum: stores the lowercase *values* the API shows."""
     return sa.Enum(
         enum_cls,
         name=name,
@@ -21,13 +21,24 @@ def pg_enum(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
     )
 
 
-def created_at_column() -> Mapped[datetime | None]:
-    return mapped_column(sa.DateTime(), server_default=sa.text("CURRENT_TIMESTAMP"))
+def platform_enum(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
+    """Another service's native enum, as the platform's services write it: the members'
+    *names* (``ACTIVE``, ``REJECTED``) are stored, the lowercase values are what this service
+    and its API use. The one place where the two meet: every statement built on the mapped
+    column converts both ways (a member or its value in, a member out)."""
+    return sa.Enum(enum_cls, name=name, validate_strings=True, create_type=False)
 
 
-def updated_at_column(server_default: bool = True) -> Mapped[datetime | None]:
+def created_at_column(*, nullable: bool = True) -> Mapped[datetime | None]:
+    return mapped_column(
+        sa.DateTime(), nullable=nullable, server_default=sa.text("CURRENT_TIMESTAMP")
+    )
+
+
+def updated_at_column(*, nullable: bool = True) -> Mapped[datetime | None]:
     return mapped_column(
         sa.DateTime(),
-        server_default=sa.text("CURRENT_TIMESTAMP") if server_default else None,
+        nullable=nullable,
+        server_default=sa.text("CURRENT_TIMESTAMP"),
         onupdate=utcnow_naive,
     )

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from communication_service.extensions import db
@@ -27,6 +28,9 @@ class EmailStatus(enum.StrEnum):
 class Email(db.Model):
     __tablename__ = "emails"
     __table_args__ = (
+        # The platform's (5dfc91e6b6f9), then this service's (7a3e1c5b9d20).
+        sa.Index("ix_communication_service_emails_id", "id"),
+        sa.Index("ix_communication_service_emails_therapist_id", "therapist_id"),
         sa.Index("idx_emails_therapist_id_status", "therapist_id", "status"),
         sa.Index(
             "idx_emails_queued_due",
@@ -37,9 +41,8 @@ class Email(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    therapist_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("therapist_service.therapists.id", ondelete="CASCADE"), nullable=False
-    )
+    # No foreign key: the platform's table has none, and its rows may name any therapist.
+    therapist_id: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
     subject: Mapped[str] = mapped_column(sa.String(255), nullable=False)
     body_html: Mapped[str | None] = mapped_column(sa.Text())
     body_text: Mapped[str] = mapped_column(sa.Text(), nullable=False)
@@ -54,8 +57,11 @@ class Email(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(sa.DateTime())
     error_message: Mapped[str | None] = mapped_column(sa.Text())
     retry_count: Mapped[int] = mapped_column(sa.Integer(), nullable=False, server_default="0")
-    created_at: Mapped[datetime | None] = created_at_column()
-    updated_at: Mapped[datetime | None] = updated_at_column()
+    created_at: Mapped[datetime] = created_at_column(nullable=False)
+    updated_at: Mapped[datetime] = updated_at_column(nullable=False)
+    # The platform's list of the requests an email carried, before batches. Revision
+    # 6f2a8c4e1b07 moved each list into email_batches; kept unwritten, so nothing is lost.
+    placement_request_ids: Mapped[list[int] | None] = mapped_column(JSONB)
     # Added by the seed (6efc92f7c7g9)
     batch_id: Mapped[str | None] = mapped_column(sa.String(50))
     response_received: Mapped[bool | None] = mapped_column(sa.Boolean(), server_default="false")

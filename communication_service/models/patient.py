@@ -1,14 +1,29 @@
-"""``patient_service.patients`` — owned by the patient service, mapped read-mostly."""
+"""``patient_service.patients`` — owned by the patient service, read here.
+
+Mapped are the columns this service reads, plus those the platform requires of a row
+(``vorname``, ``nachname``) and its status and creation date; the other 38 columns (health,
+address, insurance) stay unmapped: the service never loads what it does not need.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import enum
+from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from communication_service.extensions import db
-from communication_service.models.base import created_at_column
+from communication_service.models.base import platform_enum
+
+
+class PatientStatus(enum.StrEnum):
+    OPEN = "open"
+    SEARCHING = "searching"
+    IN_THERAPY = "in_therapy"
+    THERAPY_COMPLETED = "therapy_completed"
+    SEARCH_ABORTED = "search_aborted"
+    THERAPY_ABORTED = "therapy_aborted"
 
 
 class Patient(db.Model):
@@ -16,12 +31,17 @@ class Patient(db.Model):
     __table_args__ = {"schema": "patient_service"}
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    vorname: Mapped[str | None] = mapped_column(sa.String(100))
+    anrede: Mapped[str | None] = mapped_column(sa.String(10))
+    vorname: Mapped[str] = mapped_column(sa.String(100), nullable=False)
     nachname: Mapped[str] = mapped_column(sa.String(100), nullable=False)
     geburtsdatum: Mapped[date | None] = mapped_column(sa.Date())
     diagnose: Mapped[str | None] = mapped_column(sa.String(50))
     startdatum: Mapped[date | None] = mapped_column(sa.Date())
-    created_at: Mapped[datetime | None] = created_at_column()
+    status: Mapped[PatientStatus | None] = mapped_column(
+        platform_enum(PatientStatus, "patientstatus")
+    )
+    created_at: Mapped[date | None] = mapped_column(sa.Date())
+    updated_at: Mapped[date | None] = mapped_column(sa.Date())
 
     def __repr__(self) -> str:
         return f"<Patient id={self.id}>"

@@ -1,16 +1,21 @@
-"""``matching_service.placement_requests`` — one patient asking one therapist."""
+"""``matching_service.placement_requests`` — one patient asking one therapist.
+
+Owned by the matching service: ``status`` holds its enum names (``OPEN``, ``REJECTED``),
+the dates are dates. Index ``idx_placement_requests_therapist_id_status`` is this service's
+(revision 7a3e1c5b9d20, for batching); ``ix_*`` are the platform's.
+"""
 
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from communication_service.extensions import db
-from communication_service.models.base import created_at_column, pg_enum
+from communication_service.models.base import platform_enum
 
 if TYPE_CHECKING:
     from communication_service.models.email import Email, EmailBatch
@@ -30,23 +35,18 @@ class PlacementRequest(db.Model):
     __tablename__ = "placement_requests"
     __table_args__ = (
         sa.Index("idx_placement_requests_therapist_id_status", "therapist_id", "status"),
-        sa.Index("idx_placement_requests_patient_id", "patient_id"),
         {"schema": "matching_service"},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("patient_service.patients.id", ondelete="CASCADE"), nullable=False
+    # No foreign keys: the platform keeps none between its services' tables.
+    patient_id: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    therapist_id: Mapped[int] = mapped_column(sa.Integer(), nullable=False)
+    # NULL (the platform allows it) is not OPEN: such a request is never contacted.
+    status: Mapped[PlacementRequestStatus | None] = mapped_column(
+        platform_enum(PlacementRequestStatus, "placementrequeststatus")
     )
-    therapist_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("therapist_service.therapists.id", ondelete="CASCADE"), nullable=False
-    )
-    status: Mapped[PlacementRequestStatus] = mapped_column(
-        pg_enum(PlacementRequestStatus, "placementrequeststatus"),
-        nullable=False,
-        server_default=PlacementRequestStatus.OPEN.value,
-    )
-    created_at: Mapped[datetime | None] = created_at_column()
+    created_at: Mapped[date | None] = mapped_column(sa.Date())
     email_contact_date: Mapped[date | None] = mapped_column(sa.Date())
     phone_contact_date: Mapped[date | None] = mapped_column(sa.Date())
     response: Mapped[str | None] = mapped_column(sa.Text())
@@ -55,8 +55,12 @@ class PlacementRequest(db.Model):
     priority: Mapped[int | None] = mapped_column(sa.Integer())
     notes: Mapped[str | None] = mapped_column(sa.Text())
 
-    patient: Mapped[Patient] = relationship()
-    therapist: Mapped[Therapist] = relationship()
+    patient: Mapped[Patient] = relationship(
+        primaryjoin="foreign(PlacementRequest.patient_id) == Patient.id"
+    )
+    therapist: Mapped[Therapist] = relationship(
+        primaryjoin="foreign(PlacementRequest.therapist_id) == Therapist.id"
+    )
     email_batches: Mapped[list[EmailBatch]] = relationship(
         back_populates="placement_request", cascade="all, delete-orphan", passive_deletes=True
     )

@@ -1,9 +1,15 @@
-"""``therapist_service.therapists`` with the seed's availability fields and helpers."""
+"""``therapist_service.therapists`` — owned by the therapist service — with the seed's
+availability fields (``potentially_available*``, added by this service) and helpers.
+
+Mapped are the columns this service reads or writes, plus those the platform requires of
+a row; the platform's other columns stay unmapped. ``status`` holds the platform's enum
+names (``ACTIVE``); ``created_at``/``updated_at`` are dates, as the platform keeps them.
+"""
 
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime, time
+from datetime import date, time
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,7 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from communication_service.extensions import db
-from communication_service.models.base import created_at_column, pg_enum, updated_at_column
+from communication_service.models.base import platform_enum
 
 
 class TherapistStatus(enum.StrEnum):
@@ -31,15 +37,14 @@ class Therapist(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     anrede: Mapped[str | None] = mapped_column(sa.String(10))
     titel: Mapped[str | None] = mapped_column(sa.String(20))
-    vorname: Mapped[str | None] = mapped_column(sa.String(100))
+    vorname: Mapped[str] = mapped_column(sa.String(100), nullable=False)
     nachname: Mapped[str] = mapped_column(sa.String(100), nullable=False)
     email: Mapped[str | None] = mapped_column(sa.String(255))
     telefon: Mapped[str | None] = mapped_column(sa.String(50))
     telefonische_erreichbarkeit: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    status: Mapped[TherapistStatus] = mapped_column(
-        pg_enum(TherapistStatus, "therapiststatus"),
-        nullable=False,
-        server_default=TherapistStatus.ACTIVE.value,
+    # NULL (the platform allows it) is not ACTIVE: nobody is contacted on an unknown status.
+    status: Mapped[TherapistStatus | None] = mapped_column(
+        platform_enum(TherapistStatus, "therapiststatus")
     )
     letzter_kontakt_email: Mapped[date | None] = mapped_column(sa.Date())
     letzter_kontakt_telefon: Mapped[date | None] = mapped_column(sa.Date())
@@ -47,8 +52,8 @@ class Therapist(db.Model):
         sa.Boolean(), server_default=sa.text("false")
     )
     potentially_available_notes: Mapped[str | None] = mapped_column(sa.Text())
-    created_at: Mapped[datetime | None] = created_at_column()
-    updated_at: Mapped[datetime | None] = updated_at_column()
+    created_at: Mapped[date | None] = mapped_column(sa.Date())
+    updated_at: Mapped[date | None] = mapped_column(sa.Date())
 
     def get_available_slots(self, date: date | None = None) -> dict[str, list[dict[str, str]]]:
         """Telephone hours: all of them, or ``{weekday: slots}`` for one date."""

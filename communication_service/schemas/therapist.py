@@ -8,25 +8,28 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from communication_service.models import TherapistStatus
 from communication_service.schemas.availability import AvailabilitySchema
-from communication_service.schemas.common import StrictBoolean, UtcDateTime
+from communication_service.schemas.common import StrictBoolean
 
 
 class TherapistSchema(Schema):
     id = fields.Integer()
     anrede = fields.String(allow_none=True)
     titel = fields.String(allow_none=True)
-    vorname = fields.String(allow_none=True)
+    vorname = fields.String()
     nachname = fields.String()
     email = fields.String(allow_none=True)
     telefon = fields.String(allow_none=True)
     telefonische_erreichbarkeit = fields.Dict(allow_none=True)
-    status = fields.String(validate=validate.OneOf([s.value for s in TherapistStatus]))
+    status = fields.String(
+        allow_none=True, validate=validate.OneOf([s.value for s in TherapistStatus])
+    )
     letzter_kontakt_email = fields.Date(allow_none=True)
     letzter_kontakt_telefon = fields.Date(allow_none=True)
     potentially_available = fields.Boolean(allow_none=True)
     potentially_available_notes = fields.String(allow_none=True)
-    created_at = UtcDateTime(allow_none=True)
-    updated_at = UtcDateTime(allow_none=True)
+    # Dates: the therapist service keeps the day, not the moment.
+    created_at = fields.Date(allow_none=True)
+    updated_at = fields.Date(allow_none=True)
 
 
 class AvailabilityUpdateSchema(Schema):

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from communication_service.models import Patient, PlacementRequest, Therapist
+from communication_service.models import (
+    Patient,
+    PatientStatus,
+    PlacementRequest,
+    PlacementRequestStatus,
+    Therapist,
+    TherapistStatus,
+)
 
 WEEKDAY_MORNINGS = [{"start": "09:00", "end": "12:00"}]
 
@@ -64,7 +72,7 @@ THERAPISTS = [
         email="wagner@example.org",
         telefon="+49 30 1234564",
         telefonische_erreichbarkeit={"monday": [{"start": "08:00", "end": "09:00"}]},
-        status="blocked",
+        status=TherapistStatus.BLOCKED,
     ),
     dict(
         id=5,
@@ -143,11 +151,13 @@ PLACEMENT_REQUESTS = [
 ]
 
 
-def _insert_missing(session: Session, model: type, rows: list[dict]) -> int:
+def _insert_missing(session: Session, model: type, rows: list[dict], **written: Any) -> int:
+    """Insert the rows not there yet, with what the owning service writes into every row
+    (``written``: its status and creation date; the platform's columns have no defaults)."""
     table = model.__table__
-    # One insert per row: keys a row leaves out take the database defaults (status, flags).
     for row in rows:
-        session.execute(insert(table).values(**row).on_conflict_do_nothing(index_elements=["id"]))
+        values = {**written, **row}
+        session.execute(insert(table).values(values).on_conflict_do_nothing(index_elements=["id"]))
     # Ids were given explicitly; move the sequence past them so new rows do not collide.
     session.execute(
         sa.text(
@@ -159,11 +169,22 @@ def _insert_missing(session: Session, model: type, rows: list[dict]) -> int:
     return session.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
 
 
-def load_demo_data(session: Session) -> dict[str, int]:
+def load_demo_data(session: Session, today: date) -> dict[str, int]:
     counts = {
-        "therapists": _insert_missing(session, Therapist, THERAPISTS),
-        "patients": _insert_missing(session, Patient, PATIENTS),
-        "placement_requests": _insert_missing(session, PlacementRequest, PLACEMENT_REQUESTS),
+        "therapists": _insert_missing(
+            session, Therapist, THERAPISTS, status=TherapistStatus.ACTIVE, created_at=today
+        ),
+        "patients": _insert_missing(
+            session, Patient, PATIENTS, status=PatientStatus.SEARCHING, created_at=today
+        ),
+        "placement_requests": _insert_missing(
+            session,
+            PlacementRequest,
+            PLACEMENT_REQUESTS,
+            status=PlacementRequestStatus.OPEN,
+            created_at=today,
+            priority=1,
+        ),
     }
     session.commit()
     return counts

@@ -44,6 +44,8 @@ from communication_service.models import (
     PhoneCall,
     PhoneCallBatch,
     PhoneCallStatus,
+    PlacementRequest,
+    PlacementRequestStatus,
     Therapist,
     TherapistStatus,
 )
@@ -337,7 +339,7 @@ SELECT t.id,
        t.potentially_available,
        (SELECT max(pr.response_date)
           FROM matching_service.placement_requests pr
-         WHERE pr.therapist_id = t.id AND pr.status = 'rejected') AS last_rejection_date,
+         WHERE pr.therapist_id = t.id AND pr.status = :rejected) AS last_rejection_date,
        own.ids AS own_ids,
        own.starts AS own_starts,
        own.ends AS own_ends,
@@ -369,9 +371,21 @@ CROSS JOIN LATERAL (
 ) requests
 WHERE t.id = :therapist_id
 """
+
+
+def _booking_context_sql(busy_sql: str) -> sa.TextClause:
+    """The platform's status labels come in and out through the mapped enum types."""
+    request_status = PlacementRequest.__table__.c.status.type
+    return (
+        sa.text(_CALLS_IN_RANGE_SQL + busy_sql + _CONTEXT_SELECT_SQL)
+        .bindparams(sa.bindparam("rejected", PlacementRequestStatus.REJECTED, type_=request_status))
+        .columns(status=Therapist.__table__.c.status.type)
+    )
+
+
 _BOOKING_CONTEXT_SQL = {
-    "one_line": sa.text(_CALLS_IN_RANGE_SQL + _ONE_LINE_BUSY_SQL + _CONTEXT_SELECT_SQL),
-    "n_lines": sa.text(_CALLS_IN_RANGE_SQL + _N_LINES_BUSY_SQL + _CONTEXT_SELECT_SQL),
+    "one_line": _booking_context_sql(_ONE_LINE_BUSY_SQL),
+    "n_lines": _booking_context_sql(_N_LINES_BUSY_SQL),
 }
 
 

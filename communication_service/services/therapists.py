@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from communication_service.clock import utcnow_naive
+from communication_service.clock import Clock, today
 from communication_service.errors import NotFound
 from communication_service.models import Therapist
 from communication_service.reads import Reader, ReadQuery
@@ -28,14 +28,16 @@ def get_therapist(reader: Reader, therapist_id: int) -> dict[str, Any]:
 
 
 def update_availability(
-    session: Session, therapist_id: int, changes: dict[str, Any]
+    session: Session, clock: Clock, therapist_id: int, changes: dict[str, Any]
 ) -> sa.RowMapping:
-    """Apply validated availability changes in one statement; 404 when the therapist is unknown."""
+    """Apply validated availability changes in one statement; 404 when the therapist is unknown.
+
+    ``updated_at`` is the day, as the therapist service keeps it (a ``date`` column)."""
     row = (
         session.execute(
             sa.update(therapists)
             .where(therapists.c.id == therapist_id)
-            .values(**changes, updated_at=utcnow_naive())
+            .values(**changes, updated_at=today(clock))
             .returning(*therapists.c)
         )
         .mappings()

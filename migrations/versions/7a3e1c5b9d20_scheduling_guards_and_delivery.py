@@ -6,10 +6,12 @@
   exclusion constraint: no two scheduled calls of one therapist overlap.
 - emails: Message-ID (unique), next_attempt_at (retry back-off), sending_started_at
   (recovering rows a crashed sender left in 'sending').
-- indexes for the list filters, the slot finder and the batching job.
+- indexes for the list filters, the slot finder and the batching job (the one on
+  placement_requests, by therapist and status, serves batching; the platform already
+  indexes patient_id).
 
 Revision ID: 7a3e1c5b9d20
-Revises: 6efc92f7c7g9
+Revises: 6f2a8c4e1b07
 Create Date: 2026-11-26 01:00:00
 
 """
@@ -18,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "7a3e1c5b9d20"
-down_revision = "6efc92f7c7g9"
+down_revision = "6f2a8c4e1b07"
 branch_labels = None
 depends_on = None
 
@@ -133,20 +135,9 @@ def upgrade():
         ["therapist_id", "status"],
         schema="matching_service",
     )
-    op.create_index(
-        "idx_placement_requests_patient_id",
-        "placement_requests",
-        ["patient_id"],
-        schema="matching_service",
-    )
 
 
 def downgrade():
-    op.drop_index(
-        "idx_placement_requests_patient_id",
-        table_name="placement_requests",
-        schema="matching_service",
-    )
     op.drop_index(
         "idx_placement_requests_therapist_id_status",
         table_name="placement_requests",

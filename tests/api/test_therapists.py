@@ -23,7 +23,19 @@ def test_get_therapist_with_availability_fields(client, session):
     assert body["potentially_available"] is True
     assert body["potentially_available_notes"] == "ab Januar"
     assert body["telefonische_erreichbarkeit"]["monday"] == [{"start": "09:00", "end": "12:00"}]
-    assert body["created_at"].endswith("+00:00")
+    # The therapist service keeps days: the date as it is stored, no invented time of day.
+    assert body["created_at"] == "2026-11-30"
+
+
+def test_platform_status_names_answer_as_the_api_values(client, session):
+    """The platform stores ``BLOCKED``; the API has always said ``blocked``."""
+    therapist_id = make_therapist(session)
+    session.execute(
+        sa.text("UPDATE therapist_service.therapists SET status = 'BLOCKED' WHERE id = :id"),
+        {"id": therapist_id},
+    )
+    session.commit()
+    assert client.get(f"/api/therapists/{therapist_id}").get_json()["status"] == "blocked"
 
 
 def test_get_unknown_therapist_is_404(client):

@@ -88,12 +88,16 @@ def test_downgrade_seed_revision_keeps_existing_rows(empty_db):
     migrate_to(empty_db, SEED)
     execute(
         empty_db,
-        "INSERT INTO patient_service.patients (id, vorname, nachname, startdatum) VALUES (1, 'Lena', 'Meyer', '2026-05-01')",
-        "INSERT INTO therapist_service.therapists (id, nachname, email, potentially_available) "
-        "VALUES (1, 'Becker', 'b@example.org', true)",
-        "INSERT INTO matching_service.placement_requests (id, patient_id, therapist_id) VALUES (1, 1, 1)",
-        "INSERT INTO communication_service.emails (id, therapist_id, subject, body_text, recipient_email, batch_id) "
-        "VALUES (1, 1, 'Anfrage', 'Text', 'b@example.org', 'run-1')",
+        "INSERT INTO patient_service.patients (id, vorname, nachname, startdatum, status, created_at) "
+        "VALUES (1, 'Lena', 'Meyer', '2026-05-01', 'SEARCHING', '2026-05-01')",
+        "INSERT INTO therapist_service.therapists (id, vorname, nachname, email, status, created_at, "
+        "potentially_available) VALUES (1, 'Anna', 'Becker', 'b@example.org', 'ACTIVE', '2026-05-01', true)",
+        "INSERT INTO matching_service.placement_requests (id, patient_id, therapist_id, status, created_at) "
+        "VALUES (1, 1, 1, 'OPEN', '2026-05-01')",
+        "INSERT INTO communication_service.emails (id, therapist_id, subject, body_html, body_text, "
+        "recipient_email, recipient_name, sender_email, sender_name, status, retry_count, batch_id) "
+        "VALUES (1, 1, 'Anfrage', '<p>Text</p>', 'Text', 'b@example.org', 'Anna Becker', "
+        "'v@example.org', 'Vermittlung', 'entwurf', 0, 'run-1')",
         "INSERT INTO communication_service.email_batches (email_id, placement_request_id) VALUES (1, 1)",
         "INSERT INTO communication_service.phone_calls (therapist_id, scheduled_date, scheduled_time, status) "
         "VALUES (1, '2026-12-01', '09:00', 'scheduled')",
@@ -275,7 +279,8 @@ def test_the_migration_counts_the_calls_already_there(empty_db):
     migrate_to(empty_db, "7a3e1c5b9d20")
     execute(
         empty_db,
-        "INSERT INTO therapist_service.therapists (id, nachname) VALUES (1, 'Becker'), (2, 'Kim')",
+        "INSERT INTO therapist_service.therapists (id, vorname, nachname, status) "
+        "VALUES (1, 'Anna', 'Becker', 'ACTIVE'), (2, 'Jin', 'Kim', 'ACTIVE')",
         "INSERT INTO communication_service.phone_calls (therapist_id, scheduled_date, scheduled_time, status) "
         "VALUES (1, '2026-12-01', '09:00', 'scheduled'), (1, '2026-12-01', '10:00', 'failed'), "
         "(1, '2026-12-02', '09:00', 'failed'), (2, '2026-12-01', '09:00', 'completed')",

@@ -15,9 +15,11 @@ from communication_service.models import (
     PhoneCallBatch,
     PhoneCallStatus,
     PlacementRequest,
+    PlacementRequestStatus,
     Therapist,
+    TherapistStatus,
 )
-from tests.factories import make_patient, make_placement_request, make_therapist
+from tests.factories import make_email, make_patient, make_placement_request, make_therapist
 
 
 def test_mappers_configure_without_warnings(app):
@@ -46,59 +48,90 @@ def test_enum_values_are_stored_lowercase(session):
     assert raw == "completed"
 
 
-def test_rows_inserted_by_plain_sql_get_database_defaults(session):
-    session.execute(sa.text("INSERT INTO therapist_service.therapists (nachname) VALUES ('Roh')"))
-    session.execute(sa.text("INSERT INTO patient_service.patients (nachname) VALUES ('Roh')"))
+def test_platform_rows_read_as_the_service_values_and_write_back_as_names(session):
+    """The platform's services store enum names; this service sees its lowercase values."""
     session.execute(
         sa.text(
-            "INSERT INTO matching_service.placement_requests (patient_id, therapist_id) "
-            "SELECT p.id, t.id FROM patient_service.patients p, therapist_service.therapists t"
+            "INSERT INTO therapist_service.therapists (vorname, nachname, status, created_at) "
+            "VALUES ('Rita', 'Roh', 'ACTIVE', '2026-11-02')"
         )
     )
     session.execute(
         sa.text(
-            "INSERT INTO communication_service.emails (therapist_id, subject, body_text, recipient_email) "
-            "SELECT id, 's', 'b', 'r@example.org' FROM therapist_service.therapists"
+            "INSERT INTO patient_service.patients (vorname, nachname, status, created_at) "
+            "VALUES ('Rolf', 'Roh', 'SEARCHING', '2026-11-02')"
         )
     )
     session.execute(
         sa.text(
-            "INSERT INTO communication_service.phone_calls (therapist_id, scheduled_date, scheduled_time) "
-            "SELECT id, '2026-12-01', '09:00' FROM therapist_service.therapists"
+            "INSERT INTO matching_service.placement_requests "
+            "(patient_id, therapist_id, status, created_at) "
+            "SELECT p.id, t.id, 'OPEN', '2026-11-02' "
+            "FROM patient_service.patients p, therapist_service.therapists t"
         )
     )
     session.commit()
     therapist = session.scalars(sa.select(Therapist)).one()
-    assert therapist.status == "active" and therapist.potentially_available is False
-    assert therapist.created_at is not None and therapist.updated_at is not None
+    assert therapist.status is TherapistStatus.ACTIVE and therapist.status == "active"
+    assert therapist.created_at == date(2026, 11, 2)
     request = session.scalars(sa.select(PlacementRequest)).one()
-    assert request.status == "open"
+    assert request.status is PlacementRequestStatus.OPEN
+    request.status = PlacementRequestStatus.REJECTED
+    therapist.status = "blocked"  # a value is taken as its member
+    session.commit()
+    stored = session.execute(
+        sa.text(
+            "SELECT t.status::text, pr.status::text FROM therapist_service.therapists t "
+            "JOIN matching_service.placement_requests pr ON pr.therapist_id = t.id"
+        )
+    ).one()
+    assert tuple(stored) == ("BLOCKED", "REJECTED")
+
+
+def test_rows_of_this_service_inserted_by_plain_sql_get_database_defaults(session):
+    therapist_id = make_therapist(session)
+    session.execute(
+        sa.text(
+            "INSERT INTO communication_service.emails (therapist_id, subject, body_text, recipient_email) "
+            "VALUES (:id, 's', 'b', 'r@example.org')"
+        ),
+        {"id": therapist_id},
+    )
+    session.execute(
+        sa.text(
+            "INSERT INTO communication_service.phone_calls (therapist_id, scheduled_date, scheduled_time) "
+            "VALUES (:id, '2026-12-01', '09:00')"
+        ),
+        {"id": therapist_id},
+    )
+    session.commit()
+    assert session.get(Therapist, therapist_id).potentially_available is False
     email = session.scalars(sa.select(Email)).one()
     assert (email.status, email.retry_count, email.response_received) == ("draft", 0, False)
+    assert email.created_at is not None and email.updated_at is not None
+    assert email.body_html is None and email.placement_request_ids is None
     call = session.scalars(sa.select(PhoneCall)).one()
     assert (call.status, call.duration_minutes, call.attempt) == ("scheduled", 5, 1)
 
 
 def test_timestamps_are_utc(session):
-    therapist_id = make_therapist(session)
+    email_id = make_email(session, therapist_id=make_therapist(session))
     db_now_utc = session.execute(sa.text("SELECT now() AT TIME ZONE 'UTC'")).scalar_one()
-    created = session.execute(
-        sa.select(Therapist.created_at).where(Therapist.id == therapist_id)
-    ).scalar_one()
+    created = session.execute(sa.select(Email.created_at).where(Email.id == email_id)).scalar_one()
     assert abs((db_now_utc - created).total_seconds()) < 60
 
 
 def test_updated_at_changes_on_orm_update(session):
-    therapist_id = make_therapist(session)
+    email_id = make_email(session, therapist_id=make_therapist(session))
     session.execute(
-        sa.text("UPDATE therapist_service.therapists SET updated_at = '2020-01-01' WHERE id = :id"),
-        {"id": therapist_id},
+        sa.text("UPDATE communication_service.emails SET updated_at = '2020-01-01' WHERE id = :id"),
+        {"id": email_id},
     )
     session.commit()
-    therapist = session.get(Therapist, therapist_id)
-    therapist.potentially_available = True
+    email = session.get(Email, email_id)
+    email.subject = "Neu"
     session.commit()
-    assert therapist.updated_at.year >= 2026
+    assert email.updated_at.year >= 2026
 
 
 def test_relationships_reach_across_schemas(session):
@@ -121,7 +154,7 @@ def test_relationships_reach_across_schemas(session):
     assert request.patient.id and request.therapist.id == therapist_id
 
 
-def test_deleting_a_therapist_cascades(session):
+def test_deleting_a_therapist_cascades_to_this_services_calls_only(session):
     therapist_id = make_therapist(session)
     request_id = make_placement_request(session, therapist_id=therapist_id)
     call = PhoneCall(
@@ -133,12 +166,10 @@ def test_deleting_a_therapist_cascades(session):
     session.expunge_all()
     session.execute(sa.delete(Therapist).where(Therapist.id == therapist_id))
     session.commit()
-    for table in (
-        "matching_service.placement_requests",
-        "communication_service.phone_calls",
-        "communication_service.phone_call_batches",
-    ):
+    for table in ("communication_service.phone_calls", "communication_service.phone_call_batches"):
         assert session.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one() == 0
+    # The matching service's rows are its own (the platform has no foreign keys between them).
+    assert session.get(PlacementRequest, request_id) is not None
 
 
 class TestAvailabilityHelpers:
