@@ -714,7 +714,7 @@ def _mark_sent(session: Session, clock: Clock, email_ids: list[int]) -> None:
         .where(therapists.c.id == sent.c.therapist_id)
         .values(
             letzter_kontakt_email=sa.func.greatest(therapists.c.letzter_kontakt_email, today),
-            updated_at=now,
+            updated_at=today,  # a date: the therapist service keeps days
         )
         .returning(therapists.c.id)
         .cte("therapists_contacted")
