@@ -51,18 +51,39 @@ def has_email_address(therapist: sa.FromClause = therapists) -> sa.ColumnElement
     return sa.func.nullif(sa.func.btrim(therapist.c.email), "").is_not(None)
 
 
+def cooling_until(
+    therapist_id: sa.ColumnElement[int], cooling_days: int | sa.ColumnElement[int]
+) -> sa.ScalarSelect[date | None]:
+    """Rule 9, the one definition: the first day automatic contact with the therapist is
+    allowed again, or NULL when none of their requests was rejected.
+
+    A rejection on day R blocks days R … R + ``cooling_days`` - 1; a rejection's
+    ``next_contact_after`` (set by whoever recorded it) blocks up to that day too. Used by
+    batching, follow-ups, sending and automatic scheduling (``scheduling.py`` embeds it).
+    """
+    rejected = placement_requests.alias("rejected_request")
+    return (
+        sa.select(
+            sa.func.max(
+                sa.func.greatest(
+                    rejected.c.response_date + cooling_days, rejected.c.next_contact_after
+                )
+            )
+        )
+        .where(
+            rejected.c.therapist_id == therapist_id,
+            rejected.c.status == PlacementRequestStatus.REJECTED,
+        )
+        .scalar_subquery()
+    )
+
+
 def in_cooling_period(
     therapist_id: sa.ColumnElement[int], today: date, settings: Settings
 ) -> sa.ColumnElement[bool]:
-    """Rule 9: a request of this therapist was rejected less than COOLING_PERIOD_DAYS ago
-    (or a rejection's ``next_contact_after`` still lies ahead)."""
-    rejected = placement_requests.alias("rejected_request")
-    since = today - timedelta(days=settings.cooling_period_days)
-    return sa.exists().where(
-        rejected.c.therapist_id == therapist_id,
-        rejected.c.status == PlacementRequestStatus.REJECTED,
-        sa.or_(rejected.c.response_date > since, rejected.c.next_contact_after > today),
-    )
+    """Rule 9: ``today`` lies before ``cooling_until`` (never true without a rejection)."""
+    until = cooling_until(therapist_id, settings.cooling_period_days)
+    return sa.func.coalesce(until, today) > today
 
 
 def emailed_within_interval(

@@ -44,12 +44,11 @@ from communication_service.models import (
     PhoneCall,
     PhoneCallBatch,
     PhoneCallStatus,
-    PlacementRequest,
-    PlacementRequestStatus,
     Therapist,
     TherapistStatus,
 )
 from communication_service.schemas.availability import WEEKDAYS
+from communication_service.services import contact_rules
 
 log = logging.getLogger(__name__)
 
@@ -337,9 +336,7 @@ SELECT t.id,
        t.status,
        t.telefonische_erreichbarkeit AS availability,
        t.potentially_available,
-       (SELECT max(pr.response_date)
-          FROM matching_service.placement_requests pr
-         WHERE pr.therapist_id = t.id AND pr.status = :rejected) AS last_rejection_date,
+       {cooling_until} AS cooling_until,
        own.ids AS own_ids,
        own.starts AS own_starts,
        own.ends AS own_ends,
@@ -374,12 +371,14 @@ WHERE t.id = :therapist_id
 
 
 def _booking_context_sql(busy_sql: str) -> sa.TextClause:
-    """The platform's status labels come in and out through the mapped enum types."""
-    request_status = PlacementRequest.__table__.c.status.type
-    return (
-        sa.text(_CALLS_IN_RANGE_SQL + busy_sql + _CONTEXT_SELECT_SQL)
-        .bindparams(sa.bindparam("rejected", PlacementRequestStatus.REJECTED, type_=request_status))
-        .columns(status=Therapist.__table__.c.status.type)
+    """The booking context with rule 9 as ``contact_rules.cooling_until`` defines it (rendered
+    into the statement once, at import); the therapist's status read through its enum type."""
+    cooling = contact_rules.cooling_until(
+        sa.literal_column("t.id"), sa.literal_column("CAST(:cooling_days AS integer)")
+    ).compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+    select_sql = _CONTEXT_SELECT_SQL.replace("{cooling_until}", f"({cooling})")
+    return sa.text(_CALLS_IN_RANGE_SQL + busy_sql + select_sql).columns(
+        status=Therapist.__table__.c.status.type
     )
 
 
@@ -397,7 +396,7 @@ class BookingContext:
     status: str
     availability: Mapping[str, Any] | None
     potentially_available: bool
-    last_rejection_date: date | None
+    cooling_until: date | None  # rule 9 (contact_rules.cooling_until)
     own_calls: list[tuple[int, datetime, datetime]]  # (call id, start, end), local
     lines_busy: list[Interval]
     found_request_ids: frozenset[int]
@@ -427,6 +426,7 @@ def load_booking_context(
                 "to_date": last_date,
                 "exclude_call_id": exclude_call_id or 0,
                 "call_lines": settings.call_lines,
+                "cooling_days": settings.cooling_period_days,
                 "request_ids": list(request_ids),
             },
         )
@@ -440,7 +440,7 @@ def load_booking_context(
         status=str(row["status"]),
         availability=row["availability"],
         potentially_available=bool(row["potentially_available"]),
-        last_rejection_date=row["last_rejection_date"],
+        cooling_until=row["cooling_until"],
         own_calls=list(
             zip(row["own_ids"] or [], row["own_starts"] or [], row["own_ends"] or [], strict=True)
         ),
@@ -450,13 +450,6 @@ def load_booking_context(
         found_request_ids=frozenset(row["found_request_ids"] or ()),
         foreign_request_ids=frozenset(row["foreign_request_ids"] or ()),
     )
-
-
-def cooling_until(context: BookingContext, settings: Settings) -> date | None:
-    """The first day automatic contact is allowed again after a rejection (rule 9), if any."""
-    if context.last_rejection_date is None or settings.cooling_period_days <= 0:
-        return None
-    return context.last_rejection_date + timedelta(days=settings.cooling_period_days)
 
 
 def _unique_request_ids(placement_request_ids: Sequence[int]) -> list[int]:
@@ -508,16 +501,14 @@ def check_automatic_scheduling_allowed(
 ) -> None:
     """Rule 3 (only active therapists) and rule 9 (cooling period) for automatic scheduling.
 
-    Cooling: no automatic call while ``today`` < the latest rejection's ``response_date`` +
-    ``COOLING_PERIOD_DAYS`` (a rejection on day R blocks days R … R+27 with the default).
+    Cooling: no automatic call before ``contact_rules.cooling_until``.
     """
     check_therapist_active(context)
-    until = cooling_until(context, settings)
+    until = context.cooling_until
     if until is not None and today < until:
         raise Conflict(
-            f"Therapist {context.therapist_id} rejected a request on "
-            f"{context.last_rejection_date.isoformat()}: no automatic contact before "
-            f"{until.isoformat()}.",
+            f"Therapist {context.therapist_id} rejected a request: no automatic contact "
+            f"before {until.isoformat()}.",
             code="cooling_period",
             details={"therapist_id": context.therapist_id, "until": until.isoformat()},
         )

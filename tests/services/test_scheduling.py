@@ -434,3 +434,24 @@ def test_a_call_running_past_midnight_blocks_the_next_morning(session, clock, se
             scheduled_time=time(0, 5),
         )
     assert own.value.details == {"conflicting_call_ids": [late]}
+
+
+def test_cooling_follows_the_rejections_next_contact_after_like_the_jobs(session, clock, settings):
+    """Rule 9 has one definition (``contact_rules.cooling_until``): a rejection long ago whose
+    ``next_contact_after`` lies ahead blocks automatic scheduling as it blocks batching."""
+    therapist = make_therapist(session)
+    make_placement_request(
+        session,
+        therapist_id=therapist,
+        status="rejected",
+        response_date=MONDAY - timedelta(days=90),
+        next_contact_after=MONDAY + timedelta(days=5),
+    )
+    with pytest.raises(Conflict) as caught:
+        schedule_call(session, clock, settings, therapist_id=therapist)
+    assert caught.value.code == "cooling_period"
+    assert caught.value.details["until"] == (MONDAY + timedelta(days=5)).isoformat()
+    session.rollback()
+    clock.instant = clock.instant + timedelta(days=5)
+    book(session, clock, settings, therapist_id=therapist)
+    assert calls(session)[-1][0] == therapist
