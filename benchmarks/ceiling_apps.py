@@ -17,7 +17,7 @@ import psycopg2
 import psycopg2.extras
 from flask import Flask, jsonify
 
-from benchmarks.infra import libpq_dsn
+from benchmarks.harness import libpq_dsn
 
 bare_app = Flask("bare_ceiling")
 

@@ -7,11 +7,9 @@ every other column takes its database default (SPEC §3.2).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
-import psycopg2
-
-from benchmarks.infra import libpq_dsn
+from benchmarks.harness import sql
 
 # Monday-Friday telephone hours, three shapes so the scheduler sees variety.
 AVAILABILITY_VARIANTS = (
@@ -40,55 +38,108 @@ class DataSize:
         )
 
 
-def connect(database_url: str):
-    connection = psycopg2.connect(libpq_dsn(database_url))
-    connection.autocommit = False
-    return connection
+THERAPISTS_SQL = """
+    INSERT INTO therapist_service.therapists
+        (id, anrede, titel, vorname, nachname, email, telefon,
+         telefonische_erreichbarkeit, potentially_available, status, created_at)
+    SELECT i,
+           CASE WHEN i %% 2 = 0 THEN 'Frau' ELSE 'Herr' END,
+           CASE WHEN i %% 5 = 0 THEN 'Dr.' END,
+           'Vorname' || i, 'Nachname' || i,
+           CASE WHEN i %% 20 = 0 THEN NULL ELSE 'praxis' || i || '@example.org' END,
+           '+49 30 ' || lpad(i::text, 7, '0'),
+           (ARRAY[{variants}])[1 + i %% {count}],
+           i %% 10 = 0,
+           'ACTIVE', current_date
+    FROM generate_series(%(first)s, %(last)s) AS i;
+""".format(
+    variants=", ".join(f"'{v}'::jsonb" for v in AVAILABILITY_VARIANTS),
+    count=len(AVAILABILITY_VARIANTS),
+)
 
 
 def load_people_and_requests(database_url: str, size: DataSize) -> None:
     """Therapists (1 in 20 without email, 1 in 10 potentially available), patients with
     registration dates over two years, and open, never-contacted placement requests spread
     evenly over the therapists (each therapist's patients are distinct)."""
-    variants = ", ".join(f"'{v}'::jsonb" for v in AVAILABILITY_VARIANTS)
-    with connect(database_url) as connection, connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO therapist_service.therapists
-                (id, anrede, titel, vorname, nachname, email, telefon,
-                 telefonische_erreichbarkeit, potentially_available, status, created_at)
-            SELECT i,
-                   CASE WHEN i %% 2 = 0 THEN 'Frau' ELSE 'Herr' END,
-                   CASE WHEN i %% 5 = 0 THEN 'Dr.' END,
-                   'Vorname' || i, 'Nachname' || i,
-                   CASE WHEN i %% 20 = 0 THEN NULL ELSE 'praxis' || i || '@example.org' END,
-                   '+49 30 ' || lpad(i::text, 7, '0'),
-                   (ARRAY[{variants}])[1 + i %% {len(AVAILABILITY_VARIANTS)}],
-                   i %% 10 = 0,
-                   'ACTIVE', current_date
-            FROM generate_series(1, %(therapists)s) AS i;
+    params = {"first": 1, "last": size.therapists, "therapists": size.therapists}
+    sql(
+        database_url,
+        THERAPISTS_SQL
+        + """
+        INSERT INTO patient_service.patients
+            (id, vorname, nachname, geburtsdatum, diagnose, startdatum, status, created_at)
+        SELECT i, 'Patientin' || i, 'Nachname' || i,
+               DATE '1960-01-01' + (i * 37) %% 20000,
+               'F3' || (i %% 10) || '.' || (i %% 3),
+               DATE '2024-06-01' + (i * 7919) %% 730,
+               'SEARCHING', current_date
+        FROM generate_series(1, %(patients)s) AS i;
 
-            INSERT INTO patient_service.patients
-                (id, vorname, nachname, geburtsdatum, diagnose, startdatum, status, created_at)
-            SELECT i, 'Patientin' || i, 'Nachname' || i,
-                   DATE '1960-01-01' + (i * 37) %% 20000,
-                   'F3' || (i %% 10) || '.' || (i %% 3),
-                   DATE '2024-06-01' + (i * 7919) %% 730,
-                   'SEARCHING', current_date
-            FROM generate_series(1, %(patients)s) AS i;
+        INSERT INTO matching_service.placement_requests
+            (id, patient_id, therapist_id, status, created_at, priority)
+        SELECT i + 1,
+               1 + ((i %% %(therapists)s) * 37 + (i / %(therapists)s) * 5011) %% %(patients)s,
+               1 + i %% %(therapists)s,
+               'OPEN', current_date, 1
+        FROM generate_series(0, %(requests)s - 1) AS i;
+        """
+        + RESET_SEQUENCES,
+        {**params, "patients": size.patients, "requests": size.requests},
+    )
 
-            INSERT INTO matching_service.placement_requests
-                (id, patient_id, therapist_id, status, created_at, priority)
-            SELECT i + 1,
-                   1 + ((i %% %(therapists)s) * 37 + (i / %(therapists)s) * 5011) %% %(patients)s,
-                   1 + i %% %(therapists)s,
-                   'OPEN', current_date, 1
-            FROM generate_series(0, %(requests)s - 1) AS i;
-            """,
-            {"therapists": size.therapists, "patients": size.patients, "requests": size.requests},
+
+def load_list_therapists(database_url: str, *, first: int, count: int, calls_each: int) -> None:
+    """``count`` more therapists (ids from ``first`` on) with ``calls_each`` past calls each:
+    the list page a staff member opens for any therapist."""
+    last = first + count - 1
+    sql(database_url, THERAPISTS_SQL + RESET_SEQUENCES, {"first": first, "last": last})
+    load_phone_calls(
+        database_url,
+        count=count * calls_each,
+        first_day=date.today() - timedelta(days=count * calls_each // SLOTS_PER_DAY + 7),
+        therapist_ids=(first, last),
+    )
+
+
+def load_emails(database_url: str, *, count: int, therapists: int) -> None:
+    """``count`` sent emails as ``batch-emails`` writes them, round-robin over therapists
+    ``1..therapists``, each carrying 1-3 of its therapist's requests (``email_batches``)."""
+    sql(
+        database_url,
+        """
+        WITH new_emails AS (
+            INSERT INTO communication_service.emails
+                (therapist_id, subject, body_text, body_html, recipient_email, recipient_name,
+                 sender_email, sender_name, status, queued_at, next_attempt_at, sent_at,
+                 message_id, batch_id, created_at, updated_at)
+            SELECT t.id, 'Anfrage Therapieplatz', 'Sehr geehrte Damen und Herren, ' || k,
+                   '<p>Sehr geehrte Damen und Herren, ' || k || '</p>',
+                   coalesce(t.email, 'praxis' || t.id || '@example.org'),
+                   t.vorname || ' ' || t.nachname, 'bench@example.org', 'Bench',
+                   'sent', s.at, s.at, s.at + INTERVAL '1 minute',
+                   '<bench-' || k || '@example.org>', 'bench-' || k / 1000, s.at, s.at
+            FROM generate_series(0, %(count)s - 1) AS k
+            JOIN therapist_service.therapists AS t ON t.id = 1 + k %% %(therapists)s
+            CROSS JOIN LATERAL (
+                SELECT TIMESTAMP '2025-01-01 07:00' + k * INTERVAL '5 minutes' AS at
+            ) AS s
+            RETURNING id, therapist_id
         )
-        _reset_sequences(cursor)
-    connection.close()
+        INSERT INTO communication_service.email_batches
+            (email_id, placement_request_id, priority)
+        SELECT e.id, r.id, r.rank
+        FROM new_emails AS e
+        JOIN LATERAL (
+            SELECT pr.id, row_number() OVER (ORDER BY pr.id) AS rank
+            FROM matching_service.placement_requests AS pr
+            WHERE pr.therapist_id = e.therapist_id
+            ORDER BY pr.id
+            LIMIT 1 + e.id %% 3
+        ) AS r ON true
+        """,
+        {"count": count, "therapists": therapists},
+    )
 
 
 def load_phone_calls(
@@ -103,9 +154,9 @@ def load_phone_calls(
     therapists ``therapist_ids[0]..[1]``. No two calls overlap at all, so both the per-therapist
     exclusion constraint and ``CALL_LINES=1`` hold whatever ``status`` is."""
     low, high = therapist_ids
-    with connect(database_url) as connection, connection.cursor() as cursor:
-        cursor.execute(
-            """
+    sql(
+        database_url,
+        """
             INSERT INTO communication_service.phone_calls
                 (therapist_id, scheduled_date, scheduled_time, duration_minutes, status)
             SELECT %(low)s + k %% (%(high)s - %(low)s + 1),
@@ -113,28 +164,43 @@ def load_phone_calls(
                    TIME '08:00' + (k %% %(per_day)s) * INTERVAL '5 minutes',
                    5,
                    %(status)s::phonecallstatus
-            FROM generate_series(0, %(count)s - 1) AS k
-            """,
-            {
-                "low": low,
-                "high": high,
-                "first_day": first_day,
-                "per_day": SLOTS_PER_DAY,
-                "status": status,
-                "count": count,
-            },
-        )
-        cursor.execute("ANALYZE communication_service.phone_calls")
-    connection.close()
+            FROM generate_series(0, %(count)s - 1) AS k;
+            ANALYZE communication_service.phone_calls
+        """,
+        {
+            "low": low,
+            "high": high,
+            "first_day": first_day,
+            "per_day": SLOTS_PER_DAY,
+            "status": status,
+            "count": count,
+        },
+    )
+
+
+def load_existing_calls(database_url: str, count: int, therapist_ids: tuple[int, int]) -> None:
+    """``count`` calls already booked: 4/5 completed in the past, 1/5 scheduled densely from
+    tomorrow on (the slot search has to step over them)."""
+    past, future = count - count // 5, count // 5
+    first_day = date.today() - timedelta(days=past // SLOTS_PER_DAY + 2)
+    load_phone_calls(database_url, count=past, first_day=first_day, therapist_ids=therapist_ids)
+    tomorrow = date.today() + timedelta(days=1)
+    load_phone_calls(
+        database_url,
+        count=future,
+        first_day=tomorrow,
+        therapist_ids=therapist_ids,
+        status="scheduled",
+    )
 
 
 def load_call_sheet(database_url: str, *, day: date, calls: int, requests_per_call: int) -> None:
     """A staff call sheet for ``day``: ``calls`` scheduled calls from 09:00 on, one per
     therapist (ids 2, 3, ...), each carrying up to ``requests_per_call`` of that therapist's
     open requests (the shape ``GET /api/phone-calls/daily`` serves)."""
-    with connect(database_url) as connection, connection.cursor() as cursor:
-        cursor.execute(
-            """
+    sql(
+        database_url,
+        """
             WITH new_calls AS (
                 INSERT INTO communication_service.phone_calls
                     (therapist_id, scheduled_date, scheduled_time, duration_minutes)
@@ -154,43 +220,27 @@ def load_call_sheet(database_url: str, *, day: date, calls: int, requests_per_ca
                 LIMIT %(per_call)s
             ) AS r ON true
             """,
-            {"day": day, "calls": calls, "per_call": requests_per_call},
-        )
-    connection.close()
+        {"day": day, "calls": calls, "per_call": requests_per_call},
+    )
 
 
-def analyze(database_url: str) -> None:
-    connection = psycopg2.connect(libpq_dsn(database_url))
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
-    connection.close()
-
-
-def _reset_sequences(cursor) -> None:
-    for table in (
+RESET_SEQUENCES = "".join(
+    f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), (SELECT max(id) FROM {t}));"
+    for t in (
         "therapist_service.therapists",
         "patient_service.patients",
         "matching_service.placement_requests",
-    ):
-        cursor.execute(
-            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-            f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
-        )
+    )
+)
 
 
-def row_counts(database_url: str) -> dict[str, int]:
-    connection = psycopg2.connect(libpq_dsn(database_url))
-    counts = {}
-    with connection.cursor() as cursor:
-        for table in (
-            "therapist_service.therapists",
-            "patient_service.patients",
-            "matching_service.placement_requests",
-            "communication_service.phone_calls",
-            "communication_service.emails",
-        ):
-            cursor.execute(f"SELECT count(*) FROM {table}")
-            counts[table] = cursor.fetchone()[0]
-    connection.close()
-    return counts
+def id_ranges(database_url: str) -> dict[str, tuple[int, int]]:
+    """(lowest, highest) id of each table the scenarios draw ids from, after ``VACUUM
+    ANALYZE``."""
+    sql(database_url, "VACUUM ANALYZE")
+    tables = ("therapist_service.therapists", "communication_service.phone_calls")
+    tables += ("communication_service.emails", "patient_service.patients")
+    return {
+        table.split(".")[1]: tuple(sql(database_url, f"SELECT min(id), max(id) FROM {table}")[0])
+        for table in tables
+    }

@@ -2,12 +2,11 @@
 
     .venv/bin/python -m benchmarks.profile [--path "/api/therapists/{id}"] [--seconds 10]
 
-Same set-up as ``benchmarks.run`` (private PostgreSQL, real migrations, the same bulk data
-scaled by ``--scale``, the project's gunicorn settings) but with ONE worker, so all load
-lands on the sampled process. Prints the share of CPU samples by package of the innermost
-frame (self time, sums to 100 %) and the functions with the largest inclusive share.
-Needs ptrace (root in a container is enough). ``--raw FILE`` keeps py-spy's collapsed
-stacks (for speedscope or flamegraph.pl).
+The set-up of ``benchmarks.run`` (scaled by ``--scale``) with ONE worker, so all load lands
+on the sampled process. Prints the share of CPU samples by package of the innermost frame
+(self time) and the functions with the largest inclusive share; ``--raw FILE`` keeps
+py-spy's collapsed stacks (for speedscope or flamegraph.pl). Needs ptrace (root in a
+container is enough).
 """
 
 from __future__ import annotations
@@ -21,68 +20,36 @@ import tempfile
 import threading
 from pathlib import Path
 
-from benchmarks.infra import EmbeddedDatabase, Gunicorn, Load, ensure_wrk, run_wrk
-from benchmarks.run import set_up
+from benchmarks.harness import ROOT, Database, Gunicorn, Load, ensure_wrk, run_wrk
+from benchmarks.run import Variant, set_up
 
 FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^:)]*)(?::\d+)?\)$")
-PACKAGES = (
-    "communication_service",
-    "benchmarks",
-    "flask_restful",
-    "flask_sqlalchemy",
-    "flask",
-    "werkzeug",
-    "sqlalchemy",
-    "psycopg2",
-    "marshmallow",
-    "gunicorn",
-    "logging",
-    "json",
-    "http",
-    "socket",
-    "selectors",
-)
 
 
 def package_of(file: str) -> str:
-    path = file.replace("\\", "/")
-    if "site-packages/" in path:
-        return path.split("site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
-    for name in PACKAGES:
-        if f"/{name}/" in path or path.endswith(f"/{name}.py") or f"{name}/" in path[:40]:
+    """py-spy names files relative to their sys.path entry: the first part is the package."""
+    file = file.split("site-packages/", 1)[-1]
+    for name in ("communication_service", "benchmarks"):
+        if f"{name}/" in file:
             return name
-    return "stdlib/other (" + Path(path).name + ")"
+    return "stdlib/other" if file.startswith("/") else file.split("/")[0].removesuffix(".py")
 
 
 def analyse(raw: str, top: int = 25) -> str:
-    self_by_package: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
-    total = 0
     for line in raw.splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        total += count
-        frames = [FRAME.match(part) for part in stack.split(";")]
-        frames = [f for f in frames if f]
-        if not frames:
-            continue
-        self_by_package[package_of(frames[-1]["file"])] += count
-        seen = set()
-        for f in frames:
-            key = f"{f['function']} [{package_of(f['file'])}]"
-            if key not in seen:
-                seen.add(key)
-                inclusive[key] += count
-    if not total:
-        return "no samples"
-    lines = [f"{total} CPU samples", "", "self time by package of the innermost frame:"]
-    for name, count in self_by_package.most_common(15):
-        lines.append(f"  {100 * count / total:5.1f} %  {name}")
-    lines += ["", "inclusive time by function:"]
-    for name, count in inclusive.most_common(top):
-        lines.append(f"  {100 * count / total:5.1f} %  {name}")
+        stack, _, count = line.rpartition(" ")
+        frames = [m for m in map(FRAME.match, stack.split(";")) if m] if count.isdigit() else []
+        if frames:
+            own[package_of(frames[-1]["file"])] += int(count)
+            for key in {f"{f['function']} [{package_of(f['file'])}]" for f in frames}:
+                inclusive[key] += int(count)
+    total = sum(own.values()) or 1
+    lines = [f"{total} CPU samples", "self time by package of the innermost frame:"]
+    lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in own.most_common(15)]
+    lines.append("inclusive time by function:")
+    lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in inclusive.most_common(top)]
     return "\n".join(lines)
 
 
@@ -97,49 +64,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app", default="wsgi:app", help="WSGI spec (ceiling apps too)")
     parser.add_argument("--raw", type=Path, default=None, help="keep the collapsed stacks")
     args = parser.parse_args(argv)
-
     wrk = ensure_wrk()
     if wrk is None:
-        print("wrk is not installed", file=sys.stderr)
-        return 2
-    low, high = (int(x) for x in args.ids.split("-"))
-    raw_path = args.raw or Path(tempfile.mkstemp(suffix=".txt")[1])
-    with EmbeddedDatabase() as database:
-        ctx = set_up(database, args.scale)  # the benchmark's data set, scaled
-        env = {"DATABASE_URL": ctx.http_url, "WEB_CONCURRENCY": "1"}
-        with Gunicorn(args.app, env=env) as server:
+        sys.exit("wrk is not installed")
+    raw = args.raw or Path(tempfile.mkstemp(suffix=".txt")[1])
+    ids = tuple(int(x) for x in args.ids.split("-"))
+    load = Load(args.path, args.method, args.body, ids)
+    with Database() as database:
+        variant = Variant("profile", ROOT)
+        set_up(database, [variant], args.scale)
+        env = {"DATABASE_URL": variant.http_url, "WEB_CONCURRENCY": "1"}
+        with Gunicorn(args.app, env) as server:
             (worker,) = server.worker_pids()
-            load = Load(args.path, method=args.method, body=args.body, ids=(low, high))
             run_wrk(wrk, server.base_url, load, duration=2, connections=2)  # warm-up
-            driver = threading.Thread(
-                target=run_wrk,
-                args=(wrk, server.base_url, load),
-                kwargs={"duration": args.seconds + 2, "connections": 2},
-            )
+            drive = {"duration": args.seconds + 2, "connections": 2}
+            target = (wrk, server.base_url, load)
+            driver = threading.Thread(target=run_wrk, args=target, kwargs=drive)
             driver.start()
-            subprocess.run(
-                [
-                    str(Path(sys.executable).with_name("py-spy")),
-                    "record",
-                    "--pid",
-                    str(worker),
-                    "--duration",
-                    str(int(args.seconds)),
-                    "--rate",
-                    "250",
-                    "--format",
-                    "raw",
-                    "--output",
-                    str(raw_path),
-                    "--nonblocking",
-                ],
-                check=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            py_spy = [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(worker)]
+            options = ["--duration", str(int(args.seconds)), "--rate", "250", "--nonblocking"]
+            options += ["--format", "raw", "--output", str(raw)]
+            subprocess.run([*py_spy, *options], check=True, capture_output=True)
             driver.join()
     print(f"{args.method} {args.path} ({args.app}), one gunicorn worker, {args.seconds:g} s")
-    print(analyse(raw_path.read_text()))
+    print(analyse(raw.read_text()))
     return 0
 
 

@@ -1,16 +1,19 @@
 """The one benchmark command: ``.venv/bin/python -m benchmarks.run`` (``--help`` for options).
 
-Starts a private embedded PostgreSQL in a temporary directory, migrates it with the real
-migrations, bulk-loads the data set, serves the service and the two ceiling apps with the
-project's gunicorn settings on 127.0.0.1, drives them all with wrk, runs the jobs, and prints
-one table (median of ``--runs`` runs, min-max). Writes ``benchmarks/results/latest.json`` and,
-after a full run, the table into ``BENCHMARKS.md``.
+Starts a private embedded PostgreSQL, migrates it with the real migrations, bulk-loads the data
+set, serves the service and the two ceiling apps with the project's gunicorn settings on
+127.0.0.1, drives them with wrk, counts statements, runs the jobs, and prints one table (median
+of ``--runs`` runs, min-max). ``--tree PATH`` serves the service from a second checkout too
+(an older worktree, this venv): every figure is measured for both, interleaved, side by side.
+Writes ``benchmarks/results/latest.json`` and, after a full run, the table into BENCHMARKS.md.
+A figure is one entry in ``HTTP``, ``STATEMENTS`` or ``job_rows``, its bar one in ``TARGETS``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import operator
 import os
 import platform
 import re
@@ -19,79 +22,290 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from benchmarks import data
-from benchmarks.infra import (
-    API_TOKEN,
+from benchmarks.harness import (
     ROOT,
-    EmbeddedDatabase,
+    Database,
     Gunicorn,
+    Load,
     ensure_wrk,
     migrate,
-    route_missing,
+    one,
+    probe,
     run_wrk,
-    service_capabilities,
     smtp_sink,
+    sql,
     wrk_version,
-)
-from benchmarks.scenarios import (
-    CALL_SHEET_DAY,
-    HISTORY_THERAPIST_ID,
-    HTTP_SCENARIOS,
-    JOB_SCENARIOS,
-    SERVERS,
-    STATEMENT_SCENARIOS,
-    TODAY,
-    Context,
-    HttpScenario,
-    JobScenario,
-    StatementScenario,
 )
 
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 MARKDOWN = ROOT / "BENCHMARKS.md"
-TABLE_START = "<!-- bench:latest:start -->"
-TABLE_END = "<!-- bench:latest:end -->"
+TABLE_START, TABLE_END = "<!-- bench:latest:start -->", "<!-- bench:latest:end -->"
+TODAY = date.today()
+CALL_SHEET_DAY = TODAY + timedelta(days=60)  # beyond the booking horizon: never in the way
+JOB_NOW = "2026-12-01T07:00:00"
+SEND_EMAILS = 2_000  # delivered per send-emails run (the rest of the batch stays a draft)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
-    parser.add_argument("--runs", type=int, default=3, help="runs per figure (default 3)")
-    parser.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
-    parser.add_argument("--warmup", type=float, default=2, help="seconds of wrk warm-up")
-    parser.add_argument(
-        "--connections", type=int, default=2 * workers, help="wrk connections (2 x workers)"
-    )
-    parser.add_argument("--scale", type=float, default=1.0, help="data size factor (1 = issue 6)")
-    parser.add_argument("--only", action="append", default=[], help="name substring (repeatable)")
-    parser.add_argument("--json", type=Path, default=RESULTS_DIR / "latest.json")
-    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
-    parser.add_argument(
-        "--no-markdown", action="store_true", help="do not write the table into BENCHMARKS.md"
-    )
-    args = parser.parse_args(argv)
-    args.workers = workers
-    return args
+@dataclass(frozen=True)
+class Http:
+    """wrk against a gunicorn; ``{id}`` in path and body drawn at random from ``ids``."""
+
+    name: str
+    path: str
+    ids: str | None = None  # a key of Context.ids
+    server: str = "service"  # bare | pk | service
+    method: str = "GET"
+    body: str | None = None
+    env: tuple[tuple[str, str], ...] = ()  # extra settings of its gunicorn
 
 
-# --- selection -------------------------------------------------------------------------------
+DEEP_LIST = "GET /api/phone-calls?therapist_id= (page 1, 50 of 100,000)"
+LIST = "GET /api/phone-calls?therapist_id={random} (page 1, 50 of 100; 1,000 therapists)"
+BOOKING = "POST /api/phone-calls (automatic booking, CALL_LINES=0)"
+EMAILS = "GET /api/emails?therapist_id={random} (page 1, 10 emails each)"
+SHEET = "GET /api/phone-calls/daily (60 calls, 3 requests each)"
+PAGE = "&page=1&per_page=50"
+HTTP = [
+    Http("ceiling: bare Flask {ok: true}", "/", server="bare"),
+    Http("ceiling: Flask + one PK SELECT (raw psycopg2)", "/therapists/{id}", "loaded", "pk"),
+    Http("GET /health (service)", "/health"),
+    Http("GET /api/therapists/{random id}", "/api/therapists/{id}", "therapists"),
+    Http("GET /api/phone-calls/{random id}", "/api/phone-calls/{id}", "phone_calls"),
+    Http(DEEP_LIST, "/api/phone-calls?therapist_id=1" + PAGE),  # therapist 1: the history
+    Http(LIST, "/api/phone-calls?therapist_id={id}" + PAGE, "list"),
+    Http("GET /api/emails/{random id}", "/api/emails/{id}", "emails"),
+    Http(EMAILS, "/api/emails?therapist_id={id}", "loaded"),
+    Http(SHEET, f"/api/phone-calls/daily?date={CALL_SHEET_DAY}"),
+    # With one phone line the 28-day horizon holds ~2,000 calls in all: the run would mostly
+    # measure "no slot available". Unlimited lines measure the booking itself.
+    Http(BOOKING, "/api/phone-calls", "booking", "service", "POST", '{"therapist_id": {id}}',
+         (("CALL_LINES", "0"),)),
+]  # fmt: skip
+# (name, method, path, body, calls already booked): statements per request (``probe.py``).
+STATEMENTS = [
+    ("SQL per GET /api/therapists/{id}", "GET", "/api/therapists/42", None, 0),
+    ("SQL per PUT /api/therapists/{id}/availability", "PUT", "/api/therapists/42/availability",
+     '{"potentially_available": true, "potentially_available_notes": "bench"}', 0),
+    *((f"SQL per booking at {n:,} existing calls", "POST", "/api/phone-calls",
+       '{"therapist_id": 7}', n) for n in (0, 5_000)),
+]  # fmt: skip
+JOB_ROWS = ["batch-emails first run", "batch-emails rerun", "send-emails 2,000 into aiosmtpd"]
+ROWS = [h.name for h in HTTP] + [s[0] for s in STATEMENTS] + JOB_ROWS
 
 
-def selected(names: Iterable[str], only: list[str]) -> set[str]:
-    wanted = [word.lower() for word in only]
-    return {name for name in names if not wanted or any(word in name.lower() for word in wanted)}
+@dataclass(frozen=True)
+class Target:
+    figure: str  # a key of the row's figures
+    op: str  # ">=" or "<="
+    value: float
+    text: str
+
+    def met(self, figures: dict[str, Any]) -> bool | None:
+        if figures.get(self.figure) is None:
+            return None
+        return (operator.ge if self.op == ">=" else operator.le)(figures[self.figure], self.value)
+
+
+def pct(value: float) -> tuple[Target]:
+    return (Target("pct_of_bare", ">=", value, f"≥ {value:g} % of bare Flask"),)
+
+
+AT_MOST_5 = (Target("sql_statements", "<=", 5, "≤ 5 statements"),)
+TARGETS = {
+    "GET /api/phone-calls/{random id}": pct(50),
+    DEEP_LIST: pct(30),
+    LIST: pct(30),
+    "GET /api/emails/{random id}": pct(40),
+    STATEMENTS[2][0]: AT_MOST_5,
+    STATEMENTS[3][0]: AT_MOST_5,
+    JOB_ROWS[0]: (
+        Target("seconds", "<=", 20, "≤ 20 s"),
+        Target("peak_rss_mb", "<=", 300, "≤ 300 MB"),
+    ),
+    JOB_ROWS[1]: (Target("seconds", "<=", 2, "≤ 2 s"),),
+    JOB_ROWS[2]: (Target("emails_per_s", ">=", 200, "≥ 200 emails/s"),),
+}
+PAIRED = {name for name, targets in TARGETS.items() if targets[0].figure == "pct_of_bare"}
+
+
+@dataclass
+class Variant:
+    """A checkout the service is served from, with its own migrated and loaded databases."""
+
+    label: str
+    tree: Path
+    template: str = ""  # the loaded template every fresh copy starts from
+    http_url: str = ""  # the copy (with the read-only extras) its gunicorns serve
+
+
+@dataclass
+class Context:
+    database: Database
+    size: data.DataSize
+    ids: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (min, max) id
+    smtp_port: int = 0
+
+
+def set_up(database: Database, variants: list[Variant], scale: float) -> Context:
+    """Per variant: a template migrated by its tree's migrations with the data set the
+    statement and job runs copy; and a copy with the read-only extras its gunicorns serve."""
+    ctx = Context(database, data.DataSize().scaled(scale))
+    therapists, history = ctx.size.therapists, max(100, int(100_000 * scale))
+    extra = max(10, int(1_000 * scale))  # therapists with 100 calls each, for the list page
+    for n, variant in enumerate(variants):
+        started = time.perf_counter()
+        variant.template = f"bench_template_{n}"
+        url = database.create(variant.template)
+        migrate(url, variant.tree)
+        data.load_people_and_requests(url, ctx.size)
+        data.load_phone_calls(  # therapist 1's history, all in the past: no block on slots
+            url,
+            count=history,
+            first_day=TODAY - timedelta(days=history // data.SLOTS_PER_DAY + 7),
+            therapist_ids=(1, 1),
+        )
+        data.load_call_sheet(url, day=CALL_SHEET_DAY, calls=60, requests_per_call=3)
+        data.id_ranges(url)  # VACUUM ANALYZE
+        variant.http_url = url = database.create(f"bench_http_{n}", template=variant.template)
+        data.load_list_therapists(url, first=therapists + 1, count=extra, calls_each=100)
+        data.load_emails(url, count=max(100, int(100_000 * scale)), therapists=therapists)
+        ctx.ids = data.id_ranges(url)
+        ranges = ", ".join(f"{t} {low:,}-{high:,}" for t, (low, high) in ctx.ids.items())
+        print(f"{variant.label}: loaded in {time.perf_counter() - started:.0f} s; ids {ranges}")
+    ctx.ids |= {
+        "loaded": (1, therapists),
+        "booking": (2, therapists),
+        "list": (therapists + 1, therapists + extra),
+    }
+    return ctx
 
 
 # --- runs ------------------------------------------------------------------------------------
 
 
+def run_http(ctx: Context, variants: list[Variant], scenarios: list[Http], args, wrk: str):
+    """A warm-up each, then the runs go round-robin over all scenarios (and over the variants
+    within a scenario, alternating which goes first), so a noisy neighbour on a shared machine
+    weighs on every figure alike. A scenario held to a ratio target gets a bare-Flask run right
+    before each of its runs (``paired_bare_req_per_s``): the machine's speed drifts by ±20 %
+    within a minute, so a ratio is only as good as its two figures are close in time."""
+    servers: dict[tuple, Gunicorn] = {}
+    (RESULTS_DIR / "logs").mkdir(parents=True, exist_ok=True)
+
+    def measure(scenario: Http, variant: Variant, seconds: float) -> dict[str, Any]:
+        own = scenario.server == "service"
+        key = (scenario.server, scenario.env, variant.label if own else "")
+        if key not in servers:
+            app = {
+                "bare": "benchmarks.ceiling_apps:bare_app",
+                "pk": "benchmarks.ceiling_apps:pk_app",
+            }
+            env = {"DATABASE_URL": variant.http_url, **dict(scenario.env)}
+            log = RESULTS_DIR / "logs" / f"gunicorn-{scenario.server}-{len(servers)}.log"
+            log.unlink(missing_ok=True)
+            tree = variant.tree if own else ROOT
+            servers[key] = Gunicorn(app.get(scenario.server, "wsgi:app"), env, tree, log).start()
+        if scenario.method == "POST":  # forget the calls the last run booked
+            day = TODAY - timedelta(days=1), TODAY + timedelta(days=40)
+            delete = "DELETE FROM communication_service.phone_calls WHERE scheduled_date BETWEEN"
+            sql(variant.http_url, delete + " %s AND %s", day)
+        ids, token = ctx.ids.get(scenario.ids or ""), scenario.path.startswith("/api")
+        load = Load(scenario.path, scenario.method, scenario.body, ids, token)
+        url = servers[key].base_url
+        return run_wrk(wrk, url, load, duration=seconds, connections=args.connections)
+
+    def cells(scenario: Http) -> list[Variant]:
+        return variants if scenario.server == "service" else variants[:1]
+
+    samples = {s.name: {v.label: [] for v in cells(s)} for s in scenarios}
+    try:
+        for scenario in scenarios:
+            for variant in cells(scenario):
+                print(f"  warm-up  {scenario.name} [{variant.label}]", flush=True)
+                measure(scenario, variant, args.warmup)
+        for run in range(1, args.runs + 1):
+            for scenario in scenarios:
+                for variant in cells(scenario)[:: 1 if run % 2 else -1]:
+                    paired = scenario.name in PAIRED
+                    bare = measure(HTTP[0], variants[0], args.duration) if paired else {}
+                    sample = measure(scenario, variant, args.duration)
+                    if bare:
+                        sample["paired_bare_req_per_s"] = bare["req_per_s"]
+                    samples[scenario.name][variant.label].append(sample)
+                    print(
+                        f"  run {run}/{args.runs}  {scenario.name} [{variant.label}]: "
+                        f"{sample['req_per_s']:,.0f} req/s, p50 {sample['p50_ms']} ms"
+                        + (f" (bare {bare['req_per_s']:,.0f})" if bare else "")
+                        + (f", non-2xx {sample['non_2xx_3xx']}" if sample["non_2xx_3xx"] else ""),
+                        flush=True,
+                    )
+    finally:
+        for running in servers.values():
+            running.stop()
+    return samples
+
+
+def job_rows(ctx: Context, variant: Variant, url: str) -> dict[str, dict[str, Any]]:
+    """batch-emails twice (the rerun must find nothing to do), then send-emails of the first
+    ``SEND_EMAILS`` queued emails (the rest become drafts, never sent: a run of fixed size)."""
+
+    def job(*command: str, **settings: Any) -> dict[str, Any]:
+        args = ("job", "comm", *command, "--now", JOB_NOW)
+        report = probe(url, *args, tree=variant.tree, settings=settings)
+        if report["exit_code"]:
+            raise RuntimeError(f"comm {command}: {report}")
+        return report
+
+    first, rerun = job("batch-emails"), job("batch-emails")
+    queued = "SELECT id FROM communication_service.emails WHERE status = 'queued'"
+    sql(
+        url,
+        f"UPDATE communication_service.emails SET status = 'draft' WHERE id IN ({queued}"
+        " ORDER BY id OFFSET %s)",
+        (SEND_EMAILS,),
+    )
+    send = job("send-emails", smtp_host="127.0.0.1", smtp_port=ctx.smtp_port)
+    sent = one(url, "SELECT count(*) FROM communication_service.emails WHERE status = 'sent'")
+    send["emails_per_s"] = round(sent / send["seconds"], 1)
+    return dict(zip(JOB_ROWS, (first, rerun, send), strict=True))
+
+
+def run_fresh(ctx: Context, variants: list[Variant], statements: list, jobs: bool, runs: int):
+    """Statement counts and jobs, every run on a fresh copy of each variant's template."""
+    samples: dict[str, dict[str, list]] = {}
+    for run in range(1, runs + 1):
+        for variant in variants:
+            for name, method, path, body, calls in statements:
+                url = ctx.database.create("bench_fresh", template=variant.template)
+                if calls:  # already booked: 4/5 done in the past, 1/5 from tomorrow on
+                    data.load_existing_calls(url, calls, (2, ctx.size.therapists))
+                found = probe(
+                    url, "requests", method, path, *filter(None, [body]), tree=variant.tree
+                )
+                samples.setdefault(name, {}).setdefault(variant.label, []).extend(found)
+                print(f"  run {run}/{runs}  {name} [{variant.label}]: {found}", flush=True)
+            if jobs:
+                url = ctx.database.create("bench_fresh", template=variant.template)
+                for name, report in job_rows(ctx, variant, url).items():
+                    samples.setdefault(name, {}).setdefault(variant.label, []).append(report)
+                    figures = f"{report['seconds']} s, {report['peak_rss_mb']} MB"
+                    figures += f", {report['sql_statements']} SQL"
+                    print(f"  run {run}/{runs}  {name} [{variant.label}]: {figures}", flush=True)
+    ctx.database.drop("bench_fresh")
+    return samples
+
+
+# --- figures ---------------------------------------------------------------------------------
+
+
 def summarise(samples: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    figures: dict[str, dict[str, float]] = {}
+    figures = {}
     for key in samples[0] if samples else ():
         values = [s[key] for s in samples if isinstance(s.get(key), int | float)]
         if values:
@@ -103,503 +317,187 @@ def summarise(samples: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return figures
 
 
-def run_http(ctx: Context, scenarios: list[HttpScenario], args: argparse.Namespace, wrk: str):
-    """Every scenario gets a warm-up, then the runs go round-robin over all scenarios so that
-    a noisy neighbour on a shared machine weighs on every figure alike.
-
-    A scenario held to a ratio target (``pct_of_ceiling``) has its ceiling measured again
-    right before each of its runs (``paired_ceiling_req_per_s`` in the sample): the machine's
-    speed drifts by ±20 % within a minute, so a ratio is only as good as the two figures are
-    close in time. Paired ceiling runs feed the ratio, not the ceiling's own figures."""
-    servers: dict[tuple[str, tuple], Gunicorn] = {}
-    results: dict[str, dict[str, Any]] = {}
-    logs = RESULTS_DIR / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    try:
-        for scenario in scenarios:
-            key = (scenario.server, tuple(sorted(scenario.server_env.items())))
-            if key not in servers:
-                app, ready = SERVERS[scenario.server]
-                env = {"DATABASE_URL": ctx.http_url, **scenario.server_env}
-                log_path = logs / f"gunicorn-{scenario.server}-{len(servers)}.log"
-                log_path.unlink(missing_ok=True)
-                servers[key] = Gunicorn(app, env=env, ready_path=ready, log_path=log_path).start()
-            results[scenario.name] = {"server": servers[key], "samples": []}
-        for scenario in scenarios:
-            print(f"  warm-up  {scenario.name}", flush=True)
-            if scenario.before_each_run:
-                scenario.before_each_run(ctx)
-            run_wrk(
-                wrk,
-                results[scenario.name]["server"].base_url,
-                scenario.load(ctx),
-                duration=args.warmup,
-                connections=args.connections,
-            )
-        ceilings = {s.server: s for s in scenarios if s.ratio_to is None}
-
-        def measure(scenario: HttpScenario) -> dict[str, Any]:
-            return run_wrk(
-                wrk,
-                results[scenario.name]["server"].base_url,
-                scenario.load(ctx),
-                duration=args.duration,
-                connections=args.connections,
-            )
-
-        for run in range(1, args.runs + 1):
-            for scenario in scenarios:
-                paired = ceilings.get(scenario.ratio_to) if held_to_ratio(scenario) else None
-                if paired is not None:
-                    paired_sample = measure(paired)
-                    print(
-                        f"  run {run}/{args.runs}  {paired.name} (paired with the next run):"
-                        f" {paired_sample['req_per_s']:,.0f} req/s",
-                        flush=True,
-                    )
-                if scenario.before_each_run:
-                    scenario.before_each_run(ctx)
-                sample = measure(scenario)
-                if paired is not None:
-                    sample["paired_ceiling_req_per_s"] = paired_sample["req_per_s"]
-                results[scenario.name]["samples"].append(sample)
-                print(
-                    f"  run {run}/{args.runs}  {scenario.name}: {sample['req_per_s']:,.0f} req/s"
-                    f"  p50 {sample['p50_ms']} ms  p99 {sample['p99_ms']} ms"
-                    + (f"  non-2xx {sample['non_2xx_3xx']}" if sample["non_2xx_3xx"] else ""),
-                    flush=True,
-                )
-    finally:
-        for server in servers.values():
-            server.stop()
-    return {name: result["samples"] for name, result in results.items()}
-
-
-def held_to_ratio(scenario: HttpScenario) -> bool:
-    return scenario.ratio_to is not None and any(
-        target.figure == "pct_of_ceiling" for target in scenario.targets
-    )
-
-
 def paired_ratios(samples: list[dict[str, Any]]) -> list[float]:
-    """Each run's req/s as a percentage of the ceiling run measured right before it."""
+    """Each run's req/s as a percentage of the bare-Flask run measured right before it."""
     return [
-        100 * sample["req_per_s"] / sample["paired_ceiling_req_per_s"]
-        for sample in samples
-        if sample.get("paired_ceiling_req_per_s")
+        100 * s["req_per_s"] / s["paired_bare_req_per_s"]
+        for s in samples
+        if s.get("paired_bare_req_per_s")
     ]
 
 
-def add_ceiling_ratio(entry: dict[str, Any], ceiling: dict[str, Any] | None) -> None:
-    """``pct_of_ceiling``: the median of the paired ratios (with each run's in
-    ``pct_of_ceiling_runs``), or without paired runs the ratio of the two medians."""
-    ratios = paired_ratios(entry["runs"])
+def cell(name: str, samples: list[dict[str, Any]], bare: list[dict[str, Any]] | None) -> dict:
+    """One row's figures for one variant: medians, % of bare Flask (the median of the paired
+    ratios, or without paired runs the ratio of the two medians) and the targets' verdicts."""
+    entry: dict[str, Any] = {"runs": samples, "figures": summarise(samples)}
+    ratios = paired_ratios(samples)
     if ratios:
-        entry["pct_of_ceiling"] = round(statistics.median(ratios), 1)
-        entry["pct_of_ceiling_runs"] = [round(ratio, 1) for ratio in ratios]
-    elif ceiling:
-        entry["pct_of_ceiling"] = round(
-            100
-            * entry["figures"]["req_per_s"]["median"]
-            / ceiling["figures"]["req_per_s"]["median"],
-            1,
-        )
+        entry["pct_of_bare"] = round(statistics.median(ratios), 1)
+        entry["pct_of_bare_runs"] = [round(ratio, 1) for ratio in ratios]
+    elif bare and "req_per_s" in entry["figures"] and name != HTTP[0].name:
+        ratio = entry["figures"]["req_per_s"]["median"] / summarise(bare)["req_per_s"]["median"]
+        entry["pct_of_bare"] = round(100 * ratio, 1)
+    flat = {key: value["median"] for key, value in entry["figures"].items()}
+    flat["pct_of_bare"] = entry.get("pct_of_bare")
+    if "sql_statements" in entry["figures"]:  # a statement bar holds for every sample
+        flat["sql_statements"] = entry["figures"]["sql_statements"]["max"]
+    failed = entry["figures"].get("status", {}).get("max", 0) >= 400  # a bar needs answers
+    entry["met"] = [False if failed else t.met(flat) for t in TARGETS.get(name, ())]
+    return entry
 
 
-def run_statements(ctx: Context, scenario: StatementScenario, runs: int) -> list[dict[str, Any]]:
-    from sqlalchemy import event
-
-    from communication_service import create_app
-    from communication_service.extensions import db
-
-    samples = []
-    for _ in range(runs):
-        database_url = ctx.fresh_copy("bench_statements")
-        if scenario.prepare:
-            scenario.prepare(ctx, database_url)
-        app = create_app(
-            {"database_url": database_url, "api_tokens": API_TOKEN, "log_level": "WARNING"}
-        )
-        client = app.test_client()
-        headers = {"Authorization": f"Bearer {API_TOKEN}"}
-        with app.app_context():
-            # The session's engine and the reader's (hot reads, ``reads.py``).
-            engines = (db.engine, app.extensions["reader"].engine)
-        client.get("/health")  # connect and initialise the dialect outside the count
-        # One request outside the count: a connection prepares a hot read the first time it
-        # runs it (one PREPARE per connection and statement); the figures are the steady state.
-        client.open(
-            scenario.path(ctx),
-            method=scenario.method,
-            json=scenario.body(ctx) if scenario.body else None,
-            headers=headers,
-        )
-        count = 0
-
-        def counter(*_: object) -> None:
-            nonlocal count
-            count += 1
-
-        for engine in engines:
-            event.listen(engine, "before_cursor_execute", counter)
-        try:
-            for _ in range(scenario.requests):
-                count = 0
-                response = client.open(
-                    scenario.path(ctx),
-                    method=scenario.method,
-                    json=scenario.body(ctx) if scenario.body else None,
-                    headers=headers,
-                )
-                samples.append({"sql_statements": count, "status": response.status_code})
-        finally:
-            for engine in engines:
-                event.remove(engine, "before_cursor_execute", counter)
-                engine.dispose()
-    return samples
-
-
-def run_job(ctx: Context, scenario: JobScenario, runs: int) -> dict[str, list[dict[str, Any]]]:
-    samples: dict[str, list[dict[str, Any]]] = {step.name: [] for step in scenario.steps}
-    for run in range(1, runs + 1):
-        database_url = ctx.fresh_copy("bench_job")
-        if scenario.prepare:
-            scenario.prepare(ctx, database_url)
-        for step in scenario.steps:
-            if step.before:
-                step.before(ctx, database_url)
-            settings = step.settings(ctx) if step.settings else {}
-            command = [
-                sys.executable,
-                "-m",
-                "benchmarks.job_runner",
-                "--database-url",
-                database_url,
-            ]
-            for name, value in settings.items():
-                command += ["--setting", f"{name}={value}"]
-            command += ["--", *step.command]
-            result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-            report = next(
-                (
-                    json.loads(line[len("JOB_JSON ") :])
-                    for line in result.stdout.splitlines()
-                    if line.startswith("JOB_JSON ")
-                ),
-                None,
-            )
-            if report is None:
-                raise RuntimeError(f"{scenario.name} {step.name}: {result.stderr[-2000:]}")
-            if step.derive:
-                report.update(step.derive(ctx, database_url, report))
-            print(
-                f"  run {run}/{runs}  {scenario.name} {step.name}: {report['seconds']} s, "
-                f"{report['peak_rss_mb']} MB, {report['sql_statements']} SQL"
-                + (f", exit {report['exit_code']}" if report["exit_code"] else ""),
-                flush=True,
-            )
-            if step.measured:
-                samples[step.name].append(report)
-    ctx.database.admin('DROP DATABASE IF EXISTS "bench_job" WITH (FORCE)')
-    return samples
-
-
-# --- set-up ----------------------------------------------------------------------------------
-
-
-def set_up(database: EmbeddedDatabase, scale: float) -> Context:
-    size = data.DataSize().scaled(scale)
-    history_calls = max(100, int(100_000 * scale))
-    started = time.perf_counter()
-    template_url = database.create_database("bench_template")
-    migrate(template_url)
-    data.load_people_and_requests(template_url, size)
-    data.load_phone_calls(
-        template_url,
-        count=history_calls,
-        # Entirely in the past: a call history, not a block on future slots.
-        first_day=TODAY - timedelta(days=history_calls // data.SLOTS_PER_DAY + 7),
-        therapist_ids=(HISTORY_THERAPIST_ID, HISTORY_THERAPIST_ID),
-    )
-    data.load_call_sheet(template_url, day=CALL_SHEET_DAY, calls=60, requests_per_call=3)
-    data.analyze(template_url)
-    counts = data.row_counts(template_url)
-    print(
-        f"data loaded in {time.perf_counter() - started:.1f} s: "
-        + ", ".join(f"{table.split('.')[-1]} {n:,}" for table, n in counts.items()),
-        flush=True,
-    )
-    http_url = database.create_database("bench_http", template="bench_template")
-    return Context(
-        database=database,
-        template="bench_template",
-        http_url=http_url,
-        size=size,
-        history_calls=history_calls,
-    )
-
-
-def machine_info(database: EmbeddedDatabase, wrk: str | None, workers: int) -> dict[str, Any]:
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem_kb = next(
-        int(line.split()[1])
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal")
-    )
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "ram_gib": round(mem_kb / 1024 / 1024, 1),
-        "python": platform.python_version(),
-        "postgresql": database.version(),
-        "wrk": wrk_version(wrk) if wrk else None,
-        "gunicorn_workers": workers,
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "commit": commit,
-    }
-
-
-# --- output ----------------------------------------------------------------------------------
-
-
-def _fmt(value: float, unit: str = "") -> str:
-    text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
-    return text + unit
-
-
-def _range(figure: dict[str, float], unit: str = "") -> str:
-    return f"{_fmt(figure['median'], unit)} ({_fmt(figure['min'])}-{_fmt(figure['max'])})"
+UNITS = {
+    "req_per_s": " req/s",
+    "seconds": " s",
+    "peak_rss_mb": " MB",
+    "emails_per_s": " emails/s",
+    "sql_statements": " SQL",
+}
 
 
 def describe(entry: dict[str, Any]) -> str:
-    f = entry.get("figures", {})
-    parts: list[str] = []
-    if "req_per_s" in f:
-        parts.append(_range(f["req_per_s"], " req/s"))
-        parts.append(f"p50 {f['p50_ms']['median']:.1f} ms")
-        parts.append(f"p99 {f['p99_ms']['median']:.1f} ms")
-        if entry.get("pct_of_ceiling_runs"):
-            runs = "/".join(f"{ratio:.0f}" for ratio in entry["pct_of_ceiling_runs"])
-            parts.append(f"{entry['pct_of_ceiling']:.0f} % of bare (paired runs {runs} %)")
-        elif entry.get("pct_of_ceiling") is not None:
-            parts.append(f"{entry['pct_of_ceiling']:.0f} % of bare")
-        if f.get("non_2xx_3xx", {}).get("max"):
-            parts.append(f"non-2xx up to {f['non_2xx_3xx']['max']:,.0f}/run")
-    if "seconds" in f:
-        parts.append(_range(f["seconds"], " s"))
-        parts.append(_range(f["peak_rss_mb"], " MB"))
-    if "emails_per_s" in f:
-        parts.append(_range(f["emails_per_s"], " emails/s"))
-    if "sql_statements" in f:
-        parts.append(_range(f["sql_statements"], " SQL"))
+    def fmt(value: float, unit: str = "") -> str:
+        return (f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}") + unit
+
+    f, parts = entry["figures"], []
+    for key, unit in UNITS.items():
+        if key in f:
+            low, high = fmt(f[key]["min"]), fmt(f[key]["max"])
+            parts.append(f"{fmt(f[key]['median'], unit)} ({low}-{high})")
+        if key == "req_per_s" and key in f:
+            parts += [f"p50 {f['p50_ms']['median']:.1f} ms", f"p99 {f['p99_ms']['median']:.1f} ms"]
+            if entry.get("pct_of_bare") is not None:
+                runs = "/".join(f"{ratio:.0f}" for ratio in entry.get("pct_of_bare_runs", ()))
+                paired = f" (paired runs {runs} %)" if runs else ""
+                parts.append(f"{entry['pct_of_bare']:.0f} % of bare{paired}")
+            if f["non_2xx_3xx"]["max"]:
+                parts.append(f"non-2xx up to {f['non_2xx_3xx']['max']:,.0f}/run")
     if f.get("status", {}).get("max", 0) >= 400:
-        statuses = sorted({run["status"] for run in entry["runs"]})
-        parts.append(f"answered {statuses}")
+        parts.append(f"answered {sorted({run['status'] for run in entry['runs']})}")
     return " · ".join(parts)
 
 
-def render_table(entries: list[dict[str, Any]], runs: int) -> str:
-    lines = [
-        f"| scenario | median of {runs} runs (min-max) | target | met |",
-        "|---|---|---|---|",
-    ]
-    for entry in entries:
-        if entry["status"] == "skipped":
-            result, met = f"skipped: {entry['reason']}", ""
-        else:
-            result = describe(entry)
-            verdicts = [t["met"] for t in entry["targets"]]
-            met = "" if not verdicts else ("yes" if all(verdicts) else "**no**")
-        targets = ", ".join(t["text"] for t in entry["targets"]) or "—"
-        lines.append(f"| {entry['name']} | {result} | {targets} | {met} |")
+def render_table(rows: dict[str, dict[str, dict]], labels: list[str], runs: int) -> str:
+    heads = labels if len(labels) > 1 else [f"median of {runs} runs (min-max)"]
+    lines = [f"| scenario | {' | '.join(heads)} | target | met |"]
+    lines.append("|---|" + "---|" * (len(heads) + 2))
+    for name in (name for name in ROWS if name in rows):
+        cells = [describe(rows[name][v]) if v in rows[name] else "(as above)" for v in labels]
+        verdicts = [c["met"] for c in rows[name].values() if c["met"]]
+        met = " / ".join("yes" if all(v) else "**no**" for v in verdicts)
+        targets = ", ".join(t.text for t in TARGETS.get(name, ())) or "—"
+        lines.append(f"| {name} | {' | '.join(cells)} | {targets} | {met} |")
     return "\n".join(lines)
 
 
+def label_of(tree: Path) -> str:
+    git = ["git", "describe", "--always", "--dirty"]
+    return subprocess.run(git, cwd=tree, capture_output=True, text=True).stdout.strip() or str(tree)
+
+
+def machine_info(database: Database, wrk: str | None, args) -> dict[str, Any]:
+    cpuinfo, meminfo = Path("/proc/cpuinfo").read_text(), Path("/proc/meminfo").read_text()
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpuinfo.split("model name")[1].split(":", 1)[1].split("\n")[0].strip(),
+        "ram_gib": round(int(meminfo.split("MemTotal:")[1].split()[0]) / 1024**2, 1),
+        "python": platform.python_version(),
+        "postgresql": database.version(),
+        "wrk": wrk_version(wrk) if wrk else None,
+        "gunicorn_workers": args.workers,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "commit": label_of(ROOT),
+    }
+
+
 def write_markdown(table: str, results: dict[str, Any]) -> None:
-    m = results["machine"]
-    block = "\n".join(
-        [
-            TABLE_START,
-            f"Run {results['finished_at']} on commit `{m['commit']}`: {m['nproc']} cores "
-            f"({m['cpu']}), {m['ram_gib']} GiB RAM, Python {m['python']}, PostgreSQL "
-            f"{m['postgresql']}, {m['wrk']}, gunicorn {m['gunicorn_workers']} sync workers, "
-            f"load average {m['load_average_at_start']} at start, "
-            f"{m['load_average_at_end']} at the end (1/5/15 min).",
-            "",
-            f"Command: `{results['command']}` — {results['settings']['duration']:g} s per wrk "
-            f"run, {results['settings']['connections']} connections, data scale "
-            f"{results['settings']['scale']:g}.",
-            "",
-            table,
-            TABLE_END,
-        ]
-    )
-    text = (
-        MARKDOWN.read_text()
-        if MARKDOWN.exists()
-        else f"# Benchmarks\n\n{TABLE_START}\n{TABLE_END}\n"
+    m, s = results["machine"], results["settings"]
+    block = (
+        f"{TABLE_START}\nRun {results['finished_at']} on commit `{m['commit']}`: {m['nproc']} "
+        f"cores ({m['cpu']}), {m['ram_gib']} GiB RAM, Python {m['python']}, PostgreSQL "
+        f"{m['postgresql']}, {m['wrk']}, gunicorn {m['gunicorn_workers']} sync workers, load "
+        f"average {m['load_average_at_start']} at start, {m['load_average_at_end']} at the end "
+        f"(1/5/15 min).\n\nCommand: `{results['command']}` — {s['duration']:g} s per wrk run, "
+        f"{s['connections']} connections, data scale {s['scale']:g}.\n\n{table}\n{TABLE_END}"
     )
     pattern = re.compile(re.escape(TABLE_START) + ".*?" + re.escape(TABLE_END), re.S)
-    MARKDOWN.write_text(pattern.sub(lambda _: block, text))
+    MARKDOWN.write_text(pattern.sub(lambda _: block, MARKDOWN.read_text()))
 
 
 # --- main ------------------------------------------------------------------------------------
 
 
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    add = parser.add_argument
+    add("--runs", type=int, default=3, help="runs per figure (default 3)")
+    add("--duration", type=float, default=10, help="seconds per wrk run (default 10)")
+    add("--warmup", type=float, default=2, help="seconds of wrk warm-up (default 2)")
+    add("--connections", type=int, default=2 * workers, help="wrk connections (2 x workers)")
+    add("--scale", type=float, default=1.0, help="data size factor (1 = issue 6)")
+    add("--quick", action="store_true", help="smoke run: 1 run of 2 s per figure, scale 0.1")
+    add("--tree", type=Path, help="A/B: serve the service from this checkout too, side by side")
+    add("--only", action="append", default=[], help="name substring (repeatable)")
+    add("--json", type=Path, default=RESULTS_DIR / "latest.json")
+    add("--list", action="store_true", help="list the scenarios and exit")
+    add("--no-markdown", action="store_true", help="do not write the table into BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.runs, args.duration, args.warmup, args.scale = 1, 2, 1, 0.1
+    args.workers = workers
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    all_names = [s.name for s in (*HTTP_SCENARIOS, *STATEMENT_SCENARIOS, *JOB_SCENARIOS)]
     if args.list:
-        print("\n".join(all_names))
+        print("\n".join(ROWS))
         return 0
-    chosen = selected(all_names, args.only)
-    # A service figure needs the ceiling it is compared to.
-    for scenario in HTTP_SCENARIOS:
-        if scenario.name in chosen and scenario.ratio_to:
-            chosen |= {s.name for s in HTTP_SCENARIOS if s.server == scenario.ratio_to}
-
-    adapter, commands = service_capabilities()
-    wrk = ensure_wrk() if any(s.name in chosen for s in HTTP_SCENARIOS) else None
-    entries: dict[str, dict[str, Any]] = {}
-
-    def skip(name: str, reason: str, targets=()) -> None:
-        entries[name] = {
-            "name": name,
-            "status": "skipped",
-            "reason": reason,
-            "targets": [{"text": t.text, "met": None} for t in targets],
-        }
-
-    http = []
-    for s in HTTP_SCENARIOS:
-        if s.name not in chosen:
-            continue
-        missing = route_missing(adapter, s.requires) or (None if wrk else "wrk is not installed")
-        if missing:
-            skip(s.name, missing, s.targets)
-        else:
-            http.append(s)
-    statements = []
-    for s in STATEMENT_SCENARIOS:
-        if s.name in chosen:
-            missing = route_missing(adapter, s.requires)
-            if missing:
-                skip(s.name, missing, s.targets)
-            else:
-                statements.append(s)
-    jobs = []
-    for s in JOB_SCENARIOS:
-        if s.name in chosen:
-            if s.requires_command and s.requires_command not in commands:
-                for step in s.steps:
-                    if step.measured:
-                        skip(
-                            f"{s.name} {step.name}",
-                            f"the service has no `comm {s.requires_command}` yet",
-                            step.targets,
-                        )
-            else:
-                jobs.append(s)
-
+    words = [word.lower() for word in args.only]
+    chosen = {name for name in ROWS if not words or any(w in name.lower() for w in words)}
+    http = [s for s in HTTP if s.name in chosen]
+    http = [HTTP[0], *http] if http and HTTP[0] not in http else http  # ratios are to bare
+    wrk = ensure_wrk() if http else None
+    if http and not wrk:
+        print("wrk is not installed: the HTTP figures are skipped", file=sys.stderr)
+        http = []
+    variants = [Variant(label_of(ROOT), ROOT)]
+    if args.tree:
+        variants.append(Variant(label_of(args.tree.resolve()), args.tree.resolve()))
     started_at = datetime.now(UTC)
-    with EmbeddedDatabase() as database:
+    with Database() as database, smtp_sink() as sink:
         print(f"PostgreSQL {database.version()} in {database.directory}", flush=True)
-        ctx = set_up(database, args.scale)
-        machine = machine_info(database, wrk, args.workers)
-        if http:
-            print(f"HTTP: wrk, {args.connections} connections, {args.workers} workers", flush=True)
-            for name, samples in run_http(ctx, http, args, wrk).items():
-                entries[name] = {"name": name, "status": "measured", "runs": samples}
-        for scenario in statements:
-            print(f"  {scenario.name}", flush=True)
-            entries[scenario.name] = {
-                "name": scenario.name,
-                "status": "measured",
-                "runs": run_statements(ctx, scenario, args.runs),
-            }
-        if jobs:
-            with smtp_sink() as sink:
-                ctx.smtp_port = sink.port
-                for scenario in jobs:
-                    for step_name, samples in run_job(ctx, scenario, args.runs).items():
-                        name = f"{scenario.name} {step_name}"
-                        if samples:
-                            entries[name] = {"name": name, "status": "measured", "runs": samples}
+        ctx = set_up(database, variants, args.scale)
+        ctx.smtp_port = sink.port
+        machine = machine_info(database, wrk, args)
+        print(f"HTTP: wrk, {args.connections} connections, {args.workers} workers", flush=True)
+        samples = run_http(ctx, variants, http, args, wrk) if http else {}
+        statements = [s for s in STATEMENTS if s[0] in chosen]
+        samples |= run_fresh(ctx, variants, statements, bool(chosen & set(JOB_ROWS)), args.runs)
 
-    # Figures, ratios to the ceilings, verdicts.
-    targets_by_name = {s.name: s.targets for s in (*HTTP_SCENARIOS, *STATEMENT_SCENARIOS)}
-    for scenario in JOB_SCENARIOS:
-        for step in scenario.steps:
-            targets_by_name[f"{scenario.name} {step.name}"] = step.targets
-    ratio_to = {s.name: s.ratio_to for s in HTTP_SCENARIOS}
-    server_of = {s.name: s.server for s in HTTP_SCENARIOS}
-    for entry in entries.values():
-        if entry["status"] != "measured":
-            continue
-        entry["figures"] = summarise(entry["runs"])
-        ceiling = next(
-            (
-                e
-                for e in entries.values()
-                if ratio_to.get(entry["name"])
-                and server_of.get(e["name"]) == ratio_to[entry["name"]]
-                and e.get("figures")
-            ),
-            None,
-        )
-        add_ceiling_ratio(entry, ceiling)
-        flat = {key: value["median"] for key, value in entry["figures"].items()}
-        flat["pct_of_ceiling"] = entry.get("pct_of_ceiling")
-        if "sql_statements" in entry["figures"]:  # a statement bar holds for every sample
-            flat["sql_statements"] = entry["figures"]["sql_statements"]["max"]
-        entry["targets"] = [
-            {"text": t.text, "met": t.met(flat)} for t in targets_by_name.get(entry["name"], ())
-        ]
-
-    ordered = sorted(entries.values(), key=lambda e: _order(e["name"]))
+    bare = samples.get(HTTP[0].name, {}).get(variants[0].label)
+    rows = {name: {v: cell(name, s, bare) for v, s in samples[name].items()} for name in samples}
+    labels = [v.label for v in variants]
+    table = render_table(rows, labels, args.runs)
+    command = shlex.join(argv if argv is not None else sys.argv[1:])
     results = {
         "started_at": started_at.isoformat(timespec="seconds"),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(
-            [
-                ".venv/bin/python -m benchmarks.run",
-                shlex.join(argv if argv is not None else sys.argv[1:]),
-            ]
-        ).strip(),
-        "settings": {
-            "runs": args.runs,
-            "duration": args.duration,
-            "warmup": args.warmup,
-            "connections": args.connections,
-            "scale": args.scale,
-        },
+        "command": f".venv/bin/python -m benchmarks.run {command}".strip(),
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "machine": {**machine, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
-        "scenarios": ordered,
+        "variants": labels,
+        "rows": rows,
     }
-    table = render_table(ordered, args.runs)
-    print()
-    print(table)
+    print(f"\n{table}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2, default=str))
     print(f"\nJSON: {args.json}")
-    if not args.only and not args.no_markdown:
+    if not (args.only or args.quick or args.tree or args.no_markdown):
         write_markdown(table, results)
         print(f"table written into {MARKDOWN}")
     return 0
-
-
-def _order(name: str) -> int:
-    names = [s.name for s in (*HTTP_SCENARIOS, *STATEMENT_SCENARIOS)]
-    for scenario in JOB_SCENARIOS:
-        names += [f"{scenario.name} {step.name}" for step in scenario.steps]
-    return names.index(name) if name in names else len(names)
 
 
 if __name__ == "__main__":

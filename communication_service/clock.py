@@ -1,12 +1,14 @@
-"""The one clock: every "now" of the service comes from here, in ``TIMEZONE``."""
+"""The one clock: every "now" of the service comes from here, in ``TIMEZONE``, and so does
+every conversion between local days and the stored timestamps (``timestamp without time
+zone`` columns hold UTC), so a ``FixedClock`` moves all of them at once."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+from flask import current_app, has_app_context
 
 
 class Clock(Protocol):
@@ -42,6 +44,32 @@ def today(clock: Clock) -> date:
     return clock.now().date()
 
 
-def utcnow_naive() -> datetime:
-    """UTC wall time for ``timestamp without time zone`` columns (they hold UTC)."""
+def utc_naive(clock: Clock) -> datetime:
+    """The clock's "now" as stored in ``timestamp without time zone`` columns (UTC)."""
+    return clock.now().astimezone(UTC).replace(tzinfo=None)
+
+
+def to_utc_naive(value: datetime, clock: Clock) -> datetime:
+    """An input timestamp as stored: naive input means the clock's zone."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=clock.tz)
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def local_midnight_utc(day: date, clock: Clock) -> datetime:
+    """Start of ``day`` in the clock's zone as a stored (naive UTC) timestamp."""
+    return datetime.combine(day, time(0), tzinfo=clock.tz).astimezone(UTC).replace(tzinfo=None)
+
+
+def local_date(stored: datetime, clock: Clock) -> date:
+    """The date in the clock's zone of a stored (naive UTC) timestamp."""
+    return stored.replace(tzinfo=UTC).astimezone(clock.tz).date()
+
+
+def app_utc_naive() -> datetime:
+    """``utc_naive`` for column defaults, which SQLAlchemy calls without arguments: the app's
+    clock inside an app context, the system clock outside one (a job's background thread has
+    no app context, so its writers set ``updated_at`` themselves)."""
+    if has_app_context():
+        return utc_naive(current_clock())
     return datetime.now(UTC).replace(tzinfo=None)

@@ -8,7 +8,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import psycopg2.extensions
 import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.engine import Engine
@@ -67,30 +66,13 @@ def create_read_engine(url: str, settings: Settings) -> Engine:
         pool_pre_ping=False, isolation_level="AUTOCOMMIT", pool_size=2, pool_reset_on_return=None
     )
     # Each statement is planned once (generic plans, see reads.ReadQuery): by default
-    # PostgreSQL kept re-planning at every EXECUTE (a call with its batches 0.5 ms against
-    # 0.2 ms, a page 0.9 against 0.5 ms). Read-only: a hot read cannot change data.
-    # DateStyle ISO: dates and times arrive as the ISO text the API shows (see below).
+    # PostgreSQL would re-plan at every EXECUTE (BENCHMARKS.md). Read-only: a hot read
+    # cannot change data.
     server_options = options["connect_args"]["options"] + (
-        f" -c plan_cache_mode={GENERIC_PLANS} -c default_transaction_read_only=on -c DateStyle=ISO"
+        f" -c plan_cache_mode={GENERIC_PLANS} -c default_transaction_read_only=on"
     )
     options["connect_args"] = {**options["connect_args"], "options": server_options}
-    engine = sa.create_engine(url, **options)
-    sa.event.listen(engine, "connect", _temporal_values_as_text)
-    return engine
-
-
-# date, time, timestamp (without time zone): the columns the hot reads show.
-_TEMPORAL_AS_TEXT = psycopg2.extensions.new_type(
-    (1082, 1083, 1114), "TEMPORAL_AS_TEXT", lambda value, _cursor: value
-)
-
-
-def _temporal_values_as_text(dbapi_connection: Any, _record: Any) -> None:
-    """Hot reads only show dates and times, and PostgreSQL sends them as ISO text already:
-    parsing them into ``date``/``datetime`` objects only for the dumper to format them back
-    cost a page of 50 calls ~0.1 ms of the driver and ~0.1 ms of the dumper. The reader hands
-    them over as that text; ``schemas/dumping.py`` takes both forms."""
-    psycopg2.extensions.register_type(_TEMPORAL_AS_TEXT, dbapi_connection)
+    return sa.create_engine(url, **options)
 
 
 def install_session_cleanup(app: Flask) -> None:

@@ -21,25 +21,11 @@ import re
 import sys
 from collections import Counter
 
-import psycopg2
-
 from benchmarks.data import DataSize, load_people_and_requests
-from benchmarks.drills.jobs import Job, later, missing_commands, run_job, start_job
-from benchmarks.drills.mixed_load import check_no_overlapping_calls
-from benchmarks.drills.report import Checks
-from benchmarks.infra import libpq_dsn, migrated_database, smtp_sink
+from benchmarks.drills.common import check_no_overlapping_calls, later
+from benchmarks.harness import Checks, Job, migrated_database, one, run_job, smtp_sink, start_job
 
-REQUIRED = ("batch-emails", "send-emails", "schedule-follow-ups")
-
-
-def _one(database_url: str, sql: str) -> int:
-    connection = psycopg2.connect(libpq_dsn(database_url))
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-            return cursor.fetchone()[0]
-    finally:
-        connection.close()
+CALL_LINES = 1  # the service's default (SPEC §5 rule 2)
 
 
 def _not_booked_now(output: str) -> int:
@@ -70,20 +56,16 @@ def _exited_cleanly(checks: Checks, jobs: list[Job]) -> None:
 def run(*, therapists: int = 300, database_url: str | None = None) -> Checks:
     """Against ``database_url`` (migrated, empty), or a private embedded PostgreSQL."""
     checks = Checks("two of every job started together")
-    missing = missing_commands(*REQUIRED)
-    if missing:
-        checks.check("the service has the jobs", False, f"missing: comm {', comm '.join(missing)}")
-        return checks
     size = DataSize(therapists=therapists, patients=therapists * 5, requests=therapists * 10)
     with migrated_database(database_url) as url, smtp_sink() as sink:
         load_people_and_requests(url, size)
-        with_email = _one(
+        with_email = one(
             url, "SELECT count(*) FROM therapist_service.therapists WHERE email IS NOT NULL"
         )
 
         _exited_cleanly(checks, _together("batch-emails", url, later()))
-        emails = _one(url, "SELECT count(*) FROM communication_service.emails")
-        doubled = _one(
+        emails = one(url, "SELECT count(*) FROM communication_service.emails")
+        doubled = one(
             url,
             "SELECT count(*) FROM (SELECT therapist_id FROM communication_service.emails "
             "GROUP BY therapist_id HAVING count(*) > 1) AS d",
@@ -93,7 +75,7 @@ def run(*, therapists: int = 300, database_url: str | None = None) -> Checks:
             emails == with_email and doubled == 0,
             f"{emails} emails for {with_email} therapists; {doubled} therapists with two",
         )
-        in_two = _one(
+        in_two = one(
             url,
             "SELECT count(*) FROM (SELECT placement_request_id FROM ("
             " SELECT placement_request_id FROM communication_service.email_batches"
@@ -107,7 +89,7 @@ def run(*, therapists: int = 300, database_url: str | None = None) -> Checks:
         _exited_cleanly(checks, _together("send-emails", url, later(), smtp_port=sink.port))
         messages = sink.handler.messages
         per_id = Counter(m.message_id for m in messages)
-        sent = _one(url, "SELECT count(*) FROM communication_service.emails WHERE status = 'sent'")
+        sent = one(url, "SELECT count(*) FROM communication_service.emails WHERE status = 'sent'")
         checks.check(
             "every email delivered exactly once",
             len(messages) == emails == sent and all(n == 1 for n in per_id.values()),
@@ -115,17 +97,17 @@ def run(*, therapists: int = 300, database_url: str | None = None) -> Checks:
         )
 
         _exited_cleanly(checks, _together("schedule-follow-ups", url, later(days=8)))
-        follow_ups = _one(
+        follow_ups = one(
             url,
             "SELECT count(*) FROM communication_service.phone_calls "
             "WHERE follow_up_email_id IS NOT NULL",
         )
-        distinct = _one(
+        distinct = one(
             url,
             "SELECT count(DISTINCT follow_up_email_id) FROM communication_service.phone_calls "
             "WHERE follow_up_email_id IS NOT NULL",
         )
-        check_no_overlapping_calls(checks, [], url)
+        check_no_overlapping_calls(checks, url, CALL_LINES)
         third = run_job("schedule-follow-ups", url, later(days=8, minutes=5))
         # An email whose therapist has no free slot left in the horizon gets no call now: the
         # job says so ("N not booked now") and the email stays due for the next run.
@@ -136,7 +118,7 @@ def run(*, therapists: int = 300, database_url: str | None = None) -> Checks:
             f"{follow_ups} follow-up calls for {distinct} emails; {sent} emails unanswered; "
             f"{unbooked} reported not bookable now by the next run (still due)",
         )
-        again = _one(
+        again = one(
             url,
             "SELECT count(*) FROM communication_service.phone_calls "
             "WHERE follow_up_email_id IS NOT NULL",
@@ -153,9 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.drills.concurrent_jobs")
     parser.add_argument("--therapists", type=int, default=300)
     args = parser.parse_args(argv)
-    checks = run(therapists=args.therapists)
-    print(checks.render())
-    return 0 if checks.passed else 1
+    return run(therapists=args.therapists).exit()
 
 
 if __name__ == "__main__":

@@ -22,27 +22,13 @@ import sys
 import time
 from collections import Counter
 
-import psycopg2
-
 from benchmarks.data import DataSize, load_people_and_requests
-from benchmarks.drills.jobs import later, missing_commands, run_job, start_job
-from benchmarks.drills.report import Checks
-from benchmarks.infra import libpq_dsn, migrated_database, smtp_sink
-
-REQUIRED = ("batch-emails", "send-emails")
+from benchmarks.drills.common import later
+from benchmarks.harness import Checks, migrated_database, run_job, smtp_sink, sql, start_job
 
 
-def _emails(database_url: str) -> list[tuple[int, str, str | None, str]]:
-    connection = psycopg2.connect(libpq_dsn(database_url))
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT id, status::text, message_id, recipient_email "
-                "FROM communication_service.emails ORDER BY id"
-            )
-            return cursor.fetchall()
-    finally:
-        connection.close()
+def _emails(url: str) -> list[tuple[int, str, str | None]]:
+    return sql(url, "SELECT id, status::text, message_id FROM communication_service.emails")
 
 
 def run(
@@ -50,10 +36,6 @@ def run(
 ) -> Checks:
     """Against ``database_url`` (migrated, empty), or a private embedded PostgreSQL."""
     checks = Checks("send-emails killed with SIGKILL mid-send")
-    missing = missing_commands(*REQUIRED)
-    if missing:
-        checks.check("the service has the jobs", False, f"missing: comm {', comm '.join(missing)}")
-        return checks
     size = DataSize(therapists=therapists, patients=therapists * 5, requests=therapists * 10)
     with migrated_database(database_url) as url, smtp_sink() as sink:
         load_people_and_requests(url, size)
@@ -134,9 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.drills.kill_send")
     parser.add_argument("--therapists", type=int, default=300)
     args = parser.parse_args(argv)
-    checks = run(therapists=args.therapists)
-    print(checks.render())
-    return 0 if checks.passed else 1
+    return run(therapists=args.therapists).exit()
 
 
 if __name__ == "__main__":

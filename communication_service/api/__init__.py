@@ -10,7 +10,7 @@ from flask_restful import Api
 from communication_service import current_settings
 from communication_service.api import emails, openapi, phone_calls, therapists
 from communication_service.api.auth import require_bearer_token
-from communication_service.api.parsing import reject_oversized_body, reject_undeclared_query
+from communication_service.api.parsing import reject_oversized_body
 from communication_service.json_provider import output_json
 
 # One line per aggregate module; each module adds its own resources.
@@ -39,7 +39,6 @@ def create_api_blueprint() -> Blueprint:
     def authenticate() -> None:
         require_bearer_token(current_settings())
         reject_oversized_body()
-        reject_undeclared_query()
 
     api = JsonApi(blueprint)
     for module in RESOURCE_MODULES:

@@ -1,8 +1,9 @@
 """The OpenAPI 3.1 document, generated from the routes and the Marshmallow schemas.
 
 Nothing is written by hand: every rule of ``app.url_map`` is walked, the view (a Flask-RESTful
-resource method or a plain view function) says what it takes and gives with ``@documented``
-(``api/docs.py``), and ``apispec``'s Marshmallow plugin turns the schemas into components.
+resource method or a plain view function) says what it takes and gives with ``@arguments``
+and ``@response`` (``api/boundary.py``), and ``apispec``'s Marshmallow plugin turns the
+schemas into components.
 The document is built once per application and served at ``GET /api/openapi.json``.
 """
 
@@ -26,9 +27,9 @@ from werkzeug.routing.converters import (
     UUIDConverter,
 )
 
-from communication_service.api.docs import documented
-from communication_service.api.pagination import MAX_PER_PAGE, PageQuerySchema
+from communication_service.api.boundary import response
 from communication_service.schemas.api import ErrorSchema
+from communication_service.schemas.common import MAX_PER_PAGE, PageQuerySchema
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def iter_operations(app: Flask) -> Iterator[Operation]:
 
 
 def undocumented_operations(app: Flask) -> list[tuple[str, str]]:
-    """``(method, rule)`` of every operation whose view lacks ``@documented``."""
+    """``(method, rule)`` of every operation whose view lacks ``@response``."""
     return [(op.method, op.rule.rule) for op in iter_operations(app) if op.apidoc is None]
 
 
@@ -116,7 +117,7 @@ def build_openapi_document(app: Flask) -> dict[str, Any]:
     if missing:
         # The completeness test fails on these; in production they are merely absent.
         log.warning(
-            "operations without @documented are missing from the OpenAPI document: %s",
+            "operations without @response are missing from the OpenAPI document: %s",
             ", ".join(f"{method} {rule}" for method, rule in missing),
         )
     spec = APISpec(
@@ -331,7 +332,7 @@ def _referenced(roots: list[Any], components: dict[str, Any]) -> set[str]:
 
 
 class OpenApiResource(Resource):
-    @documented(summary="This OpenAPI document (needs a token like every /api route)")
+    @response(summary="This OpenAPI document (needs a token like every /api route)")
     def get(self):
         return openapi_document(current_app)
 

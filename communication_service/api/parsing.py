@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -18,11 +19,12 @@ from marshmallow import Schema, ValidationError, fields
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from communication_service.errors import ApiError, UnsupportedMediaType
-from communication_service.schemas.common import loading_query_string
+from communication_service.schemas.common import StrictInteger
 
 # Deep enough for every schema of the API (availability is 4 levels), far below the recursion
 # limits of the JSON parser and of Marshmallow.
 MAX_JSON_DEPTH = 32
+_DECIMAL_DIGITS = re.compile(r"-?[0-9]{1,30}")
 
 
 def parse_body(schema: Schema) -> dict[str, Any]:
@@ -42,13 +44,13 @@ def parse_query(schema: Schema) -> dict[str, Any]:
     A parameter may be repeated only where the schema declares a list; a parameter the schema
     does not know is rejected whatever the schema's ``unknown`` setting.
     """
-    _require_utf8_query()
+    require_utf8_query()
     by_key = {field.data_key or name: field for name, field in schema.load_fields.items()}
     data: dict[str, Any] = {}
     problems: dict[str, list[str]] = {}
     for key, values in request.args.lists():
         field = by_key.get(key)
-        label = _printable(key)
+        label = printable(key)
         if field is None:
             problems[label] = ["Unknown parameter."]
         elif len(values) > 1 and not isinstance(field, fields.List):
@@ -60,25 +62,17 @@ def parse_query(schema: Schema) -> dict[str, Any]:
             data[key] = values if isinstance(field, fields.List) else values[0]
     if problems:
         raise ValidationError(problems)
-    with loading_query_string():
-        return schema.load(data)
+    return schema.load({key: _from_text(by_key[key], value) for key, value in data.items()})
 
 
-def reject_undeclared_query() -> None:
-    """Hold every ``/api`` request's query string to what its operation documents.
-
-    400 if it is not UTF-8; 422 if the operation declares no query parameters at all (its
-    ``@documented`` has no ``query`` and is not paginated) but some were given.
-    """
-    if not request.query_string:
-        return
-    _require_utf8_query()
-    if not request.args:
-        return
-    apidoc = _current_apidoc()
-    if apidoc is None or apidoc.get("query") is not None or apidoc.get("paginated"):
-        return  # parse_query judges them (or the route is unknown: 404/405 follow)
-    raise ValidationError({_printable(key): ["Unknown parameter."] for key in request.args})
+def _from_text(field: fields.Field, value: str | list[str]) -> Any:
+    """Query strings are text: an integer field takes exactly its ASCII digits (``"5"``, not
+    ``" 5"``, ``"5_0"`` or ``"1e3"``, which stay text and fail the field's check)."""
+    if isinstance(field, fields.List):
+        return [_from_text(field.inner, item) for item in value]
+    if isinstance(field, StrictInteger) and _DECIMAL_DIGITS.fullmatch(value):
+        return int(value)
+    return value
 
 
 def reject_oversized_body() -> None:
@@ -88,18 +82,11 @@ def reject_oversized_body() -> None:
         raise RequestEntityTooLarge()
 
 
-def _require_utf8_query() -> None:
+def require_utf8_query() -> None:
     try:
         unquote_to_bytes(request.query_string).decode("utf-8")
     except UnicodeDecodeError:
         raise ApiError("The query string is not valid UTF-8.", code="invalid_query") from None
-
-
-def _current_apidoc() -> dict[str, Any] | None:
-    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
-    view_class = getattr(view, "view_class", None)
-    handler = getattr(view_class, request.method.lower(), None) if view_class else view
-    return getattr(handler, "__apidoc__", None)
 
 
 def _read_json() -> Any:
@@ -150,7 +137,7 @@ def _check_json_values(payload: Any) -> None:
                 raise _too_deep()
             items = node.items() if isinstance(node, dict) else enumerate(node)
             for key, value in items:
-                child = f"{path}.{_printable(key)}" if path else _printable(key)
+                child = f"{path}.{printable(key)}" if path else printable(key)
                 if isinstance(key, str) and (message := _text_problem(key)):
                     problems[child] = [message]
                 pending.append((value, child, depth + 1))
@@ -170,6 +157,6 @@ def _text_problem(text: str) -> str | None:
     return None
 
 
-def _printable(key: Any) -> str:
+def printable(key: Any) -> str:
     """A key as it can appear in an error's field path (bad characters escaped)."""
     return str(key).encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")

@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from communication_service.clock import utcnow_naive
+from communication_service.clock import app_utc_naive
 
 
 def pg_enum(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
@@ -40,5 +40,5 @@ def updated_at_column(*, nullable: bool = True) -> Mapped[datetime | None]:
         sa.DateTime(),
         nullable=nullable,
         server_default=sa.text("CURRENT_TIMESTAMP"),
-        onupdate=utcnow_naive,
+        onupdate=app_utc_naive,
     )

@@ -19,6 +19,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from communication_service.extensions import db
 from communication_service.models.base import platform_enum
 
+# The keys of ``telefonische_erreichbarkeit``, Monday first (``date.weekday()`` order).
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
 
 class TherapistStatus(enum.StrEnum):
     ACTIVE = "active"

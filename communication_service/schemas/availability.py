@@ -5,17 +5,13 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 TIME_RULE = "Must be a time HH:MM (24-hour, zero-padded)."
 
 
 class TimeWindowSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
     start = fields.String(required=True, validate=validate.Regexp(TIME_PATTERN, error=TIME_RULE))
     end = fields.String(required=True, validate=validate.Regexp(TIME_PATTERN, error=TIME_RULE))
 
@@ -28,9 +24,6 @@ class TimeWindowSchema(Schema):
 
 class AvailabilitySchema(Schema):
     """``{weekday: [{"start": "HH:MM", "end": "HH:MM"}, ...]}``; ``{}`` = no telephone hours."""
-
-    class Meta:
-        unknown = RAISE  # an unknown day name is reported as "Unknown field." at its key
 
     monday = fields.List(fields.Nested(TimeWindowSchema))
     tuesday = fields.List(fields.Nested(TimeWindowSchema))

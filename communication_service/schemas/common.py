@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Hashable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Hashable
 from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import fields, validate
+from marshmallow import Schema, fields, validate
 
 # PostgreSQL ``integer``: a larger id cannot exist, and sending one to the database is an error.
 PG_INTEGER_MAX = 2**31 - 1
@@ -46,30 +43,14 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
-_IN_QUERY_STRING: ContextVar[bool] = ContextVar("in_query_string", default=False)
-_DECIMAL_DIGITS = re.compile(r"-?[0-9]{1,30}")
-
-
-@contextmanager
-def loading_query_string() -> Iterator[None]:
-    """While ``parse_query`` loads: integers arrive as text (``StrictInteger`` reads digits)."""
-    token = _IN_QUERY_STRING.set(True)
-    try:
-        yield
-    finally:
-        _IN_QUERY_STRING.reset(token)
-
-
 class StrictInteger(fields.Integer):
-    """An integer as the OpenAPI document says it: a JSON integer in a body (not ``"5"``,
-    ``5.5`` or ``true``), ASCII digits in a query string (not ``" 5"``, ``"5_0"``, ``"1e3"``).
+    """An integer as the OpenAPI document says it: a JSON integer (not ``"5"``, ``5.5`` or
+    ``true``). In a query string, ``parse_query`` turns exactly the ASCII digits into one.
 
     Marshmallow's own ``Integer`` turns ``5.9`` into ``5`` and accepts any text ``int()`` reads.
     """
 
     def _validated(self, value: Any) -> int:
-        if isinstance(value, str) and _IN_QUERY_STRING.get() and _DECIMAL_DIGITS.fullmatch(value):
-            return int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.make_error("invalid", input=value)
         return value
@@ -108,3 +89,13 @@ class UniqueList(fields.List):
         if duplicates:
             raise self.make_error("duplicates", duplicates=", ".join(map(str, duplicates)))
         return items
+
+
+MAX_PER_PAGE = 200
+
+
+class PageQuerySchema(Schema):
+    """``?page=&per_page=`` of every list; list query schemas derive from it."""
+
+    page = StrictInteger(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = StrictInteger(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))

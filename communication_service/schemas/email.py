@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from communication_service.models import EmailStatus
 from communication_service.schemas.common import (
     PG_INTEGER_MAX,
     HourMinute,
+    PageQuerySchema,
     RowId,
     StrictBoolean,
     StrictInteger,
@@ -57,6 +58,13 @@ class QueryBoolean(fields.Boolean):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(truthy={"true", "1"}, falsy={"false", "0"}, **kwargs)
+
+
+class EmailListQuerySchema(PageQuerySchema):
+    therapist_id = RowId()
+    status = fields.String(validate=validate.OneOf([s.value for s in EmailStatus]))
+    response_received = QueryBoolean()
+    batch_id = fields.String(validate=validate.Length(min=1, max=50))
 
 
 # --- output -----------------------------------------------------------------------------------
@@ -137,9 +145,6 @@ class CommunicationSchema(Schema):
 
 
 class EmailCreateSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
     therapist_id = RowId(required=True)
     subject = fields.String(required=True, validate=validate.Length(min=1, max=SUBJECT_MAX))
     body_text = fields.String(required=True, validate=validate.Length(min=1, max=BODY_TEXT_MAX))
@@ -158,9 +163,6 @@ class EmailCreateSchema(Schema):
 class EmailUpdateSchema(Schema):
     """Content while ``draft``/``queued``; status draft <-> queued, or failed -> queued."""
 
-    class Meta:
-        unknown = RAISE
-
     subject = fields.String(validate=validate.Length(min=1, max=SUBJECT_MAX))
     body_text = fields.String(validate=validate.Length(min=1, max=BODY_TEXT_MAX))
     body_html = fields.String(allow_none=True, validate=validate.Length(max=BODY_HTML_MAX))
@@ -173,9 +175,6 @@ class EmailUpdateSchema(Schema):
 
 
 class EmailBatchCreateSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
     placement_request_id = RowId(required=True)
     priority = StrictInteger(
         validate=PRIORITY_RANGE,
@@ -184,9 +183,6 @@ class EmailBatchCreateSchema(Schema):
 
 
 class EmailResponseSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
     response_content = fields.String(allow_none=True, validate=validate.Length(max=RESPONSE_MAX))
     response_date = fields.DateTime(
         validate=plausible_year,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import (
-    RAISE,
     Schema,
     ValidationError,
     fields,
@@ -16,6 +15,7 @@ from marshmallow import (
 from communication_service.models import PhoneCallStatus
 from communication_service.schemas.common import (
     HourMinute,
+    PageQuerySchema,
     RowId,
     StrictBoolean,
     StrictInteger,
@@ -119,9 +119,6 @@ class CallSheetCallSchema(PhoneCallSchema):
 
 
 class SlotQuerySchema(Schema):
-    class Meta:
-        unknown = RAISE
-
     from_date = fields.Date(
         data_key="from", load_default=None, metadata={"description": "First day (default today)."}
     )
@@ -138,9 +135,6 @@ class SlotQuerySchema(Schema):
 
 
 class PhoneCallCreateSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
     therapist_id = RowId(required=True)
     scheduled_date = fields.Date()
     scheduled_time = HourMinute()
@@ -168,9 +162,6 @@ class PhoneCallCreateSchema(Schema):
 
 
 class PhoneCallUpdateSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
     scheduled_date = fields.Date()
     scheduled_time = HourMinute()
     duration_minutes = StrictInteger(validate=_duration)
@@ -198,11 +189,8 @@ class PhoneCallUpdateSchema(Schema):
             )
 
 
-class PhoneCallFilterSchema(Schema):
-    """Filters of the call list (the API adds the page parameters)."""
-
-    class Meta:
-        unknown = RAISE
+class PhoneCallListQuerySchema(PageQuerySchema):
+    """Filters and page of the call list."""
 
     therapist_id = RowId()
     status = fields.String(validate=_statuses)
@@ -219,20 +207,14 @@ class PhoneCallFilterSchema(Schema):
             raise ValidationError("Must not be before date_from.", "date_to")
 
 
-class CallSheetFilterSchema(Schema):
-    """The day of the call sheet (the API adds the page parameters)."""
-
-    class Meta:
-        unknown = RAISE
+class CallSheetQuerySchema(PageQuerySchema):
+    """The day of the call sheet, and the page."""
 
     date = fields.Date(load_default=None, metadata={"description": "The day (default today)."})
     status = fields.String(validate=_statuses)
 
 
 class PhoneCallBatchUpdateSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
     discussed = StrictBoolean()
     outcome = fields.String(
         validate=validate.OneOf(BATCH_OUTCOMES),

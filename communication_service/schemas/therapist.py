@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from communication_service.models import TherapistStatus
 from communication_service.schemas.availability import AvailabilitySchema
@@ -33,9 +33,6 @@ class TherapistSchema(Schema):
 
 
 class AvailabilityUpdateSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
     telefonische_erreichbarkeit = fields.Nested(AvailabilitySchema)
     potentially_available = StrictBoolean()
     potentially_available_notes = fields.String(

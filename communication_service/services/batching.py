@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
-from communication_service.clock import Clock
+from communication_service.clock import Clock, utc_naive
 from communication_service.config import Settings
 from communication_service.models import EmailStatus, Patient
 from communication_service.services import contact_rules as rules
@@ -37,7 +37,6 @@ from communication_service.services.email_content import (
     recipient_name,
     render_batch_email,
 )
-from communication_service.services.emails import utc_naive
 from communication_service.services.scheduling import CallOrder, describe_unbooked, schedule_calls
 
 Progress = Callable[[int, int], None]  # (done, total)

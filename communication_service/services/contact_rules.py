@@ -6,11 +6,11 @@ set-based statements, so a rule is written once and evaluated by PostgreSQL for 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from communication_service.clock import Clock
+from communication_service.clock import Clock, local_midnight_utc
 from communication_service.config import Settings
 from communication_service.models import (
     Email,
@@ -31,16 +31,6 @@ emails = Email.__table__
 email_batches = EmailBatch.__table__
 phone_calls = PhoneCall.__table__
 phone_call_batches = PhoneCallBatch.__table__
-
-
-def local_midnight_utc(day: date, clock: Clock) -> datetime:
-    """Start of ``day`` in ``TIMEZONE`` as a naive UTC timestamp (how timestamps are stored)."""
-    return datetime.combine(day, time(0), tzinfo=clock.tz).astimezone(UTC).replace(tzinfo=None)
-
-
-def local_date(stored: datetime, clock: Clock) -> date:
-    """The ``TIMEZONE`` date of a stored (naive UTC) timestamp."""
-    return stored.replace(tzinfo=UTC).astimezone(clock.tz).date()
 
 
 def therapist_is_active(therapist: sa.FromClause = therapists) -> sa.ColumnElement[bool]:

@@ -7,16 +7,17 @@ status check and the change it guards cannot be separated by the sender claiming
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from communication_service.clock import Clock
+from communication_service.clock import Clock, to_utc_naive, utc_naive
 from communication_service.config import Settings
+from communication_service.context import Context
 from communication_service.errors import Conflict, NotFound, Unprocessable
 from communication_service.models import (
     Email,
@@ -28,7 +29,9 @@ from communication_service.models import (
     PlacementRequest,
     Therapist,
 )
+from communication_service.reads import ReadQuery, prefixed
 from communication_service.services.email_content import new_message_id, recipient_name
+from communication_service.services.listing import ReaderListing, SelectListing
 from communication_service.services.outcomes import DECISIVE_OUTCOMES, record_outcomes
 
 emails = Email.__table__
@@ -41,18 +44,6 @@ therapists = Therapist.__table__
 EDITABLE = (EmailStatus.DRAFT, EmailStatus.QUEUED)
 DELETABLE = (EmailStatus.DRAFT, EmailStatus.QUEUED, EmailStatus.FAILED)
 SUMMARY_COLUMNS = [c for c in emails.c if c.name not in ("body_text", "body_html")]
-
-
-def utc_naive(clock: Clock) -> datetime:
-    """The clock's "now" for ``timestamp without time zone`` columns (they hold UTC)."""
-    return clock.now().astimezone(UTC).replace(tzinfo=None)
-
-
-def to_utc_naive(value: datetime, clock: Clock) -> datetime:
-    """An input timestamp as stored: naive input means ``TIMEZONE``."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=clock.tz)
-    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 def queue_values(clock: Clock, settings: Settings, message_id: str | None) -> dict[str, Any]:
@@ -69,42 +60,75 @@ def queue_values(clock: Clock, settings: Settings, message_id: str | None) -> di
 # --- reading ----------------------------------------------------------------------------------
 
 
-def email_list_statement(filters: Mapping[str, Any]) -> sa.Select:
+_LIST_FILTERS = ("therapist_id", "status", "batch_id")
+
+
+@functools.cache
+def _email_list_queries(shape: tuple[str, ...], received: bool | None) -> tuple[ReadQuery, ...]:
+    """Page and count statements for one combination of filters, prepared once each."""
+    conditions = [emails.c[name] == sa.bindparam(name) for name in shape]
+    if received is not None:
+        flag = emails.c.response_received.is_(True)
+        conditions.append(flag if received else sa.not_(flag))
+    page = (
+        sa.select(*SUMMARY_COLUMNS)
+        .where(*conditions)
+        .order_by(emails.c.id.desc())
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+        .offset(sa.bindparam("offset", type_=sa.Integer))
+    )
+    count = sa.select(sa.func.count()).select_from(emails).where(*conditions)
+    return ReadQuery(page), ReadQuery(count)
+
+
+def list_emails(ctx: Context, filters: Mapping[str, Any]) -> ReaderListing:
     """Emails without their bodies, newest first, filtered by the given columns."""
-    stmt = sa.select(*SUMMARY_COLUMNS)
-    for name in ("therapist_id", "status", "batch_id"):
-        if name in filters:
-            stmt = stmt.where(emails.c[name] == filters[name])
-    if "response_received" in filters:
-        received = emails.c.response_received.is_(True)
-        stmt = stmt.where(received if filters["response_received"] else sa.not_(received))
-    return stmt.order_by(emails.c.id.desc())
+    params = {name: filters[name] for name in _LIST_FILTERS if name in filters}
+    pages, count = _email_list_queries(tuple(params), filters.get("response_received"))
+    return ReaderListing(ctx.reader, pages, count, params)
 
 
-def get_email(session: Session, email_id: int) -> dict[str, Any]:
-    row = session.execute(sa.select(emails).where(emails.c.id == email_id)).mappings().first()
-    if row is None:
+_EMAIL_WITH_BATCHES = ReadQuery(
+    # "carried_": emails have a column named batch_id of their own.
+    sa.select(emails, *prefixed(email_batches, "carried_"))
+    .select_from(emails.outerjoin(email_batches, email_batches.c.email_id == emails.c.id))
+    .where(emails.c.id == sa.bindparam("email_id"))
+    .order_by(email_batches.c.priority, email_batches.c.id)
+)
+_EMAIL_COLUMNS = len(emails.c)
+_BATCH_KEYS = [key.removeprefix("carried_") for key in _EMAIL_WITH_BATCHES.keys[_EMAIL_COLUMNS:]]
+
+
+def get_email(ctx: Context, email_id: int) -> dict[str, Any]:
+    """The email with the requests it carries (``batches``, by priority), in one read."""
+    rows = ctx.reader.tuples(_EMAIL_WITH_BATCHES, {"email_id": email_id})
+    if not rows:
         raise _email_not_found(email_id)
-    batches = session.execute(
-        sa.select(email_batches)
-        .where(email_batches.c.email_id == email_id)
-        .order_by(email_batches.c.priority, email_batches.c.id)
-    ).mappings()
-    return {**row, "batches": list(batches)}
+    email = dict(
+        zip(_EMAIL_WITH_BATCHES.keys[:_EMAIL_COLUMNS], rows[0][:_EMAIL_COLUMNS], strict=True)
+    )
+    email["batches"] = [
+        dict(zip(_BATCH_KEYS, row[_EMAIL_COLUMNS:], strict=True))
+        for row in rows
+        if row[_EMAIL_COLUMNS] is not None
+    ]
+    return email
 
 
-def email_batches_statement(session: Session, email_id: int) -> sa.Select:
+def list_email_batches(ctx: Context, email_id: int) -> SelectListing:
     """The requests an email carries, by priority (404 when the email does not exist)."""
-    _require_email(session, email_id)
-    return (
+    _require_email(ctx.session, email_id)
+    return SelectListing(
+        ctx.session,
         sa.select(email_batches)
         .where(email_batches.c.email_id == email_id)
-        .order_by(email_batches.c.priority, email_batches.c.id)
+        .order_by(email_batches.c.priority, email_batches.c.id),
     )
 
 
-def communications_statement(session: Session, placement_request_id: int) -> sa.Select:
+def list_communications(ctx: Context, placement_request_id: int) -> SelectListing:
     """Every email and call that carried the request, oldest first (by creation)."""
+    session = ctx.session
     exists = session.execute(
         sa.select(placement_requests.c.id).where(placement_requests.c.id == placement_request_id)
     ).first()
@@ -160,16 +184,17 @@ def communications_statement(session: Session, placement_request_id: int) -> sa.
         .where(phone_call_batches.c.placement_request_id == placement_request_id)
     )
     history = sa.union_all(email_part, call_part).subquery("history")
-    return sa.select(history).order_by(history.c.created_at, history.c.type, history.c.id)
+    return SelectListing(
+        session, sa.select(history).order_by(history.c.created_at, history.c.type, history.c.id)
+    )
 
 
 # --- writing ----------------------------------------------------------------------------------
 
 
-def create_email(
-    session: Session, clock: Clock, settings: Settings, data: Mapping[str, Any]
-) -> dict[str, Any]:
+def create_email(ctx: Context, data: Mapping[str, Any]) -> dict[str, Any]:
     """A staff email to one therapist, as draft or queued; the recipient is the therapist."""
+    session, clock, settings = ctx.session, ctx.clock, ctx.settings
     therapist_id = data["therapist_id"]
     therapist = (
         session.execute(
@@ -221,13 +246,12 @@ def create_email(
             ],
         )
     session.commit()
-    return get_email(session, email_id)
+    return get_email(ctx, email_id)
 
 
-def update_email(
-    session: Session, clock: Clock, settings: Settings, email_id: int, changes: Mapping[str, Any]
-) -> dict[str, Any]:
+def update_email(ctx: Context, email_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
     """Edit content while ``draft``/``queued``; queue, unqueue, or re-queue a failed email."""
+    session, clock, settings = ctx.session, ctx.clock, ctx.settings
     current = _lock_email(session, email_id)
     status = EmailStatus(current["status"])
     values = {k: changes[k] for k in ("subject", "body_text", "body_html") if k in changes}
@@ -265,11 +289,12 @@ def update_email(
             .values(**values, updated_at=utc_naive(clock))
         )
     session.commit()
-    return get_email(session, email_id)
+    return get_email(ctx, email_id)
 
 
-def delete_email(session: Session, email_id: int) -> None:
+def delete_email(ctx: Context, email_id: int) -> None:
     """Delete an email that was never sent (draft, queued or failed); sent ones stay (409)."""
+    session = ctx.session
     current = _lock_email(session, email_id)
     if EmailStatus(current["status"]) not in DELETABLE:
         session.rollback()
@@ -282,8 +307,9 @@ def delete_email(session: Session, email_id: int) -> None:
     session.commit()
 
 
-def add_email_batch(session: Session, email_id: int, data: Mapping[str, Any]) -> sa.RowMapping:
+def add_email_batch(ctx: Context, email_id: int, data: Mapping[str, Any]) -> sa.RowMapping:
     """Add a request to a draft/queued email (409 when it is already there or the email left)."""
+    session = ctx.session
     email = _lock_email(session, email_id)
     _require_editable_requests(session, email_id, email["status"])
     request_id = data["placement_request_id"]
@@ -318,7 +344,8 @@ def add_email_batch(session: Session, email_id: int, data: Mapping[str, Any]) ->
     return row
 
 
-def delete_email_batch(session: Session, batch_id: int) -> None:
+def delete_email_batch(ctx: Context, batch_id: int) -> None:
+    session = ctx.session
     row = (
         session.execute(
             sa.select(emails.c.id, emails.c.status)
@@ -337,10 +364,9 @@ def delete_email_batch(session: Session, batch_id: int) -> None:
     session.commit()
 
 
-def record_response(
-    session: Session, clock: Clock, settings: Settings, email_id: int, data: Mapping[str, Any]
-) -> dict[str, Any]:
+def record_response(ctx: Context, email_id: int, data: Mapping[str, Any]) -> dict[str, Any]:
     """Store a therapist's reply; apply per-request outcomes (rule 9); cancel follow-ups (10)."""
+    session, clock, settings = ctx.session, ctx.clock, ctx.settings
     email = _lock_email(session, email_id)
     if email["status"] != EmailStatus.SENT:
         session.rollback()
@@ -411,7 +437,7 @@ def record_response(
         )
     )
     session.commit()
-    return {**get_email(session, email_id), "canceled_follow_up_call_ids": canceled}
+    return {**get_email(ctx, email_id), "canceled_follow_up_call_ids": canceled}
 
 
 # --- helpers ----------------------------------------------------------------------------------

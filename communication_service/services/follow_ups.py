@@ -23,7 +23,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from communication_service.clock import Clock
+from communication_service.clock import Clock, local_date, local_midnight_utc
 from communication_service.config import Settings
 from communication_service.models import EmailStatus, PhoneCallStatus
 from communication_service.services import contact_rules as rules
@@ -62,7 +62,7 @@ def due_follow_ups(session: Session, clock: Clock, settings: Settings) -> list[s
     """(therapist_id, email_id, sent_at, placement_request_id) of the still-open requests of
     unanswered emails due for a follow-up, by therapist, email (oldest first), priority."""
     today = clock.now().date()
-    sent_before = rules.local_midnight_utc(
+    sent_before = local_midnight_utc(
         today - timedelta(days=settings.follow_up_after_days - 1), clock
     )
     follow_up = phone_calls.alias("follow_up_call")
@@ -124,7 +124,7 @@ def schedule_follow_ups(
         request_ids = list(dict.fromkeys(row.placement_request_id for row in group))
         oldest = group[0]
         result.emails_due += len({row.email_id for row in group})
-        sent_on = rules.local_date(oldest.sent_at, clock)
+        sent_on = local_date(oldest.sent_at, clock)
         orders.append(
             CallOrder(
                 therapist_id=therapist_id,

@@ -9,18 +9,18 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from marshmallow import Schema
 from sqlalchemy.orm import Session
 
 from communication_service.clock import Clock, today
 from communication_service.config import Settings
+from communication_service.context import Context
 from communication_service.errors import Conflict, NotFound, Unprocessable
 from communication_service.models import (
     Patient,
@@ -32,19 +32,15 @@ from communication_service.models import (
     Therapist,
 )
 from communication_service.reads import Reader, ReadQuery, prefixed
-from communication_service.schemas.dumping import row_dumper
-from communication_service.schemas.phone_call import (
-    CallSheetBatchSchema,
-    CallSheetCallSchema,
-    PhoneCallBatchSchema,
-    PhoneCallSchema,
-)
 from communication_service.services.outcomes import DECISIVE_OUTCOMES, record_outcomes
 from communication_service.services.scheduling import (
-    containing_window,
+    free_slots,
     lock_bookings_for_call,
     move_call,
     schedule_call,
+)
+from communication_service.services.slots import (
+    containing_window,
     weekday_windows,
     window_holding,
 )
@@ -58,8 +54,6 @@ placement_requests = PlacementRequest.__table__
 patients = Patient.__table__
 call_counts = PhoneCallCount.__table__
 
-dump_batch = row_dumper(PhoneCallBatchSchema())
-
 CALL_ORDER = (calls.c.scheduled_date, calls.c.scheduled_time, calls.c.id)
 SCHEDULED = PhoneCallStatus.SCHEDULED.value
 # Completed and failed calls are the contact history (rules 8 and 11 build on them).
@@ -68,8 +62,7 @@ DELETABLE_STATUSES = (PhoneCallStatus.SCHEDULED.value, PhoneCallStatus.CANCELED.
 
 # ---------------------------------------------------------------------------- reads
 # Hot reads (get by id, the list, the call sheet) run on the reader (``reads.py``): each
-# page is one statement that brings the calls together with their batches (no N+1), dumped
-# by dumpers compiled from the schemas (``schemas/dumping.py``).
+# page is one statement that brings the calls together with their batches (no N+1).
 
 
 def _therapist_hours() -> sa.Label:
@@ -98,16 +91,40 @@ def _weekday_windows(hours: str | None, weekday: int) -> list[tuple[int, int]]:
     return weekday_windows(_hours(hours), weekday)
 
 
-def _within_hours(hours: str | None, day: str, start: str, duration_minutes: int) -> bool:
-    """``within_availability`` for a reader's row (hours as JSON text, ISO date and time)."""
-    windows = _weekday_windows(hours, date.fromisoformat(day).weekday())
-    return window_holding(windows, time.fromisoformat(start), duration_minutes) is not None
+def _within_hours(hours: str | None, day: date, start: time, duration_minutes: int) -> bool:
+    """``within_availability`` of a call (hours as the JSON text the page selected)."""
+    windows = _weekday_windows(hours, day.weekday())
+    return window_holding(windows, start, duration_minutes) is not None
+
+
+def _nested(keys: Sequence[str], nests: Sequence[str]) -> Callable[[Sequence[Any]], dict]:
+    """A row as a dict, with the columns selected as ``<nest>_<name>`` also under ``<nest>``
+    (``therapist_nachname`` → ``therapist["nachname"]``)."""
+    groups = [
+        (
+            nest,
+            [
+                (at, key[len(nest) + 1 :])
+                for at, key in enumerate(keys)
+                if key.startswith(nest + "_")
+            ],
+        )
+        for nest in nests
+    ]
+
+    def as_dict(row: Sequence[Any]) -> dict[str, Any]:
+        out = dict(zip(keys, row, strict=True))
+        for nest, columns in groups:
+            out[nest] = {name: row[at] for at, name in columns}
+        return out
+
+    return as_dict
 
 
 class _CallsWithBatches:
     """A statement of calls left-joined with their batches (columns ``batch_*``), one row
     per batch (or one with NULL batch columns), in call order; and how its rows become
-    dumped calls, each with ``within_availability`` and its ``batches``. With ``total`` (a
+    calls, each a dict with ``within_availability`` and its ``batches``. With ``total`` (a
     scalar select), every row also carries the number of matching calls, so a page and its
     total are one round trip.
     """
@@ -116,11 +133,11 @@ class _CallsWithBatches:
         self,
         page: sa.Subquery,
         order: tuple[Any, ...],
-        call_schema: Schema,
-        batch_schema: Schema,
         *extra_batch_columns: Any,
         joins: Any = None,
         total: sa.ScalarSelect | None = None,
+        call_nests: Sequence[str] = (),
+        batch_nests: Sequence[str] = (),
     ) -> None:
         batch_source = batches if joins is None else joins
         total_column = [] if total is None else [total.label("total")]
@@ -130,12 +147,12 @@ class _CallsWithBatches:
             .order_by(*order, batches.c.priority, batches.c.id)
         )
         keys = self.query.keys
-        split = len(page.c)
-        # Dumped straight from the row tuples (schemas/dumping.py).
-        self.dump_call = row_dumper(call_schema, keys[:split])
-        self.dump_batch = row_dumper(
-            batch_schema, [None] * split + [key.removeprefix("batch_") for key in keys[split:]]
+        split, end = len(page.c), len(keys) - len(total_column)
+        self.call_row = _nested(keys[:split], call_nests)
+        self.batch_row = _nested(
+            [key.removeprefix("batch_") for key in keys[split:end]], batch_nests
         )
+        self.split, self.end = split, end
         self.batch_id = keys.index("batch_id")
         self.shown_at = tuple(
             keys.index(name)
@@ -144,32 +161,32 @@ class _CallsWithBatches:
         self.has_total = total is not None
 
     def fetch(self, reader: Reader, **params: Any) -> tuple[list[dict[str, Any]], int | None]:
-        """The dumped calls, and the total if the statement carries it (and found a row)."""
-        dumped: list[dict[str, Any]] = []
-        dump_call, dump_batch, batch_id = self.dump_call, self.dump_batch, self.batch_id
+        """The calls, and the total if the statement carries it (and found a row)."""
+        found: list[dict[str, Any]] = []
+        call_row, batch_row, batch_id = self.call_row, self.batch_row, self.batch_id
+        split, end = self.split, self.end
         hours, day, start, duration = self.shown_at
         current = None
         rows = reader.tuples(self.query, params)
         for row in rows:
             if row[0] != current:  # the page's first column is the call id
                 current = row[0]
-                call = dump_call(row)
+                call = call_row(row[:split])
                 call["within_availability"] = _within_hours(
                     row[hours], row[day], row[start], row[duration]
                 )
                 call["batches"] = call_batches = []
-                dumped.append(call)
+                found.append(call)
             if row[batch_id] is not None:
-                call_batches.append(dump_batch(row))
+                call_batches.append(batch_row(row[split:end]))
         total = rows[0][-1] if self.has_total and rows else None
-        return dumped, total
+        return found, total
 
 
 class CallListing:
-    """The calls matching one request's filters: pages of them, and how many there are.
-
-    ``page`` and ``total`` are what ``paginate`` asks for; when the total came with the
-    page (see ``_CallsWithBatches``), ``total`` costs nothing.
+    """The calls matching one request's filters: pages of them, and how many there are
+    (the ``Listing`` a paginated answer asks for). When the total came with the page (see
+    ``_CallsWithBatches``), ``total`` costs nothing.
     """
 
     def __init__(
@@ -200,13 +217,12 @@ _CALL_BY_ID = _CallsWithBatches(
     .where(calls.c.id == sa.bindparam("call_id"))
     .subquery("call"),
     (),
-    PhoneCallSchema(),
-    PhoneCallBatchSchema(),
 )
 
 
-def get_call(reader: Reader, call_id: int) -> dict[str, Any]:
-    calls_found, _ = _CALL_BY_ID.fetch(reader, call_id=call_id)
+def get_call(ctx: Context, call_id: int) -> dict[str, Any]:
+    """The call with ``within_availability`` and its batches; 404 when unknown."""
+    calls_found, _ = _CALL_BY_ID.fetch(ctx.reader, call_id=call_id)
     if not calls_found:
         raise NotFound(f"Phone call {call_id} does not exist.", details={"id": call_id})
     return calls_found[0]
@@ -265,16 +281,14 @@ def _call_list_statements(
         count = sa.select(total).where(
             *[call_counts.c[name] == sa.bindparam(name) for name, _ in shape]
         )
-        pages = _CallsWithBatches(
-            page, order, PhoneCallSchema(), PhoneCallBatchSchema(), total=count.scalar_subquery()
-        )
+        pages = _CallsWithBatches(page, order, total=count.scalar_subquery())
     else:
         count = sa.select(sa.func.count()).select_from(calls).where(*conditions)
-        pages = _CallsWithBatches(page, order, PhoneCallSchema(), PhoneCallBatchSchema())
+        pages = _CallsWithBatches(page, order)
     return pages, ReadQuery(count)
 
 
-def list_calls(reader: Reader, **filters: Any) -> CallListing:
+def list_calls(ctx: Context, filters: Mapping[str, Any]) -> CallListing:
     """Filtered calls by date and time (id breaks ties), each with its batches."""
     given = {name: value for name, value in filters.items() if value is not None}
     shape = tuple(
@@ -282,7 +296,7 @@ def list_calls(reader: Reader, **filters: Any) -> CallListing:
         for name, value in sorted(given.items())
     )
     params = {name: value for name, value in given.items() if name != "follow_up_required"}
-    return CallListing(reader, _call_list_statements(shape), params)
+    return CallListing(ctx.reader, _call_list_statements(shape), params)
 
 
 # ``id`` is the call's ``therapist_id``.
@@ -315,22 +329,40 @@ def _call_sheet_statements(by_status: bool) -> tuple[_CallsWithBatches, ReadQuer
     sheet = _CallsWithBatches(
         page,
         order,
-        CallSheetCallSchema(),
-        CallSheetBatchSchema(),
         placement_requests.c.status.label("batch_placement_request_status"),
         *prefixed(patients, "batch_patient_", _SHEET_PATIENT),
         joins=batches.join(
             placement_requests, placement_requests.c.id == batches.c.placement_request_id
         ).join(patients, patients.c.id == placement_requests.c.patient_id),
         total=count.scalar_subquery(),
+        call_nests=("therapist",),
+        batch_nests=("patient",),
     )
     return sheet, ReadQuery(count)
 
 
-def call_sheet(reader: Reader, day: date, *, status: str | None = None) -> CallListing:
-    """The day's calls by time, each with who to call and the requests' patients."""
+def call_sheet(ctx: Context, query: Mapping[str, Any]) -> CallListing:
+    """The day's calls by time (``date``, default today; optional ``status``), each with who
+    to call and the requests' patients."""
+    day, status = query.get("date") or today(ctx.clock), query.get("status")
     params: dict[str, Any] = {"day": day} if status is None else {"day": day, "status": status}
-    return CallListing(reader, _call_sheet_statements(status is not None), params)
+    return CallListing(ctx.reader, _call_sheet_statements(status is not None), params)
+
+
+def find_free_slots(
+    ctx: Context, therapist_id: int, query: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Free call slots of a therapist (rules 1-3): ``from``, ``days``, ``duration``."""
+    slots = free_slots(
+        ctx.session,
+        ctx.clock,
+        ctx.settings,
+        therapist_id,
+        from_date=query["from_date"],
+        days=query["days"],
+        duration_minutes=query["duration"],
+    )
+    return [slot.as_dict() for slot in slots]
 
 
 # ---------------------------------------------------------------------------- writes
@@ -347,23 +379,14 @@ def _unit_of_work(session: Session) -> Iterator[None]:
     session.commit()
 
 
-def create_call(
-    session: Session, reader: Reader, clock: Clock, settings: Settings, data: dict[str, Any]
-) -> dict[str, Any]:
+def create_call(ctx: Context, data: Mapping[str, Any]) -> dict[str, Any]:
     """Book a call (automatic slot unless date and time are given), commit, return it."""
-    with _unit_of_work(session):  # the commit ends the booking lock before the read
-        call_id = schedule_call(session, clock, settings, **data)
-    return get_call(reader, call_id)
+    with _unit_of_work(ctx.session):  # the commit ends the booking lock before the read
+        call_id = schedule_call(ctx.session, ctx.clock, ctx.settings, **data)
+    return get_call(ctx, call_id)
 
 
-def update_call(
-    session: Session,
-    reader: Reader,
-    clock: Clock,
-    settings: Settings,
-    call_id: int,
-    changes: dict[str, Any],
-) -> dict[str, Any]:
+def update_call(ctx: Context, call_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
     """Move a call, end it (rules 8, 11) and/or edit its notes; all or nothing.
 
     Status changes are compare-and-swap on ``status = 'scheduled'``: ``scheduled`` →
@@ -377,6 +400,7 @@ def update_call(
     }
     status = changes.pop("status", None)
     replanned_call_id = None
+    session, clock, settings = ctx.session, ctx.clock, ctx.settings
     with _unit_of_work(session):
         if moves:
             move_call(session, clock, settings, call_id, **moves)
@@ -388,7 +412,7 @@ def update_call(
             current = _edit_call(session, call_id, changes)
             if status == SCHEDULED and current != SCHEDULED:
                 raise _illegal_status_change(call_id, current, status)
-    call = get_call(reader, call_id)
+    call = get_call(ctx, call_id)
     call["replanned_call_id"] = replanned_call_id
     return call
 
@@ -583,9 +607,10 @@ def flag_for_staff(session: Session, call_id: int, note: str) -> None:
     )
 
 
-def delete_call(session: Session, call_id: int) -> None:
+def delete_call(ctx: Context, call_id: int) -> None:
     """Delete a scheduled or canceled call (with its batches); completed and failed calls are
     the contact history and stay (409 ``call_is_history``; cancel instead of deleting)."""
+    session = ctx.session
     with _unit_of_work(session):
         deleted = session.execute(
             sa.delete(calls)
@@ -602,10 +627,9 @@ def delete_call(session: Session, call_id: int) -> None:
             )
 
 
-def update_batch(
-    session: Session, clock: Clock, settings: Settings, batch_id: int, changes: dict[str, Any]
-) -> dict[str, Any]:
+def update_batch(ctx: Context, batch_id: int, changes: Mapping[str, Any]) -> sa.RowMapping:
     """Record what was discussed about one request; ``accepted``/``rejected`` apply rule 9."""
+    session = ctx.session
     values = dict(changes)
     if "outcome" in values:
         values.setdefault("discussed", True)  # an outcome was discussed by definition
@@ -626,9 +650,9 @@ def update_batch(
         if outcome in DECISIVE_OUTCOMES:
             record_outcomes(
                 session,
-                clock,
-                settings,
+                ctx.clock,
+                ctx.settings,
                 {row["placement_request_id"]: outcome},
                 response=f"{outcome.capitalize()} by phone (call {row['phone_call_id']}).",
             )
-    return dump_batch(row)
+    return row

@@ -24,24 +24,15 @@
 
 from __future__ import annotations
 
-import binascii
 import contextlib
-import functools
-import io
 import logging
 import smtplib
 import ssl
-import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.generator import BytesGenerator
-from email.header import Header
-from email.message import Message
-from email.policy import compat32
-from email.utils import format_datetime, formataddr
 from enum import Enum
 from typing import Any
 
@@ -49,12 +40,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from communication_service.clock import Clock
+from communication_service.clock import Clock, utc_naive
 from communication_service.config import Settings
 from communication_service.models import EmailStatus
 from communication_service.services import contact_rules as rules
-from communication_service.services.email_content import message_id_domain
-from communication_service.services.emails import utc_naive
+from communication_service.services.email_content import (
+    build_message,
+    message_bytes,
+    message_id_domain,
+)
 
 log = logging.getLogger(__name__)
 
@@ -191,97 +185,6 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:ERROR_MESSAGE_MAX]
 
 
-class EncodedHeader:
-    """A header value already RFC 2047-encoded and folded. The email generator accepts any
-    object with ``encode(linesep=, maxlinelen=)`` (the ``Header`` protocol) and writes what
-    it returns; folding the same subject again for every email would cost more CPU than the
-    SMTP exchange."""
-
-    __slots__ = ("folded",)
-
-    def __init__(self, folded: str) -> None:
-        self.folded = folded
-
-    def encode(self, linesep: str = "\n", maxlinelen: int | None = None, **_: Any) -> str:
-        return self.folded.replace("\n", linesep)
-
-    def __str__(self) -> str:
-        return self.folded
-
-
-MAX_HEADER_LINE = 78  # RFC 5322 2.1.1: lines SHOULD stay within 78 characters
-MIME_VERSION = EncodedHeader("1.0")
-QUOTED_PRINTABLE = EncodedHeader("quoted-printable")
-TEXT_PLAIN = EncodedHeader('text/plain; charset="utf-8"')
-TEXT_HTML = EncodedHeader('text/html; charset="utf-8"')
-SMTP_POLICY = compat32.clone(linesep="\r\n")
-
-
-@functools.lru_cache(maxsize=4096)
-def encoded_header(name: str, value: str, charset: str | None = None) -> EncodedHeader:
-    """``value`` encoded and folded once (``charset`` "utf-8" for free text such as a
-    subject; None for values that are ASCII already, such as ``formataddr`` output)."""
-    return EncodedHeader(Header(value, charset, header_name=name).encode(linesep="\n"))
-
-
-def ascii_header(name: str, value: str) -> EncodedHeader:
-    """A value that differs per email (recipient, Message-ID): written as it is when it is
-    short printable ASCII (what ``Header`` would write too), otherwise encoded and folded by
-    ``Header``. Not cached: each value is used once."""
-    if value.isascii() and value.isprintable() and len(name) + 2 + len(value) <= MAX_HEADER_LINE:
-        return EncodedHeader(value)
-    return EncodedHeader(Header(value, header_name=name).encode(linesep="\n"))
-
-
-def _text_part(content_type: EncodedHeader, text: str) -> Message:
-    """A UTF-8 quoted-printable part; ``binascii`` encodes in C what ``MIMEText`` encodes in
-    Python (same output: soft breaks at 76 characters, trailing blanks protected)."""
-    part = Message()
-    part["Content-Type"] = content_type
-    part["Content-Transfer-Encoding"] = QUOTED_PRINTABLE
-    part.set_payload(binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii"))
-    return part
-
-
-def build_message(row: sa.RowMapping, settings: Settings, now: datetime) -> Message:
-    """multipart/alternative (text, HTML) or text only, UTF-8 quoted-printable.
-
-    Built with the ``compat32`` classes from prebuilt header values: the modern
-    ``EmailMessage`` API re-parses every header it is given, and ``compat32`` re-folds every
-    plain string header, each costing more CPU than the SMTP exchange itself. The boundary
-    contains "=_", which quoted-printable bodies cannot contain ("=" is always followed by
-    two hex digits or a line end), so it is set here instead of being searched for in the
-    rendered parts by the generator.
-    """
-    text_part = _text_part(TEXT_PLAIN, row["body_text"])
-    if row["body_html"]:
-        message = Message()
-        message["Content-Type"] = EncodedHeader(
-            f'multipart/alternative;\n boundary="=_{uuid.uuid4().hex}"'  # folded: 78 columns
-        )
-        message.attach(text_part)
-        message.attach(_text_part(TEXT_HTML, row["body_html"]))
-    else:
-        message = text_part
-    message["MIME-Version"] = MIME_VERSION
-    sender_name = row["sender_name"] or settings.email_sender_name
-    sender = formataddr((sender_name, row["sender_email"] or settings.email_sender), "utf-8")
-    recipient = formataddr((row["recipient_name"] or "", row["recipient_email"]), "utf-8")
-    message["From"] = encoded_header("From", sender)
-    message["To"] = ascii_header("To", recipient)
-    message["Subject"] = encoded_header("Subject", row["subject"], "utf-8")
-    message["Date"] = EncodedHeader(format_datetime(now))
-    message["Message-ID"] = ascii_header("Message-ID", row["message_id"])
-    return message
-
-
-def message_bytes(message: Message) -> bytes:
-    """The message as SMTP carries it (CRLF line ends)."""
-    out = io.BytesIO()
-    BytesGenerator(out, mangle_from_=False, policy=SMTP_POLICY).flatten(message)
-    return out.getvalue()
-
-
 # --- the job ----------------------------------------------------------------------------------
 
 
@@ -305,8 +208,8 @@ def send_emails(
     # Rows in hand (the rest of this chunk and the next, claimed ahead) get a fresh
     # sending_started_at at a recording point once this long has passed since they were
     # claimed or last refreshed (``held_since``, never later than that), so a slow server does
-    # not make them look crashed. A fast run never needs it: rewriting the rows at every
-    # recording point cost a third of the database's work.
+    # not make them look crashed. A fast run never needs it, and rewriting the rows at every
+    # recording point was a large share of the database's work (BENCHMARKS.md).
     keep_alive_after = timedelta(seconds=settings.sending_stale_after_seconds / 10)
     held_since = utc_naive(clock)
     with (
@@ -374,8 +277,8 @@ def _chunk_size(limit: int | None, planned: int) -> int:
 class DatabaseWorker:
     """The run's claims and bookkeeping, in one background thread on a database session of its
     own, in the order they are handed over: the next chunk is claimed and SMTP outcomes are
-    stored while the next emails go out (waiting for the database was a fifth of a run's time;
-    the thread waits with the GIL released).
+    stored while the next emails go out (the thread waits for the database with the GIL
+    released, so the send loop does not).
 
     Each batch of outcomes is stored in one transaction, as before; handing over a batch waits
     until the one before is stored, so sending never runs more than a batch ahead of what is
@@ -528,8 +431,8 @@ class DueQueue:
     Rule 12: emails to potentially available therapists first, then oldest first. The flag
     lives on ``therapists``, so no index of ``emails`` holds that order: sorting the queue at
     every claim cost each claim a sort of every due email under ``FOR UPDATE`` (no bounded
-    top-N sort under a row lock) — 19 ms at 10,000 queued, 164 ms at 100,000, so O(queue²)
-    for a run. Here the order is read once (one unlocked query) and each claim locks its ids
+    top-N sort under a row lock), so O(queue²) for a run (BENCHMARKS.md has the figures).
+    Here the order is read once (one unlocked query) and each claim locks its ids
     by primary key. Ids another worker took meanwhile are skipped at the claim (locked, or no
     longer due); when the list runs out it is read again, so emails queued during the run go
     out in the same run.
@@ -670,13 +573,13 @@ def record_deliveries(
         session.execute(
             sa.update(emails)
             .where(emails.c.id.in_(keep_alive_ids), emails.c.status == EmailStatus.SENDING)
-            .values(sending_started_at=now)
+            .values(sending_started_at=now, updated_at=now)
         )
     if release_ids:
         session.execute(
             sa.update(emails)
             .where(emails.c.id.in_(release_ids), emails.c.status == EmailStatus.SENDING)
-            .values(status=EmailStatus.QUEUED, sending_started_at=None)
+            .values(status=EmailStatus.QUEUED, sending_started_at=None, updated_at=now)
         )
     session.commit()
 

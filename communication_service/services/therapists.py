@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
-from communication_service.clock import Clock, today
+from communication_service.clock import today
+from communication_service.context import Context
 from communication_service.errors import NotFound
 from communication_service.models import Therapist
-from communication_service.reads import Reader, ReadQuery
+from communication_service.reads import ReadQuery
 
 therapists = Therapist.__table__
 
@@ -20,24 +21,25 @@ _THERAPIST_BY_ID = ReadQuery(
 )
 
 
-def get_therapist(reader: Reader, therapist_id: int) -> dict[str, Any]:
-    row = reader.first(_THERAPIST_BY_ID, therapist_id=therapist_id)
+def get_therapist(ctx: Context, therapist_id: int) -> dict[str, Any]:
+    row = ctx.reader.first(_THERAPIST_BY_ID, therapist_id=therapist_id)
     if row is None:
         raise NotFound(f"Therapist {therapist_id} does not exist.", details={"id": therapist_id})
     return row
 
 
 def update_availability(
-    session: Session, clock: Clock, therapist_id: int, changes: dict[str, Any]
+    ctx: Context, therapist_id: int, changes: Mapping[str, Any]
 ) -> sa.RowMapping:
     """Apply validated availability changes in one statement; 404 when the therapist is unknown.
 
     ``updated_at`` is the day, as the therapist service keeps it (a ``date`` column)."""
+    session = ctx.session
     row = (
         session.execute(
             sa.update(therapists)
             .where(therapists.c.id == therapist_id)
-            .values(**changes, updated_at=today(clock))
+            .values(**changes, updated_at=today(ctx.clock))
             .returning(*therapists.c)
         )
         .mappings()

@@ -11,7 +11,7 @@ from openapi_spec_validator import validate as validate_openapi
 
 from communication_service import create_app
 from communication_service.api import openapi as openapi_module
-from communication_service.api.docs import documented
+from communication_service.api.boundary import arguments, response
 from communication_service.api.openapi import (
     build_openapi_document,
     openapi_document,
@@ -57,7 +57,7 @@ def test_document_is_valid_openapi_3_1():
 
 def test_every_route_is_documented_and_every_documented_route_exists():
     missing, extra = route_mismatches(collection_app(), document())
-    assert missing == set(), f"routes without @documented: {sorted(missing)}"
+    assert missing == set(), f"routes without @response: {sorted(missing)}"
     assert extra == set()
     assert undocumented_operations(collection_app()) == []
     # The walk is not vacuous: the known routes are there with their methods.
@@ -73,7 +73,7 @@ def test_every_route_is_documented_and_every_documented_route_exists():
 
 def test_a_method_without_documented_fails_the_completeness_check():
     class Documented(Resource):
-        @documented(summary="fine")
+        @response(summary="fine")
         def get(self):
             return {}
 
@@ -139,12 +139,12 @@ def test_every_error_response_has_the_one_error_schema():
     assert doc["components"]["schemas"]["Error"]["required"] == ["error"]
     assert doc["components"]["schemas"]["ErrorBody"]["required"] == ["code", "details", "message"]
     for op in api_operations():
-        for status, response in op.spec["responses"].items():
+        for status, answer in op.spec["responses"].items():
             if int(status) < 400:
                 continue
-            if "$ref" in response:
-                response = doc["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
-            assert response["content"]["application/json"]["schema"] == error_ref, (op, status)
+            if "$ref" in answer:
+                answer = doc["components"]["responses"][answer["$ref"].rsplit("/", 1)[-1]]
+            assert answer["content"]["application/json"]["schema"] == error_ref, (op, status)
 
 
 def test_id_path_parameters_are_bounded_integers():
@@ -192,7 +192,7 @@ def test_every_list_of_ids_a_client_sends_is_unique():
             assert schema.get("uniqueItems") is True, f"{place} allows duplicates"
 
 
-# A throwaway resource using every feature of @documented.
+# A throwaway resource using every feature of @arguments and @response.
 
 
 class ItemSchema(Schema):
@@ -213,33 +213,29 @@ class ItemCreateSchema(Schema):
 
 
 class ItemsResource(Resource):
-    @documented(summary="List items", query=ItemQuerySchema, response=ItemSchema, paginated=True)
-    def get(self):
+    @arguments(ItemQuerySchema, location="query")
+    @response(ItemSchema, summary="List items", paginated=True)
+    def get(self, query):
         return {}
 
-    @documented(
-        summary="Create an item",
-        body=ItemCreateSchema,
-        response=ItemSchema,
-        status=201,
-        errors=(409,),
-    )
-    def post(self):
+    @arguments(ItemCreateSchema)
+    @response(ItemSchema, summary="Create an item", status=201, errors=(409,))
+    def post(self, data):
         return {}
 
 
 class ItemResource(Resource):
-    @documented(
+    @response(
+        ItemSchema,
         summary="Item parts",
-        response=ItemSchema,
-        response_many=True,
+        many=True,
         path_params={"item_id": "The item."},
         responses={202: None},
     )
     def get(self, item_id, part):
         return []
 
-    @documented(summary="Delete", status=204)
+    @response(summary="Delete", status=204)
     def delete(self, item_id, part):
         return None
 
@@ -291,7 +287,7 @@ def test_generator_features_on_a_throwaway_app():
 
 def test_paginated_without_query_schema_takes_page_parameters():
     class Pages(Resource):
-        @documented(summary="Pages", response=ItemSchema, paginated=True)
+        @response(ItemSchema, summary="Pages", paginated=True)
         def get(self):
             return {}
 

@@ -5,39 +5,51 @@ import sqlalchemy as sa
 from flask import Flask
 from marshmallow import ValidationError
 
-from communication_service.api.pagination import PageQuerySchema, paginate, paginate_select
+from communication_service.api.boundary import paginate
 from communication_service.api.parsing import parse_query
 from communication_service.models import Therapist
+from communication_service.schemas.common import PageQuerySchema
+from communication_service.schemas.dumping import row_dumper
 from communication_service.schemas.therapist import TherapistSchema
+from communication_service.services.listing import SelectListing
 from tests.factories import make_therapist
 
 
-def test_a_short_first_page_is_not_counted():
-    counted = []
+class CountedListing:
+    """A listing whose rows are given and whose total records that it was asked for."""
 
-    def count() -> int:
-        counted.append(1)
+    def __init__(self, rows: list[str]) -> None:
+        self.rows, self.counted = rows, 0
+
+    def page(self, limit: int, offset: int) -> list[str]:
+        return self.rows
+
+    def total(self) -> int:
+        self.counted += 1
         return 99
 
-    short = paginate(lambda limit, offset: ["a", "b"], count, page=1, per_page=3)
-    assert short["total"] == 2 and not counted
-    empty = paginate(lambda limit, offset: [], count, page=1, per_page=3)
-    assert empty["total"] == 0 and not counted
-    full = paginate(lambda limit, offset: ["a", "b", "c"], count, page=1, per_page=3)
-    assert full["total"] == 99 and counted == [1]
-    beyond = paginate(lambda limit, offset: [], count, page=5, per_page=3)
-    assert beyond["total"] == 99 and counted == [1, 1]
+
+def test_a_short_first_page_is_not_counted():
+    short = CountedListing(["a", "b"])
+    assert paginate(short, 1, 3, None)["total"] == 2 and not short.counted
+    empty = CountedListing([])
+    assert paginate(empty, 1, 3, None)["total"] == 0 and not empty.counted
+    full = CountedListing(["a", "b", "c"])
+    assert paginate(full, 1, 3, None)["total"] == 99 and full.counted == 1
+    beyond = CountedListing([])
+    assert paginate(beyond, 5, 3, None)["total"] == 99 and beyond.counted == 1
 
 
 def test_pages_and_total(session):
     ids = [make_therapist(session) for _ in range(7)]
-    stmt = sa.select(Therapist.__table__).order_by(Therapist.id)
-    first = paginate_select(session, stmt, page=1, per_page=3, schema=TherapistSchema())
+    listing = SelectListing(session, sa.select(Therapist.__table__).order_by(Therapist.id))
+    dump = row_dumper(TherapistSchema())
+    first = paginate(listing, 1, 3, dump)
     assert [t["id"] for t in first["data"]] == ids[:3]
     assert (first["page"], first["per_page"], first["total"]) == (1, 3, 7)
-    last = paginate_select(session, stmt, page=3, per_page=3, schema=TherapistSchema())
+    last = paginate(listing, 3, 3, dump)
     assert [t["id"] for t in last["data"]] == ids[6:]
-    beyond = paginate_select(session, stmt, page=9, per_page=3, schema=TherapistSchema())
+    beyond = paginate(listing, 9, 3, dump)
     assert beyond["data"] == [] and beyond["total"] == 7
     assert "_total" not in first["data"][0]
 

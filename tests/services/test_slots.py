@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from communication_service.config import Settings
-from communication_service.services.scheduling import (
+from communication_service.services.slots import (
     FreeSlot,
     containing_window,
     find_free_slots,
