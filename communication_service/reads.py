@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 
 # Compiled with ``$n`` placeholders: the statements are prepared on the server.
 _DIALECT = pg_psycopg2.dialect(paramstyle="numeric_dollar")
+_EXPLAIN_DIALECT = pg_psycopg2.dialect(paramstyle="pyformat")
 # plan_cache_mode of the reader's connections (set when connecting, see database.py).
 GENERIC_PLANS = "force_generic_plan"
 # 0A000 feature_not_supported: "cached plan must not change result type" after a migration.
@@ -52,7 +53,15 @@ class ReadQuery:
     reaches the server as a parameter.
     """
 
-    __slots__ = ("execute_sql", "keys", "name", "parameters", "prepare_sql", "processors")
+    __slots__ = (
+        "execute_sql",
+        "explain_sql",
+        "keys",
+        "name",
+        "parameters",
+        "prepare_sql",
+        "processors",
+    )
 
     def __init__(self, stmt: sa.Select) -> None:
         compiled = stmt.compile(dialect=_DIALECT)
@@ -72,6 +81,8 @@ class ReadQuery:
         self.parameters: tuple[str, ...] = tuple(compiled.positiontup or ())
         self.name = "read_" + hashlib.sha1(compiled.string.encode()).hexdigest()[:20]
         self.prepare_sql = f"PREPARE {self.name} AS {compiled.string}"
+        # Planned for the given values (not prepared): PostgreSQL's estimate for them.
+        self.explain_sql = "EXPLAIN (FORMAT JSON) " + stmt.compile(dialect=_EXPLAIN_DIALECT).string
         placeholders = ", ".join(["%s"] * len(self.parameters))
         self.execute_sql = (
             f"EXECUTE {self.name}({placeholders})" if placeholders else (f"EXECUTE {self.name}")
@@ -113,6 +124,18 @@ class Reader:
     def scalar(self, query: ReadQuery, **params: Any) -> Any:
         rows = self.tuples(query, params)
         return rows[0][0] if rows else None
+
+    def estimated_rows(self, query: ReadQuery, **params: Any) -> int:
+        """How many rows PostgreSQL's planner expects ``query`` to return for ``params``."""
+        held = self._held(query)
+        try:
+            with held.dbapi_connection.cursor() as cursor:
+                self._execute(cursor, query.explain_sql, params)
+                (plan,) = cursor.fetchone()
+        except self._dbapi_error as error:
+            self.close()  # whatever broke, the next read starts on a new connection
+            raise self._wrapped(error, query, lost=True) from None
+        return int(plan[0]["Plan"]["Plan Rows"])
 
     def tuples(self, query: ReadQuery, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         values = tuple(params[name] for name in query.parameters)
@@ -183,13 +206,13 @@ class Reader:
 def _processed(
     rows: list[tuple[Any, ...]], processors: tuple[tuple[int, Any], ...]
 ) -> list[tuple[Any, ...]]:
-    converted = []
-    for row in rows:
-        values = list(row)
-        for position, processor in processors:
-            values[position] = processor(values[position])
-        converted.append(tuple(values))
-    return converted
+    """The rows with each processed column converted (column by column)."""
+    if not rows:
+        return rows
+    columns: list[Any] = list(zip(*rows, strict=True))
+    for position, processor in processors:
+        columns[position] = map(processor, columns[position])
+    return list(zip(*columns, strict=True))
 
 
 def prefixed(table: sa.Table, prefix: str, names: Iterable[str] | None = None) -> list[Any]:

@@ -124,17 +124,17 @@ def test_a_thread_keeps_one_connection_for_its_reads_and_threads_do_not_share(ap
 # Each list shape (as the services build it) and the index that must deliver its page in order.
 _PAGE_SHAPES = {
     "therapist": (
-        lambda: phone_calls._call_list_statements((("therapist_id", None),))[0].query,
+        lambda: phone_calls._call_list_statements((("therapist_id", None),)).pages.query,
         {"therapist_id": 1},
         "idx_phone_calls_therapist_schedule",
     ),
     "status": (
-        lambda: phone_calls._call_list_statements((("status", None),))[0].query,
+        lambda: phone_calls._call_list_statements((("status", None),)).pages.query,
         {"status": "completed"},
         "idx_phone_calls_status_schedule",
     ),
     "call sheet": (
-        lambda: phone_calls._call_sheet_statements(False)[0].query,
+        lambda: phone_calls._call_sheet_statements(False).pages.query,
         {"day": date(2030, 1, 1)},
         "idx_phone_calls_schedule",
     ),
@@ -149,6 +149,8 @@ def _page_scan(plan: dict) -> dict | None:
             node = next(p for p in node["Plans"] if p.get("Parent Relationship") == "Outer")
         return node
     for child in plan.get("Plans", ()):
+        if child.get("Parent Relationship") in ("InitPlan", "SubPlan"):
+            continue  # the total's count, the therapist's hours: not the page
         found = _page_scan(child)
         if found is not None:
             return found

@@ -5,7 +5,6 @@ from communication_service.models.patient import Patient, PatientStatus
 from communication_service.models.phone_call import (
     PhoneCall,
     PhoneCallBatch,
-    PhoneCallCount,
     PhoneCallStatus,
 )
 from communication_service.models.placement_request import (
@@ -22,7 +21,6 @@ __all__ = [
     "PatientStatus",
     "PhoneCall",
     "PhoneCallBatch",
-    "PhoneCallCount",
     "PhoneCallStatus",
     "PlacementRequest",
     "PlacementRequestStatus",

@@ -143,20 +143,3 @@ class PhoneCallBatch(db.Model):
             f"<PhoneCallBatch id={self.id} phone_call_id={self.phone_call_id} "
             f"placement_request_id={self.placement_request_id}>"
         )
-
-
-class PhoneCallCount(db.Model):
-    """How many calls a therapist has in each status: the call list's totals.
-
-    Kept exact by statement-level triggers on phone_calls (revision 8b4d2e6f0a31), in the
-    same transaction as every insert, update, delete or truncate, so nobody writes it.
-    """
-
-    __tablename__ = "phone_call_counts"
-    __table_args__ = {"schema": "communication_service"}
-
-    therapist_id: Mapped[int] = mapped_column(sa.Integer(), primary_key=True)
-    status: Mapped[PhoneCallStatus] = mapped_column(
-        pg_enum(PhoneCallStatus, "phonecallstatus"), primary_key=True
-    )
-    calls: Mapped[int] = mapped_column(sa.Integer(), nullable=False)

@@ -74,9 +74,9 @@ def row_dumper(schema: Schema) -> Dumper:
     """A function dumping one row (a mapping: a ``RowMapping`` or a dict) exactly as
     ``schema.dump`` would; a field whose key the row lacks is left out, as marshmallow does.
 
-    The function is generated once (as ``dataclasses`` generates ``__init__``), so a row
-    costs a lookup and a conversion per field. This is the one dump path of the API
-    (``api/boundary.py``).
+    The function is generated once (as ``dataclasses`` generates ``__init__``). A row that
+    has every field's key (a row as the services select it) is dumped by one dict display;
+    others field by field. This is the one dump path of the API (``api/boundary.py``).
     """
     hooks = schema._hooks  # marshmallow keeps a schema's hooks only there
     if hooks.get(PRE_DUMP) or hooks.get(POST_DUMP):
@@ -86,20 +86,42 @@ def row_dumper(schema: Schema) -> Dumper:
         "_missing": missing,
         "_accessor": schema.get_attribute,
     }
-    lines: list[str] = []
+    entries: list[str] = []  # every key present: one dict display
+    lines: list[str] = []  # some keys absent: field by field
     for number, (name, field) in enumerate(schema.dump_fields.items()):
         key, attribute = field.data_key or name, field.attribute or name
         convert = _converter(field)
         names[f"_convert{number}"], names[f"_field{number}"] = convert, field
         if convert is None:  # no fast path: the field serialises itself, as in Schema.dump
-            lines.append(f"    value = _field{number}.serialize({name!r}, row, accessor=_accessor)")
+            serialized = f"_field{number}.serialize({name!r}, row, accessor=_accessor)"
+            lines.append(f"    value = {serialized}")
             lines.append(f"    if value is not _missing: out[{key!r}] = value")
-        else:
-            lines.append(f"    value = row.get({attribute!r}, _ABSENT)")
-            lines.append("    if value is not _ABSENT:")
-            lines.append(
-                f"        out[{key!r}] = None if value is None else _convert{number}(value)"
+            entries.append(f"{key!r}: {serialized}")
+            continue
+        lines.append(f"    value = row.get({attribute!r}, _ABSENT)")
+        lines.append("    if value is not _ABSENT:")
+        lines.append(f"        out[{key!r}] = None if value is None else _convert{number}(value)")
+        if convert in (int, str, bool):  # the value usually is one already: no call then
+            exact = convert.__name__
+            entries.append(
+                f"{key!r}: v if (v := row[{attribute!r}]) is None or v.__class__ is {exact} "
+                f"else _convert{number}(v)"
             )
-    source = "\n".join(["def dump(row):", "    out = {}", *lines, "    return out"])
+        else:
+            entries.append(
+                f"{key!r}: None if (v := row[{attribute!r}]) is None else _convert{number}(v)"
+            )
+    source = "\n".join(
+        [
+            "def dump(row):",
+            "    try:",
+            f"        return {{{', '.join(entries)}}}",
+            "    except KeyError:",
+            "        pass",
+            "    out = {}",
+            *lines,
+            "    return out",
+        ]
+    )
     exec(source, names)  # the source is built above from the schema's fields
     return names["dump"]

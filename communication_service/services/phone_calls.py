@@ -9,8 +9,10 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,7 +28,6 @@ from communication_service.models import (
     Patient,
     PhoneCall,
     PhoneCallBatch,
-    PhoneCallCount,
     PhoneCallStatus,
     PlacementRequest,
     Therapist,
@@ -52,7 +53,6 @@ batches = PhoneCallBatch.__table__
 therapists = Therapist.__table__
 placement_requests = PlacementRequest.__table__
 patients = Patient.__table__
-call_counts = PhoneCallCount.__table__
 
 CALL_ORDER = (calls.c.scheduled_date, calls.c.scheduled_time, calls.c.id)
 SCHEDULED = PhoneCallStatus.SCHEDULED.value
@@ -100,25 +100,24 @@ def _within_hours(hours: str | None, day: date, start: time, duration_minutes: i
 def _nested(keys: Sequence[str], nests: Sequence[str]) -> Callable[[Sequence[Any]], dict]:
     """A row as a dict, with the columns selected as ``<nest>_<name>`` also under ``<nest>``
     (``therapist_nachname`` → ``therapist["nachname"]``)."""
-    groups = [
-        (
-            nest,
-            [
-                (at, key[len(nest) + 1 :])
-                for at, key in enumerate(keys)
-                if key.startswith(nest + "_")
-            ],
-        )
-        for nest in nests
-    ]
+    groups = []
+    for nest in nests:
+        at = [i for i, key in enumerate(keys) if key.startswith(nest + "_")]
+        groups.append((nest, [keys[i][len(nest) + 1 :] for i in at], operator.itemgetter(*at)))
 
     def as_dict(row: Sequence[Any]) -> dict[str, Any]:
-        out = dict(zip(keys, row, strict=True))
-        for nest, columns in groups:
-            out[nest] = {name: row[at] for at, name in columns}
+        out = dict(zip(keys, row))  # noqa: B905 - the row may go on past ``keys``
+        for nest, names, columns in groups:
+            out[nest] = dict(zip(names, columns(row), strict=True))
         return out
 
+    if not groups:
+        return functools.partial(_as_dict, keys)
     return as_dict
+
+
+def _as_dict(keys: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
+    return dict(zip(keys, row))  # noqa: B905 - the row may go on past ``keys``
 
 
 class _CallsWithBatches:
@@ -171,7 +170,7 @@ class _CallsWithBatches:
         for row in rows:
             if row[0] != current:  # the page's first column is the call id
                 current = row[0]
-                call = call_row(row[:split])
+                call = call_row(row)
                 call["within_availability"] = _within_hours(
                     row[hours], row[day], row[start], row[duration]
                 )
@@ -183,33 +182,42 @@ class _CallsWithBatches:
         return found, total
 
 
+@dataclass(frozen=True)
+class _ListStatements:
+    """A list's page statement (its rows carry the total, counted up to ``count_limit``
+    + 1), the same count alone (for a page past the end), and the matching rows, whose
+    number PostgreSQL estimates when it is past ``count_limit`` (None: always count)."""
+
+    pages: _CallsWithBatches
+    count: ReadQuery
+    matching: ReadQuery | None = None
+    count_limit: int | None = None
+
+
 class CallListing:
     """The calls matching one request's filters: pages of them, and how many there are
-    (the ``Listing`` a paginated answer asks for). When the total came with the page (see
-    ``_CallsWithBatches``), ``total`` costs nothing.
-    """
+    (the ``Listing`` a paginated answer asks for)."""
 
-    def __init__(
-        self,
-        reader: Reader,
-        statements: tuple[_CallsWithBatches, ReadQuery],
-        params: dict[str, Any],
-    ) -> None:
-        self.reader = reader
-        self.pages, self.count = statements
-        self.params = params
-        self._total: int | None = None
+    def __init__(self, reader: Reader, statements: _ListStatements, params: dict[str, Any]) -> None:
+        self.reader, self.statements, self.params = reader, statements, params
+        self._counted: int | None = None
 
     def page(self, limit: int, offset: int) -> list[dict[str, Any]]:
-        calls_found, self._total = self.pages.fetch(
+        calls_found, self._counted = self.statements.pages.fetch(
             self.reader, limit=limit, offset=offset, **self.params
         )
         return calls_found
 
     def total(self) -> int:
-        if self._total is None:
-            self._total = self.reader.scalar(self.count, **self.params)
-        return self._total
+        statements = self.statements
+        counted = self._counted
+        if counted is None:  # the page was empty
+            counted = self.reader.scalar(statements.count, **self.params)
+        if statements.count_limit is not None and counted > statements.count_limit:
+            assert statements.matching is not None
+            estimate = self.reader.estimated_rows(statements.matching, **self.params)
+            return max(estimate, counted)
+        return counted
 
 
 _CALL_BY_ID = _CallsWithBatches(
@@ -254,15 +262,14 @@ def _calls_page(stmt: sa.Select) -> tuple[sa.Subquery, tuple[Any, ...]]:
     return page, (page.c.scheduled_date, page.c.scheduled_time, page.c.id)
 
 
-# The filters whose totals phone_call_counts keeps (see models.PhoneCallCount).
-_COUNTED_BY = {"therapist_id", "status"}
+# Totals up to this many matching calls are exact; beyond, they are PostgreSQL's estimate
+# (counting a long list would read all of it for every page; README "Lists").
+EXACT_TOTAL_UP_TO = 1_000
 
 
 @functools.cache
-def _call_list_statements(
-    shape: tuple[tuple[str, Any], ...],
-) -> tuple[_CallsWithBatches, ReadQuery]:
-    """Page and count statements for one combination of filters, compiled once."""
+def _call_list_statements(shape: tuple[tuple[str, Any], ...]) -> _ListStatements:
+    """The list's statements for one combination of filters, compiled once."""
     conditions = [_CALL_FILTERS[name](value) for name, value in shape]
     hours = _therapist_hours()
     if "therapist_id" in dict(shape):
@@ -274,18 +281,15 @@ def _call_list_statements(
             .label("availability")
         )
     page, order = _calls_page(sa.select(*calls.c, hours).where(*conditions))
-    if {name for name, _ in shape} <= _COUNTED_BY:
-        # A sum over at most one row per status instead of reading every matching call:
-        # cheap enough to come with every page.
-        total = sa.func.coalesce(sa.func.sum(call_counts.c.calls), sa.literal_column("0"))
-        count = sa.select(total).where(
-            *[call_counts.c[name] == sa.bindparam(name) for name, _ in shape]
-        )
-        pages = _CallsWithBatches(page, order, total=count.scalar_subquery())
-    else:
-        count = sa.select(sa.func.count()).select_from(calls).where(*conditions)
-        pages = _CallsWithBatches(page, order)
-    return pages, ReadQuery(count)
+    matching = sa.select(calls.c.id).where(*conditions)
+    capped = matching.limit(sa.literal_column(str(EXACT_TOTAL_UP_TO + 1))).subquery("capped")
+    count = sa.select(sa.func.count()).select_from(capped)
+    return _ListStatements(
+        _CallsWithBatches(page, order, total=count.scalar_subquery()),
+        ReadQuery(count),
+        ReadQuery(matching),
+        EXACT_TOTAL_UP_TO,
+    )
 
 
 def list_calls(ctx: Context, filters: Mapping[str, Any]) -> CallListing:
@@ -313,7 +317,7 @@ _SHEET_PATIENT = ("id", "vorname", "nachname", "geburtsdatum", "diagnose", "star
 
 
 @functools.cache
-def _call_sheet_statements(by_status: bool) -> tuple[_CallsWithBatches, ReadQuery]:
+def _call_sheet_statements(by_status: bool) -> _ListStatements:
     conditions = [calls.c.scheduled_date == sa.bindparam("day")]
     if by_status:
         conditions.append(calls.c.status == sa.bindparam("status"))
@@ -338,7 +342,7 @@ def _call_sheet_statements(by_status: bool) -> tuple[_CallsWithBatches, ReadQuer
         call_nests=("therapist",),
         batch_nests=("patient",),
     )
-    return sheet, ReadQuery(count)
+    return _ListStatements(sheet, ReadQuery(count))
 
 
 def call_sheet(ctx: Context, query: Mapping[str, Any]) -> CallListing:

@@ -91,8 +91,8 @@ def lock_bookings_for_call(session: Session, settings: Settings, call_id: int) -
     """``lock_bookings`` for the therapist of ``call_id``, in one statement.
 
     For a change that may book (a failed call is re-planned, rule 8), taken before the call
-    is changed: changing it locks its therapist's ``phone_call_counts`` rows, and a booking
-    holds the booking lock while it waits for those rows. Rows first, lock second would
+    is changed, as every writer of calls does: lock first, rows second. A move of the same
+    call holds the lock while it waits for the call's row; row first, lock second would
     deadlock with it.
     """
     if settings.call_lines > 0:

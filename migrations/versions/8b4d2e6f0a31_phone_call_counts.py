@@ -54,6 +54,17 @@ def _replace_indexes(with_id: bool) -> None:
 
 def upgrade():
     _replace_indexes(with_id=True)
+    create_phone_call_counts()
+
+
+def downgrade():
+    _replace_indexes(with_id=False)
+    drop_phone_call_counts()
+
+
+def create_phone_call_counts() -> None:
+    """The table, its triggers, and the counts of the calls already there (also used by the
+    downgrade of revision c5e1f3a7b9d2, which drops them)."""
     op.create_table(
         "phone_call_counts",
         sa.Column("therapist_id", sa.Integer(), nullable=False),
@@ -111,8 +122,7 @@ def upgrade():
     )
 
 
-def downgrade():
-    _replace_indexes(with_id=False)
+def drop_phone_call_counts() -> None:
     for event in ("insert", "update", "delete", "truncate"):
         op.execute(f"DROP TRIGGER phone_call_counts_{event} ON {CS}.phone_calls")
     op.execute(f"DROP FUNCTION {CS}.count_phone_calls()")

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from communication_service.extensions import db
 from communication_service.models import PhoneCall, PhoneCallBatch, PlacementRequest, Therapist
 from communication_service.reads import current_reader
+from communication_service.services.phone_calls import EXACT_TOTAL_UP_TO
 from tests.conftest import BERLIN
 from tests.factories import make_patient, make_placement_request, make_therapist
 
@@ -763,7 +764,7 @@ def test_time_fields_round_trip(client, session):
 
 
 def test_list_totals_match_the_calls_for_every_filter(client, session):
-    """Totals come from phone_call_counts for therapist/status filters, else from count(*)."""
+    """Totals are counted with the page (or alone for a page past the end), for every filter."""
     first, second = make_therapist(session), make_therapist(session)
     for day in range(1, 8):
         for therapist, time_of_day in ((first, "09:00"), (second, "10:00")):
@@ -807,3 +808,27 @@ def test_list_rows_are_the_calls_as_get_shows_them(client, session):
         ], query
     assert [call["within_availability"] for call in listed] == [True, False]
     assert len(listed[0]["batches"]) == 2
+
+
+def test_a_long_list_answers_an_estimated_total_without_counting_it(client, session):
+    """Up to EXACT_TOTAL_UP_TO matching calls the total is exact (test above); past it, it is
+    PostgreSQL's estimate: the page does not read every matching call to count them."""
+    therapist = make_therapist(session)
+    many = EXACT_TOTAL_UP_TO + 1_500
+    session.execute(
+        sa.text(
+            "INSERT INTO communication_service.phone_calls "
+            "(therapist_id, scheduled_date, scheduled_time, status) "
+            "SELECT :therapist, DATE '2020-01-01' + n / 100, TIME '08:00' + (n % 100) * "
+            "interval '5 minutes', 'completed' FROM generate_series(1, :many) AS n"
+        ),
+        {"therapist": therapist, "many": many},
+    )
+    session.commit()
+    session.execute(sa.text("ANALYZE communication_service.phone_calls"))
+    session.commit()  # the statistics the reader's planner sees
+    first = client.get(f"/api/phone-calls?therapist_id={therapist}").get_json()
+    assert len(first["data"]) == 50
+    assert first["total"] > EXACT_TOTAL_UP_TO and abs(first["total"] - many) < many * 0.1
+    past_the_end = client.get(f"/api/phone-calls?therapist_id={therapist}&page=1000").get_json()
+    assert past_the_end["data"] == [] and past_the_end["total"] == first["total"]

@@ -1,8 +1,8 @@
 """Lock order between ending a call and booking: a failed call is re-planned (a booking), so
-its transaction takes the booking lock before it changes the call (and so before it locks the
-therapist's ``phone_call_counts`` rows). A booking holds the lock while it waits for those
-rows; the other order deadlocked (found by the 60 s mixed-load drill: PUT answered 500 after
-PostgreSQL's one-second deadlock check)."""
+its transaction takes the booking lock before it changes the call, as every writer of calls
+does (lock first, rows second). A writer holding the lock must never wait for rows the
+ending call locked; the other order deadlocked (found by the 60 s mixed-load drill: PUT
+answered 500 after PostgreSQL's one-second deadlock check)."""
 
 from __future__ import annotations
 
@@ -28,8 +28,7 @@ WAITING_FOR_THE_LOCK = """
 
 
 def _insert_booked_call(cursor, therapist: int) -> None:
-    """What a booking does once it holds the lock: insert a scheduled call (the counts
-    trigger locks the therapist's (therapist, scheduled) row)."""
+    """What a booking does once it holds the lock: insert a scheduled call of the therapist."""
     cursor.execute(
         "INSERT INTO communication_service.phone_calls"
         " (therapist_id, scheduled_date, scheduled_time, duration_minutes, status)"
