@@ -3,10 +3,8 @@
 - ``bare_app``: Flask returning ``{"ok": true}`` — what Flask + gunicorn + the load generator
   cost on this machine with no work at all.
 - ``pk_app``: Flask doing one primary-key ``SELECT`` with raw psycopg2 (one connection per
-  worker process, reused) and returning the row as JSON — the least a database read can cost.
-
-``gunicorn -c gunicorn.conf.py benchmarks.ceiling_apps:bare_app`` (``pk_app`` needs
-``DATABASE_URL``).
+  worker process, reused; ``DATABASE_URL``) and returning the row as JSON — the least a
+  database read can cost.
 """
 
 from __future__ import annotations
@@ -19,17 +17,15 @@ from flask import Flask, jsonify
 
 from benchmarks.harness import libpq_dsn
 
-bare_app = Flask("bare_ceiling")
+bare_app, pk_app = Flask("bare_ceiling"), Flask("pk_ceiling")
+_connection = None
 
 
 @bare_app.get("/")
 @bare_app.get("/health")
+@pk_app.get("/health")
 def ok():
     return jsonify({"ok": True})
-
-
-pk_app = Flask("pk_ceiling")
-_connection = None
 
 
 def _cursor():
@@ -38,11 +34,6 @@ def _cursor():
         _connection = psycopg2.connect(libpq_dsn(os.environ["DATABASE_URL"]))
         _connection.autocommit = True
     return _connection.cursor(cursor_factory=psycopg2.extras.RealDictCursor)
-
-
-@pk_app.get("/health")
-def pk_health():
-    return jsonify({"ok": True})
 
 
 @pk_app.get("/therapists/<int:therapist_id>")

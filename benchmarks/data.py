@@ -1,7 +1,7 @@
 """Bulk data for the benchmarks, loaded with set-based SQL (``generate_series``), not row by row.
 
 Rows are written the way the other services write them: plain SQL with the required columns;
-every other column takes its database default (SPEC §3.2).
+every other column takes its database default (docs/data-model.md).
 """
 
 from __future__ import annotations
@@ -31,11 +31,7 @@ class DataSize:
     requests: int = 100_000
 
     def scaled(self, factor: float) -> DataSize:
-        return DataSize(
-            therapists=max(10, int(self.therapists * factor)),
-            patients=max(10, int(self.patients * factor)),
-            requests=max(10, int(self.requests * factor)),
-        )
+        return DataSize(*(max(10, int(n * factor)) for n in vars(self).values()))
 
 
 THERAPISTS_SQL = """
@@ -167,15 +163,9 @@ def load_phone_calls(
             FROM generate_series(0, %(count)s - 1) AS k;
             ANALYZE communication_service.phone_calls
         """,
-        {
-            "low": low,
-            "high": high,
-            "first_day": first_day,
-            "per_day": SLOTS_PER_DAY,
-            "status": status,
-            "count": count,
-        },
-    )
+        {"low": low, "high": high, "first_day": first_day, "per_day": SLOTS_PER_DAY,
+         "status": status, "count": count},
+    )  # fmt: skip
 
 
 def load_existing_calls(database_url: str, count: int, therapist_ids: tuple[int, int]) -> None:
@@ -185,13 +175,8 @@ def load_existing_calls(database_url: str, count: int, therapist_ids: tuple[int,
     first_day = date.today() - timedelta(days=past // SLOTS_PER_DAY + 2)
     load_phone_calls(database_url, count=past, first_day=first_day, therapist_ids=therapist_ids)
     tomorrow = date.today() + timedelta(days=1)
-    load_phone_calls(
-        database_url,
-        count=future,
-        first_day=tomorrow,
-        therapist_ids=therapist_ids,
-        status="scheduled",
-    )
+    load_phone_calls(database_url, count=future, first_day=tomorrow,
+                     therapist_ids=therapist_ids, status="scheduled")  # fmt: skip
 
 
 def load_call_sheet(database_url: str, *, day: date, calls: int, requests_per_call: int) -> None:
@@ -224,22 +209,18 @@ def load_call_sheet(database_url: str, *, day: date, calls: int, requests_per_ca
     )
 
 
+PEOPLE = ("therapist_service.therapists", "patient_service.patients",
+          "matching_service.placement_requests")  # fmt: skip
 RESET_SEQUENCES = "".join(
     f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), (SELECT max(id) FROM {t}));"
-    for t in (
-        "therapist_service.therapists",
-        "patient_service.patients",
-        "matching_service.placement_requests",
-    )
+    for t in PEOPLE
 )
 
 
 def id_ranges(database_url: str) -> dict[str, tuple[int, int]]:
-    """(lowest, highest) id of each table the scenarios draw ids from, after ``VACUUM
-    ANALYZE``."""
+    """After ``VACUUM ANALYZE``, (lowest, highest) id of each table scenarios draw ids from."""
     sql(database_url, "VACUUM ANALYZE")
-    tables = ("therapist_service.therapists", "communication_service.phone_calls")
-    tables += ("communication_service.emails", "patient_service.patients")
+    tables = ("communication_service.phone_calls", "communication_service.emails", *PEOPLE[:2])
     return {
         table.split(".")[1]: tuple(sql(database_url, f"SELECT min(id), max(id) FROM {table}")[0])
         for table in tables

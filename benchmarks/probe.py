@@ -1,16 +1,13 @@
 """What one job or one request costs, measured in a fresh process on one tree's code.
 
     python benchmarks/probe.py URL [--setting name=value] job comm batch-emails --now ...
-    python benchmarks/probe.py URL requests METHOD PATH [JSON_BODY]
+    python benchmarks/probe.py URL requests METHOD PATH JSON_BODY_OR_EMPTY
 
-Run by ``harness.probe`` with ``cwd`` and ``PYTHONPATH`` set to the tree, so it imports
-nothing from ``benchmarks`` (an older checkout has its own). Prints ``PROBE_JSON <json>``.
-
-- ``job``: the command through Flask's CLI runner: seconds, peak RSS of this whole process
-  (interpreter and imports included, as an operator sees it), SQL statements at the DBAPI
-  cursor of every engine (an ``executemany`` counts once), exit code, output.
-- ``requests``: one request outside the count (a connection prepares a hot read the first
-  time it runs it), then 3 counted requests through the test client: statements and status.
+Run by ``harness.probe`` on a tree's code, so it imports nothing from ``benchmarks``. Prints
+``PROBE_JSON <json>``. ``job``: seconds, peak RSS of this whole process (as an operator sees
+it), SQL statements at the DBAPI cursor (an ``executemany`` counts once), exit code, output.
+``requests``: one uncounted request (a connection prepares a hot read the first time), then
+3 counted ones through the test client: statements and status.
 """
 
 from __future__ import annotations
@@ -58,7 +55,7 @@ def main() -> None:
         if result.exception and not isinstance(result.exception, SystemExit):
             report["error"] = repr(result.exception)
     else:
-        method, path, *body = args.args
+        method, path, body = args.args
         client = app.test_client()
         client.get("/health")  # connect and initialise the dialect outside the count
         report = []
@@ -67,7 +64,7 @@ def main() -> None:
             response = client.open(
                 path,
                 method=method,
-                json=json.loads(body[0]) if body else None,
+                json=json.loads(body) if body else None,
                 headers={"Authorization": f"Bearer {os.environ['API_TOKENS']}"},
             )
             if counted:

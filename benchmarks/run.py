@@ -12,6 +12,7 @@ A figure is one entry in ``HTTP``, ``STATEMENTS`` or ``job_rows``, its bar one i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import operator
 import os
@@ -32,7 +33,6 @@ from benchmarks.harness import (
     ROOT,
     Database,
     Gunicorn,
-    Load,
     ensure_wrk,
     migrate,
     one,
@@ -40,7 +40,6 @@ from benchmarks.harness import (
     run_wrk,
     smtp_sink,
     sql,
-    wrk_version,
 )
 
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -99,24 +98,12 @@ JOB_ROWS = ["batch-emails first run", "batch-emails rerun", "send-emails 2,000 i
 ROWS = [h.name for h in HTTP] + [s[0] for s in STATEMENTS] + JOB_ROWS
 
 
-@dataclass(frozen=True)
-class Target:
-    figure: str  # a key of the row's figures
-    op: str  # ">=" or "<="
-    value: float
-    text: str
-
-    def met(self, figures: dict[str, Any]) -> bool | None:
-        if figures.get(self.figure) is None:
-            return None
-        return (operator.ge if self.op == ">=" else operator.le)(figures[self.figure], self.value)
+def pct(value: float) -> tuple[tuple, ...]:
+    return (("pct_of_bare", ">=", value, f"≥ {value:g} % of bare Flask"),)
 
 
-def pct(value: float) -> tuple[Target]:
-    return (Target("pct_of_bare", ">=", value, f"≥ {value:g} % of bare Flask"),)
-
-
-AT_MOST_5 = (Target("sql_statements", "<=", 5, "≤ 5 statements"),)
+# Per row: (figure, ">=" or "<=", bar, text) for each target.
+AT_MOST_5 = (("sql_statements", "<=", 5, "≤ 5 statements"),)
 TARGETS = {
     "GET /api/phone-calls/{random id}": pct(50),
     DEEP_LIST: pct(30),
@@ -124,14 +111,11 @@ TARGETS = {
     "GET /api/emails/{random id}": pct(40),
     STATEMENTS[2][0]: AT_MOST_5,
     STATEMENTS[3][0]: AT_MOST_5,
-    JOB_ROWS[0]: (
-        Target("seconds", "<=", 20, "≤ 20 s"),
-        Target("peak_rss_mb", "<=", 300, "≤ 300 MB"),
-    ),
-    JOB_ROWS[1]: (Target("seconds", "<=", 2, "≤ 2 s"),),
-    JOB_ROWS[2]: (Target("emails_per_s", ">=", 200, "≥ 200 emails/s"),),
+    JOB_ROWS[0]: (("seconds", "<=", 20, "≤ 20 s"), ("peak_rss_mb", "<=", 300, "≤ 300 MB")),
+    JOB_ROWS[1]: (("seconds", "<=", 2, "≤ 2 s"),),
+    JOB_ROWS[2]: (("emails_per_s", ">=", 200, "≥ 200 emails/s"),),
 }
-PAIRED = {name for name, targets in TARGETS.items() if targets[0].figure == "pct_of_bare"}
+PAIRED = {name for name, targets in TARGETS.items() if targets[0][0] == "pct_of_bare"}
 
 
 @dataclass
@@ -164,12 +148,9 @@ def set_up(database: Database, variants: list[Variant], scale: float) -> Context
         url = database.create(variant.template)
         migrate(url, variant.tree)
         data.load_people_and_requests(url, ctx.size)
-        data.load_phone_calls(  # therapist 1's history, all in the past: no block on slots
-            url,
-            count=history,
-            first_day=TODAY - timedelta(days=history // data.SLOTS_PER_DAY + 7),
-            therapist_ids=(1, 1),
-        )
+        # Therapist 1's history, all in the past: no block on slots.
+        first_day = TODAY - timedelta(days=history // data.SLOTS_PER_DAY + 7)
+        data.load_phone_calls(url, count=history, first_day=first_day, therapist_ids=(1, 1))
         data.load_call_sheet(url, day=CALL_SHEET_DAY, calls=60, requests_per_call=3)
         data.id_ranges(url)  # VACUUM ANALYZE
         variant.http_url = url = database.create(f"bench_http_{n}", template=variant.template)
@@ -196,38 +177,33 @@ def run_http(ctx: Context, variants: list[Variant], scenarios: list[Http], args,
     before each of its runs (``paired_bare_req_per_s``): the machine's speed drifts by ±20 %
     within a minute, so a ratio is only as good as its two figures are close in time."""
     servers: dict[tuple, Gunicorn] = {}
-    (RESULTS_DIR / "logs").mkdir(parents=True, exist_ok=True)
+    apps = {"bare": "benchmarks.ceiling_apps:bare_app", "pk": "benchmarks.ceiling_apps:pk_app"}
 
     def measure(scenario: Http, variant: Variant, seconds: float) -> dict[str, Any]:
         own = scenario.server == "service"
         key = (scenario.server, scenario.env, variant.label if own else "")
         if key not in servers:
-            app = {
-                "bare": "benchmarks.ceiling_apps:bare_app",
-                "pk": "benchmarks.ceiling_apps:pk_app",
-            }
             env = {"DATABASE_URL": variant.http_url, **dict(scenario.env)}
-            log = RESULTS_DIR / "logs" / f"gunicorn-{scenario.server}-{len(servers)}.log"
-            log.unlink(missing_ok=True)
-            tree = variant.tree if own else ROOT
-            servers[key] = Gunicorn(app.get(scenario.server, "wsgi:app"), env, tree, log).start()
+            app, tree = apps.get(scenario.server, "wsgi:app"), variant.tree if own else ROOT
+            servers[key] = stack.enter_context(Gunicorn(app, env, tree))
         if scenario.method == "POST":  # forget the calls the last run booked
-            day = TODAY - timedelta(days=1), TODAY + timedelta(days=40)
+            days = TODAY - timedelta(days=1), TODAY + timedelta(days=40)
             delete = "DELETE FROM communication_service.phone_calls WHERE scheduled_date BETWEEN"
-            sql(variant.http_url, delete + " %s AND %s", day)
-        ids, token = ctx.ids.get(scenario.ids or ""), scenario.path.startswith("/api")
-        load = Load(scenario.path, scenario.method, scenario.body, ids, token)
-        url = servers[key].base_url
-        return run_wrk(wrk, url, load, duration=seconds, connections=args.connections)
+            sql(variant.http_url, delete + " %s AND %s", days)
+        return run_wrk(
+            wrk, f"http://127.0.0.1:{servers[key].port}", scenario.path, method=scenario.method,
+            body=scenario.body, ids=ctx.ids.get(scenario.ids or ""),
+            token=scenario.path.startswith("/api"), duration=seconds,
+            connections=args.connections,
+        )  # fmt: skip
 
     def cells(scenario: Http) -> list[Variant]:
         return variants if scenario.server == "service" else variants[:1]
 
     samples = {s.name: {v.label: [] for v in cells(s)} for s in scenarios}
-    try:
+    with contextlib.ExitStack() as stack:
         for scenario in scenarios:
             for variant in cells(scenario):
-                print(f"  warm-up  {scenario.name} [{variant.label}]", flush=True)
                 measure(scenario, variant, args.warmup)
         for run in range(1, args.runs + 1):
             for scenario in scenarios:
@@ -238,16 +214,7 @@ def run_http(ctx: Context, variants: list[Variant], scenarios: list[Http], args,
                     if bare:
                         sample["paired_bare_req_per_s"] = bare["req_per_s"]
                     samples[scenario.name][variant.label].append(sample)
-                    print(
-                        f"  run {run}/{args.runs}  {scenario.name} [{variant.label}]: "
-                        f"{sample['req_per_s']:,.0f} req/s, p50 {sample['p50_ms']} ms"
-                        + (f" (bare {bare['req_per_s']:,.0f})" if bare else "")
-                        + (f", non-2xx {sample['non_2xx_3xx']}" if sample["non_2xx_3xx"] else ""),
-                        flush=True,
-                    )
-    finally:
-        for running in servers.values():
-            running.stop()
+                    print(f"  run {run}  {scenario.name} [{variant.label}]: {sample}", flush=True)
     return samples
 
 
@@ -263,13 +230,9 @@ def job_rows(ctx: Context, variant: Variant, url: str) -> dict[str, dict[str, An
         return report
 
     first, rerun = job("batch-emails"), job("batch-emails")
-    queued = "SELECT id FROM communication_service.emails WHERE status = 'queued'"
-    sql(
-        url,
-        f"UPDATE communication_service.emails SET status = 'draft' WHERE id IN ({queued}"
-        " ORDER BY id OFFSET %s)",
-        (SEND_EMAILS,),
-    )
+    queued = "SELECT id FROM communication_service.emails WHERE status = 'queued' ORDER BY id"
+    draft = "UPDATE communication_service.emails SET status = 'draft' WHERE id IN"
+    sql(url, f"{draft} ({queued} OFFSET %s)", (SEND_EMAILS,))
     send = job("send-emails", smtp_host="127.0.0.1", smtp_port=ctx.smtp_port)
     sent = one(url, "SELECT count(*) FROM communication_service.emails WHERE status = 'sent'")
     send["emails_per_s"] = round(sent / send["seconds"], 1)
@@ -285,19 +248,14 @@ def run_fresh(ctx: Context, variants: list[Variant], statements: list, jobs: boo
                 url = ctx.database.create("bench_fresh", template=variant.template)
                 if calls:  # already booked: 4/5 done in the past, 1/5 from tomorrow on
                     data.load_existing_calls(url, calls, (2, ctx.size.therapists))
-                found = probe(
-                    url, "requests", method, path, *filter(None, [body]), tree=variant.tree
-                )
+                found = probe(url, "requests", method, path, body or "", tree=variant.tree)
                 samples.setdefault(name, {}).setdefault(variant.label, []).extend(found)
-                print(f"  run {run}/{runs}  {name} [{variant.label}]: {found}", flush=True)
+                print(f"  run {run}  {name} [{variant.label}]: {found}", flush=True)
             if jobs:
                 url = ctx.database.create("bench_fresh", template=variant.template)
                 for name, report in job_rows(ctx, variant, url).items():
                     samples.setdefault(name, {}).setdefault(variant.label, []).append(report)
-                    figures = f"{report['seconds']} s, {report['peak_rss_mb']} MB"
-                    figures += f", {report['sql_statements']} SQL"
-                    print(f"  run {run}/{runs}  {name} [{variant.label}]: {figures}", flush=True)
-    ctx.database.drop("bench_fresh")
+                    print(f"  run {run}  {name} [{variant.label}]: {report['seconds']} s")
     return samples
 
 
@@ -307,23 +265,16 @@ def run_fresh(ctx: Context, variants: list[Variant], statements: list, jobs: boo
 def summarise(samples: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     figures = {}
     for key in samples[0] if samples else ():
-        values = [s[key] for s in samples if isinstance(s.get(key), int | float)]
-        if values:
-            figures[key] = {
-                "median": statistics.median(values),
-                "min": min(values),
-                "max": max(values),
-            }
+        v = [s[key] for s in samples if isinstance(s.get(key), int | float)]
+        if v:
+            figures[key] = {"median": statistics.median(v), "min": min(v), "max": max(v)}
     return figures
 
 
 def paired_ratios(samples: list[dict[str, Any]]) -> list[float]:
     """Each run's req/s as a percentage of the bare-Flask run measured right before it."""
-    return [
-        100 * s["req_per_s"] / s["paired_bare_req_per_s"]
-        for s in samples
-        if s.get("paired_bare_req_per_s")
-    ]
+    bare = "paired_bare_req_per_s"
+    return [100 * s["req_per_s"] / s[bare] for s in samples if s.get(bare)]
 
 
 def cell(name: str, samples: list[dict[str, Any]], bare: list[dict[str, Any]] | None) -> dict:
@@ -342,17 +293,16 @@ def cell(name: str, samples: list[dict[str, Any]], bare: list[dict[str, Any]] | 
     if "sql_statements" in entry["figures"]:  # a statement bar holds for every sample
         flat["sql_statements"] = entry["figures"]["sql_statements"]["max"]
     failed = entry["figures"].get("status", {}).get("max", 0) >= 400  # a bar needs answers
-    entry["met"] = [False if failed else t.met(flat) for t in TARGETS.get(name, ())]
+    compare = {">=": operator.ge, "<=": operator.le}
+    entry["met"] = [
+        False if failed else None if flat.get(key) is None else compare[op](flat[key], bar)
+        for key, op, bar, _ in TARGETS.get(name, ())
+    ]
     return entry
 
 
-UNITS = {
-    "req_per_s": " req/s",
-    "seconds": " s",
-    "peak_rss_mb": " MB",
-    "emails_per_s": " emails/s",
-    "sql_statements": " SQL",
-}
+UNITS = {"req_per_s": " req/s", "seconds": " s", "peak_rss_mb": " MB", "emails_per_s": " emails/s",
+         "sql_statements": " SQL"}  # fmt: skip
 
 
 def describe(entry: dict[str, Any]) -> str:
@@ -385,7 +335,7 @@ def render_table(rows: dict[str, dict[str, dict]], labels: list[str], runs: int)
         cells = [describe(rows[name][v]) if v in rows[name] else "(as above)" for v in labels]
         verdicts = [c["met"] for c in rows[name].values() if c["met"]]
         met = " / ".join("yes" if all(v) else "**no**" for v in verdicts)
-        targets = ", ".join(t.text for t in TARGETS.get(name, ())) or "—"
+        targets = ", ".join(t[3] for t in TARGETS.get(name, ())) or "—"
         lines.append(f"| {name} | {' | '.join(cells)} | {targets} | {met} |")
     return "\n".join(lines)
 
@@ -395,16 +345,17 @@ def label_of(tree: Path) -> str:
     return subprocess.run(git, cwd=tree, capture_output=True, text=True).stdout.strip() or str(tree)
 
 
-def machine_info(database: Database, wrk: str | None, args) -> dict[str, Any]:
+def machine_info(database: Database, wrk: str | None, workers: int) -> dict[str, Any]:
     cpuinfo, meminfo = Path("/proc/cpuinfo").read_text(), Path("/proc/meminfo").read_text()
+    version = subprocess.run([wrk or "true", "--version"], capture_output=True, text=True)
     return {
         "nproc": os.cpu_count(),
         "cpu": cpuinfo.split("model name")[1].split(":", 1)[1].split("\n")[0].strip(),
         "ram_gib": round(int(meminfo.split("MemTotal:")[1].split()[0]) / 1024**2, 1),
         "python": platform.python_version(),
-        "postgresql": database.version(),
-        "wrk": wrk_version(wrk) if wrk else None,
-        "gunicorn_workers": args.workers,
+        "postgresql": one(database.url, "SHOW server_version"),
+        "wrk": " ".join((version.stdout or version.stderr).split()[:2]) if wrk else None,
+        "gunicorn_workers": workers,
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "commit": label_of(ROOT),
     }
@@ -427,33 +378,24 @@ def write_markdown(table: str, results: dict[str, Any]) -> None:
 # --- main ------------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     add = parser.add_argument
     add("--runs", type=int, default=3, help="runs per figure (default 3)")
     add("--duration", type=float, default=10, help="seconds per wrk run (default 10)")
-    add("--warmup", type=float, default=2, help="seconds of wrk warm-up (default 2)")
-    add("--connections", type=int, default=2 * workers, help="wrk connections (2 x workers)")
-    add("--scale", type=float, default=1.0, help="data size factor (1 = issue 6)")
+    add("--scale", type=float, default=1.0, help="data size factor (1 = BENCHMARKS.md sizes)")
     add("--quick", action="store_true", help="smoke run: 1 run of 2 s per figure, scale 0.1")
     add("--tree", type=Path, help="A/B: serve the service from this checkout too, side by side")
     add("--only", action="append", default=[], help="name substring (repeatable)")
-    add("--json", type=Path, default=RESULTS_DIR / "latest.json")
-    add("--list", action="store_true", help="list the scenarios and exit")
-    add("--no-markdown", action="store_true", help="do not write the table into BENCHMARKS.md")
+    add("--list", action="store_true", help="list the rows and exit")
     args = parser.parse_args(argv)
     if args.quick:
-        args.runs, args.duration, args.warmup, args.scale = 1, 2, 1, 0.1
-    args.workers = workers
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+        args.runs, args.duration, args.scale = 1, 2, 0.1
     if args.list:
         print("\n".join(ROWS))
         return 0
+    workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
+    args.warmup, args.connections = min(2, args.duration / 2), 2 * workers
     words = [word.lower() for word in args.only]
     chosen = {name for name in ROWS if not words or any(w in name.lower() for w in words)}
     http = [s for s in HTTP if s.name in chosen]
@@ -467,11 +409,9 @@ def main(argv: list[str] | None = None) -> int:
         variants.append(Variant(label_of(args.tree.resolve()), args.tree.resolve()))
     started_at = datetime.now(UTC)
     with Database() as database, smtp_sink() as sink:
-        print(f"PostgreSQL {database.version()} in {database.directory}", flush=True)
         ctx = set_up(database, variants, args.scale)
         ctx.smtp_port = sink.port
-        machine = machine_info(database, wrk, args)
-        print(f"HTTP: wrk, {args.connections} connections, {args.workers} workers", flush=True)
+        machine = machine_info(database, wrk, workers)
         samples = run_http(ctx, variants, http, args, wrk) if http else {}
         statements = [s for s in STATEMENTS if s[0] in chosen]
         samples |= run_fresh(ctx, variants, statements, bool(chosen & set(JOB_ROWS)), args.runs)
@@ -491,12 +431,10 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
     }
     print(f"\n{table}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2, default=str))
-    print(f"\nJSON: {args.json}")
-    if not (args.only or args.quick or args.tree or args.no_markdown):
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / "latest.json").write_text(json.dumps(results, indent=2, default=str))
+    if not (args.only or args.quick or args.tree):
         write_markdown(table, results)
-        print(f"table written into {MARKDOWN}")
     return 0
 
 

@@ -16,6 +16,7 @@ from flask.cli import AppGroup
 
 from communication_service import current_settings
 from communication_service.clock import Clock, FixedClock, SystemClock, current_clock, today
+from communication_service.context import Context
 from communication_service.extensions import db
 
 comm_cli = AppGroup("comm", help="Communication Service jobs and tools.")
@@ -31,6 +32,11 @@ def job_clock(now: str | None) -> Clock:
         return FixedClock(datetime.fromisoformat(now), tz)
     except ValueError:
         raise click.BadParameter(f"not an ISO timestamp: {now!r}", param_hint="--now") from None
+
+
+def job_context(clock: Clock) -> Context:
+    """The context a job runs in: the app's session, reader and settings, with ``clock``."""
+    return Context(db.session, current_app.extensions["reader"], clock, current_settings())
 
 
 def with_now(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -95,7 +101,7 @@ def batch_emails_command(clock: Clock) -> None:
 
     progress = TerminalProgress("rendering emails")
     try:
-        result = batch_emails(db.session, clock, current_settings(), progress=progress)
+        result = batch_emails(job_context(clock), progress=progress)
     finally:
         progress.close()
     click.echo(result.summary())
@@ -109,7 +115,7 @@ def send_emails_command(clock: Clock) -> None:
 
     progress = TerminalProgress("sending emails")
     try:
-        result = send_emails(db.session, clock, current_settings(), progress=progress)
+        result = send_emails(job_context(clock), progress=progress)
     finally:
         progress.close()
     click.echo(result.summary())
@@ -125,7 +131,7 @@ def schedule_follow_ups_command(clock: Clock) -> None:
 
     progress = TerminalProgress("booking follow-up calls")
     try:
-        result = schedule_follow_ups(db.session, clock, current_settings(), progress=progress)
+        result = schedule_follow_ups(job_context(clock), progress=progress)
     finally:
         progress.close()
     click.echo(result.summary())
@@ -146,7 +152,7 @@ def run_daily_command(clock: Clock) -> None:
         return bars[-1]
 
     try:
-        result = run_daily(db.session, clock, current_settings(), progress=progress)
+        result = run_daily(job_context(clock), progress=progress)
     finally:
         for bar in bars:
             bar.close()

@@ -1,7 +1,8 @@
 """Settings: the environment is read once, into one immutable object.
 
-Every setting of SPEC.md is named here with its default. ``create_app`` accepts
-overrides (a mapping of field names) so tests and jobs never touch ``os.environ``.
+Every setting is named here with its default (README "Configuration", docs/rules.md).
+``create_app`` accepts overrides (a mapping of field names) so tests and jobs never touch
+``os.environ``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class Settings:
     holiday_country: str = "DE"
     holiday_subdivision: str = ""
 
-    # Domain rules (SPEC §5)
+    # Domain rules (docs/rules.md)
     call_slot_minutes: int = 5
     default_call_minutes: int = 5
     call_lines: int = 1
@@ -50,7 +51,7 @@ class Settings:
     max_call_attempts: int = 3
     cooling_period_days: int = 28
 
-    # Email delivery (SPEC §7)
+    # Email delivery (docs/jobs.md, send-emails)
     smtp_host: str = "localhost"
     smtp_port: int = 25
     smtp_username: str = ""

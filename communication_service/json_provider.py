@@ -1,4 +1,4 @@
-"""Every JSON response body is encoded by orjson (C; 5-10x faster than ``json.dumps`` on a
+"""Every JSON response body is encoded by orjson (C, much faster than ``json.dumps`` on a
 page of 50 calls). Request bodies are still read by ``api/parsing.py``'s strict parser."""
 
 from __future__ import annotations

@@ -2,11 +2,13 @@
 
 A read through the request's ORM session costs a pool pre-ping, ``BEGIN``, the query and a
 ``ROLLBACK`` (four round trips where one answers) plus the Core/ORM execution path around
-the driver (cache key, compile-cache lookup, result processing: ~65 µs a statement on the
-benchmark machine, more through the ORM). A hot read is one statement, so it needs no
+the driver (cache key, compile-cache lookup, result processing; BENCHMARKS.md has the
+figures). A hot read is one statement, so it needs no
 transaction to see one consistent snapshot; it runs on an autocommit, read-only connection
 straight on the driver cursor, with SQL compiled once at import from the same Core
-``select``, prepared once per connection and planned once (``ReadQuery``).
+``select``, prepared once per connection and planned once (``ReadQuery``). Its rows hold
+what a Core result holds (dates as ``date``, enums as members): the reader is a faster
+road to the same values, not a different kind of row.
 
 Reads are idempotent, so a connection the database dropped (a restart, a failover) is
 replaced and the read retried once; if that fails too the error reaches the one error
@@ -38,8 +40,7 @@ _PLAN_OUTDATED = "0A000"
 class ReadQuery:
     """A Core ``select`` compiled once, and prepared once per connection on the server.
 
-    Planning costs PostgreSQL more than running these statements (350 µs against 200 µs
-    for a call with its batches, 300 µs against 200 µs for a page of 50), so each read is a
+    Planning costs PostgreSQL more than running these statements, so each read is a
     ``PREPARE`` the first time a connection sees it and an ``EXECUTE`` afterwards, and the
     connections plan each statement once (``plan_cache_mode=force_generic_plan``), not for
     every set of values. That plan cannot know a ``LIMIT $n``: PostgreSQL assumes 10 % of

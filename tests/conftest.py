@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -16,6 +17,8 @@ from flask.testing import FlaskClient
 
 from communication_service import create_app
 from communication_service.clock import FixedClock
+from communication_service.config import Settings
+from communication_service.context import Context
 from communication_service.extensions import db
 from tests.pg import file_lock, recreate_database, server_url
 
@@ -122,6 +125,23 @@ def session(app: Flask):
     return db.session
 
 
+@pytest.fixture
+def settings(app: Flask) -> Settings:
+    return app.extensions["settings"]
+
+
+@pytest.fixture
+def ctx(app: Flask, session, clock: FixedClock, settings: Settings) -> Context:
+    """What a service call takes: the test's session, the app's reader, the test clock and the
+    app's settings (as the CLI builds it for a job)."""
+    return Context(session, app.extensions["reader"], clock, settings)
+
+
+def with_settings(ctx: Context, settings: Settings) -> Context:
+    """``ctx`` with other settings, e.g. ``with_settings(ctx, settings.replace(call_lines=0))``."""
+    return dataclasses.replace(ctx, settings=settings)
+
+
 class ApiClient:
     """The Flask test client with the bearer token on every request."""
 
@@ -166,6 +186,12 @@ def smtp_settings(app: Flask, smtp_sink: Any, monkeypatch: pytest.MonkeyPatch):
     )
     monkeypatch.setitem(app.extensions, "settings", settings)
     return settings
+
+
+@pytest.fixture
+def smtp_ctx(ctx: Context, smtp_settings: Settings) -> Context:
+    """``ctx`` with ``smtp_settings``."""
+    return with_settings(ctx, smtp_settings)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -1,33 +1,52 @@
-"""What the drills share: a checking load client, the operations it sends, and the checks.
+"""What the drills share: a checking load client, the operations it sends, the checks, and the
+command line.
 
 wrk gives the benchmark figures; the drills must *judge* each answer (bodies, which write was
-acknowledged), so they drive the service with this client: several processes, keep-alive
-``http.client`` connections to 127.0.0.1, a fixed deadline, every request recorded.
-Operations are small picklable callables (the clients run in spawned processes); a new kind
-of traffic is one more of them and one more ``WeightedOperation`` in a drill's list.
+acknowledged), so they drive the service with ``harness.Client``: several processes, a fixed
+deadline, every request recorded. An operation is a picklable callable ``(client, rng, client
+index, sequence number) -> Record`` (the clients run in spawned processes); a drill lists them
+with their weights.
 """
 
 from __future__ import annotations
 
-import http.client
+import argparse
+import inspect
 import json
 import multiprocessing
 import random
 import statistics
+import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from benchmarks.harness import API_TOKEN, Checks, one, sql
+from benchmarks.harness import Checks, Client, one, sql
 
 JOB_NOW = datetime(2026, 12, 1, 7, 0)  # a Tuesday morning, no holiday
+Operations = list[tuple[int, Callable]]  # (weight, operation)
 
 
 def later(days: float = 0, minutes: float = 0) -> str:
     """``--now`` of a job run, ``days``/``minutes`` after ``JOB_NOW``."""
     return (JOB_NOW + timedelta(days=days, minutes=minutes)).isoformat(timespec="seconds")
+
+
+def cli(run: Callable[..., Checks]) -> None:
+    """A drill's command line: ``--name value`` for each keyword of ``run`` with a number or
+    text default; prints the checks and exits 1 when one failed."""
+    parser = argparse.ArgumentParser(description=sys.modules[run.__module__].__doc__)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    for name, parameter in inspect.signature(run).parameters.items():
+        if type(parameter.default) in (int, float, str):
+            kind = type(parameter.default)
+            parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=parameter.default)
+    checks = run(**vars(parser.parse_args()))
+    print(checks.render())
+    sys.exit(0 if checks.passed else 1)
 
 
 @dataclass(frozen=True)
@@ -40,94 +59,32 @@ class Record:
     key: str | None = None  # what a write carried ("client:seq"), to check acknowledgements
 
 
-class Client:
-    """One keep-alive connection to 127.0.0.1:port, reopened whenever the server closed it."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.connection: http.client.HTTPConnection | None = None
-
-    def request(self, method: str, path: str, body: Any = None, *, auth: bool = True):
-        """(status, JSON body or None, latency in ms)."""
-        headers = {"Authorization": f"Bearer {API_TOKEN}"} if auth else {}
-        payload = None if body is None else json.dumps(body)
-        if payload is not None:
-            headers["Content-Type"] = "application/json"
-        started = time.perf_counter()
-        for _attempt in (1, 2):
-            reused = self.connection is not None
-            try:
-                if self.connection is None:
-                    self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-                self.connection.request(method, path, body=payload, headers=headers)
-                response = self.connection.getresponse()
-                raw = response.read()
-                if response.will_close:
-                    self.close()
-                try:
-                    data = json.loads(raw)
-                except ValueError:
-                    data = None
-                return response.status, data, (time.perf_counter() - started) * 1000
-            except (OSError, http.client.HTTPException):
-                self.close()
-                # Only a kept-alive connection the server had already closed is retried, once,
-                # on a new one. A failure on a fresh connection is recorded as a failure.
-                if not reused:
-                    break
-        return 0, None, (time.perf_counter() - started) * 1000
-
-    def close(self) -> None:
-        if self.connection is not None:
-            self.connection.close()
-            self.connection = None
-
-
-# An operation: (client, random generator, client index, sequence number) -> a Record.
-Operation = Callable[[Client, random.Random, int, int], Record]
-
-
-@dataclass(frozen=True)
-class WeightedOperation:
-    name: str
-    weight: int
-    run: Operation
-
-
-def _client_process(port, operations, index, seconds, go, stop, ready, results) -> None:
+def _client_process(port, operations, seconds, start, stop, results, index) -> None:
     client, rng, records, seq = Client(port), random.Random(index * 7919 + 1), [], 0
-    weights = [op.weight for op in operations]
-    ready.put(index)
-    go.wait()  # all clients start together, after every process has started up
+    weights, runs = zip(*operations, strict=True)
+    start.wait()  # all clients start together, after every process has started up
     deadline = time.time() + seconds
     while time.time() < deadline and not stop.is_set():
         seq += 1
-        (operation,) = rng.choices(operations, weights=weights)
-        records.append(operation.run(client, rng, index, seq))
+        records.append(rng.choices(runs, weights=weights)[0](client, rng, index, seq))
     results.put(records)
 
 
 class ClientRun:
     """Client processes running in the background until ``stop()`` or their deadline."""
 
-    def __init__(self, port: int, operations: list[WeightedOperation], *, processes: int,
-                 seconds: float) -> None:  # fmt: skip
+    def __init__(self, port: int, operations: Operations, *, processes: int, seconds: float):
         context = multiprocessing.get_context("spawn")
         self._results, self._stop = context.Queue(), context.Event()
-        go, ready = context.Event(), context.Queue()
+        start = context.Barrier(processes + 1)
+        args = (port, operations, seconds, start, self._stop, self._results)
         self._workers = [
-            context.Process(
-                target=_client_process,
-                args=(port, operations, i, seconds, go, self._stop, ready, self._results),
-                daemon=True,
-            )
+            context.Process(target=_client_process, args=(*args, i), daemon=True)
             for i in range(processes)
         ]
         for worker in self._workers:
             worker.start()
-        for _ in self._workers:
-            ready.get(timeout=120)
-        go.set()
+        start.wait(timeout=120)
         self.deadline = time.time() + seconds
 
     def stop(self) -> None:
@@ -142,22 +99,30 @@ class ClientRun:
         return records
 
 
-def latency_summary(records: list[Record]) -> dict[str, dict[str, Any]]:
-    """Per operation: count, p50 and p99 in ms, and how many answers had each status."""
-    summary = {}
+def check_answers(checks: Checks, records: list[Record], seconds: float, allowed=None) -> None:
+    """What every load drill checks: each request got an answer, with a status in ``allowed``
+    (default: below 500) and a body in the shape its status promises. Figures: the number of
+    requests, and per operation its count, p50 and p99 in ms and how often each status came."""
+    checks.figures["requests"] = f"{len(records)} ({len(records) / seconds:,.0f}/s)"
     for op in sorted({r.op for r in records}):
         latencies = sorted(r.latency_ms for r in records if r.op == op)
-        statuses: dict[str, int] = {}
-        for r in records:
-            if r.op == op:
-                statuses[str(r.status)] = statuses.get(str(r.status), 0) + 1
-        summary[op] = {
+        checks.figures[op] = json.dumps({
             "count": len(latencies),
             "p50_ms": round(statistics.median(latencies), 1),
             "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
-            "statuses": statuses,
-        }
-    return summary
+            "statuses": dict(Counter(str(r.status) for r in records if r.op == op)),
+        })  # fmt: skip
+    statuses = sorted({r.status for r in records})
+    checks.check("every request got an answer", 0 not in statuses, f"statuses {statuses}")
+    wrong = [r for r in records if r.status and r.status not in (allowed or range(500))]
+    name = f"only {sorted(allowed)} were answered" if allowed else "zero 5xx"
+    checks.check(name, not wrong, f"{len(wrong)} of {len(records)}; statuses {statuses}")
+    bad = [r for r in records if not r.body_ok]
+    checks.check(
+        "every body in the shape its status promises (503: the error database_unavailable)",
+        not bad,
+        f"{len(bad)} bad, e.g. {bad[:3]}" if bad else "",
+    )
 
 
 # --- operations ------------------------------------------------------------------------------
@@ -165,54 +130,45 @@ def latency_summary(records: list[Record]) -> dict[str, dict[str, Any]]:
 HEALTH = ({"status": "ok", "database": "ok"}, {"status": "unavailable", "database": "unavailable"})
 
 
-def is_error_body(data: Any, code: str | None = None) -> bool:
-    """``{"error": {"code", "message", "details"}}``, optionally with a given code."""
-    error = data.get("error") if isinstance(data, dict) and set(data) == {"error"} else None
-    if not isinstance(error, dict) or not {"code", "message", "details"} <= set(error):
-        return False
-    return code in (None, error["code"])
-
-
 def send(client: Client, op: str, method: str, path: str, body: Any = None, ok=None, key=None):
     """One request, judged: the body has the shape its status promises (on success: a JSON
-    object for which ``ok`` holds; 503: the error ``database_unavailable``). (Record, body)."""
+    object for which ``ok`` holds; an error: ``{"error": {"code", "message", "details"}}``,
+    on 503 with the code ``database_unavailable``). (Record, body)."""
     started = time.time()
     status, data, ms = client.request(method, path, body, auth=path != "/health")
     if path == "/health":
         good = status in (200, 503) and data == HEALTH[status == 503]
     elif status >= 400:
-        good = is_error_body(data, "database_unavailable" if status == 503 else None)
+        error = data.get("error") if isinstance(data, dict) and set(data) == {"error"} else None
+        good = isinstance(error, dict) and {"code", "message", "details"} <= set(error)
+        good = good and (status != 503 or error["code"] == "database_unavailable")
     else:
         good = status != 0 and isinstance(data, dict) and (ok is None or ok(data))
     return Record(op, started, ms, status, good, key), data
 
 
-@dataclass(frozen=True)
-class ReadTherapist:
-    therapists: int  # ids 1..therapists exist
+def read_therapist(therapists: int, client: Client, rng: random.Random, *_: int) -> Record:
+    """``functools.partial(read_therapist, n)``: a random therapist of ids 1..n."""
+    tid = rng.randint(1, therapists)
+    ok = lambda d: d.get("id") == tid  # noqa: E731
+    return send(client, "GET /api/therapists/{id}", "GET", f"/api/therapists/{tid}", ok=ok)[0]
 
-    def __call__(self, client: Client, rng: random.Random, index: int, seq: int) -> Record:
-        tid = rng.randint(1, self.therapists)
-        ok = lambda d: d.get("id") == tid  # noqa: E731
-        return send(client, "GET /api/therapists/{id}", "GET", f"/api/therapists/{tid}", ok=ok)[0]
+
+def health(client: Client, *_: Any) -> Record:
+    return send(client, "GET /health", "GET", "/health")[0]
 
 
 # Telephone hours a write picks by its sequence number, so every stored row tells which write
 # it came from in all three fields (a half-applied write would not match).
-AVAILABILITY_VARIANTS: tuple[dict[str, Any], ...] = (
-    {"monday": [{"start": "09:00", "end": "12:00"}]},
-    {
-        "tuesday": [{"start": "10:00", "end": "11:00"}],
-        "friday": [{"start": "08:00", "end": "09:30"}],
-    },
-    {},
-)
+HOURS = ({"monday": [{"start": "09:00", "end": "12:00"}]}, {}, {
+    "tuesday": [{"start": "10:00", "end": "11:00"}], "friday": [{"start": "08:00", "end": "09:30"}],
+})  # fmt: skip
 NOTES_PREFIX = "drill write "
 
 
 def availability_write(index: int, seq: int) -> dict[str, Any]:
     return {
-        "telefonische_erreichbarkeit": AVAILABILITY_VARIANTS[seq % len(AVAILABILITY_VARIANTS)],
+        "telefonische_erreichbarkeit": HOURS[seq % len(HOURS)],
         "potentially_available": seq % 2 == 1,
         "potentially_available_notes": f"{NOTES_PREFIX}{index}:{seq}",
     }
@@ -227,29 +183,17 @@ def is_one_write(notes: str | None, available: bool | None, hours: Any) -> bool:
     """A stored row written by a drill: do all three fields come from the same write?"""
     key = write_key(notes)
     write = availability_write(*map(int, key.split(":"))) if key else {}
-    return [notes, available, hours] == list(write.values())[::-1]
+    return [hours, available, notes] == list(write.values())
 
 
-@dataclass(frozen=True)
-class UpdateAvailability:
-    """Client process ``index`` writes only therapist ``first_id + index``, so the order of its
+def update_availability(client: Client, rng: random.Random, index: int, seq: int) -> Record:
+    """Client process ``index`` writes only therapist ``1 + index``, so the order of its
     acknowledged writes is known."""
-
-    first_id: int
-
-    def __call__(self, client: Client, rng: random.Random, index: int, seq: int) -> Record:
-        write = availability_write(index, seq)
-        path = f"/api/therapists/{self.first_id + index}/availability"
-        notes = write["potentially_available_notes"]
-        ok = lambda d: d.get("potentially_available_notes") == notes  # noqa: E731
-        op = "PUT /api/therapists/{id}/availability"
-        return send(client, op, "PUT", path, write, ok, key=f"{index}:{seq}")[0]
-
-
-@dataclass(frozen=True)
-class Health:
-    def __call__(self, client: Client, rng: random.Random, index: int, seq: int) -> Record:
-        return send(client, "GET /health", "GET", "/health")[0]
+    write = availability_write(index, seq)
+    notes = write["potentially_available_notes"]
+    ok = lambda d: d.get("potentially_available_notes") == notes  # noqa: E731
+    path, op = f"/api/therapists/{1 + index}/availability", "PUT /api/therapists/{id}/availability"
+    return send(client, op, "PUT", path, write, ok, key=f"{index}:{seq}")[0]
 
 
 @dataclass
@@ -261,7 +205,7 @@ class PhoneCalls:
     therapists: int
     booked: list[int] = field(default_factory=list)
 
-    def book(self, client: Client, rng: random.Random, index: int, seq: int) -> Record:
+    def book(self, client: Client, rng: random.Random, *_: int) -> Record:
         body = {"therapist_id": rng.randint(1, self.therapists)}
         ok = lambda d: isinstance(d.get("id"), int)  # noqa: E731
         record, data = send(client, "POST /api/phone-calls", "POST", "/api/phone-calls", body, ok)
@@ -269,14 +213,14 @@ class PhoneCalls:
             self.booked.append(data["id"])
         return record
 
-    def end(self, client: Client, rng: random.Random, index: int, seq: int) -> Record:
+    def end(self, client: Client, rng: random.Random, *_: int) -> Record:
         if not self.booked:
-            return self.book(client, rng, index, seq)
+            return self.book(client, rng)
         path = f"/api/phone-calls/{self.booked.pop(rng.randrange(len(self.booked)))}"
         body = {"status": rng.choice(("completed", "failed", "canceled"))}
         return send(client, "PUT /api/phone-calls/{id}", "PUT", path, body)[0]
 
-    def sheet(self, client: Client, rng: random.Random, index: int, seq: int) -> Record:
+    def sheet(self, client: Client, *_: Any) -> Record:
         ok = lambda d: isinstance(d.get("data"), list)  # noqa: E731
         path = "/api/phone-calls/daily"
         return send(client, "GET /api/phone-calls/daily", "GET", path, ok=ok)[0]
@@ -306,8 +250,8 @@ CREATE TRIGGER drill_audit AFTER UPDATE ON therapist_service.therapists FOR EACH
 def check_writes(checks: Checks, records: list[Record], url: str) -> None:
     """Against the audit trail (``AUDIT_SQL``): every acknowledged write was committed, every
     committed row is one whole write a client sent, each final row is its last committed one."""
-    columns = "therapist_id, notes, potentially_available, hours"
-    audit = sql(url, f"SELECT {columns} FROM public.drill_audit ORDER BY id")
+    audit = sql(url, "SELECT therapist_id, notes, potentially_available, hours "
+                     "FROM public.drill_audit ORDER BY id")  # fmt: skip
     finals = {
         row[0]: row[1:]
         for row in sql(

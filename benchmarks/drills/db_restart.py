@@ -1,6 +1,6 @@
 """Drill: the database is stopped and started again while gunicorn serves requests.
 
-    .venv/bin/python -m benchmarks.drills.db_restart [--outage 5] [--clients 4] [--mode fast]
+    .venv/bin/python -m benchmarks.drills.db_restart [--outage 5] [--clients 4] [--mode immediate]
 
 A private embedded PostgreSQL (its own temporary directory, never the test server), migrated
 with the real migrations; gunicorn with the project's settings; client processes hammer
@@ -18,64 +18,50 @@ all three fields of one single write, and each therapist's final row is its last
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
+import functools
 import time
-from collections.abc import Callable
 
 from benchmarks.data import DataSize, load_people_and_requests
 from benchmarks.drills.common import (
     AUDIT_SQL,
     ClientRun,
-    Health,
-    ReadTherapist,
-    UpdateAvailability,
-    WeightedOperation,
+    check_answers,
     check_writes,
-    latency_summary,
+    cli,
+    health,
+    read_therapist,
+    update_availability,
 )
-from benchmarks.harness import Checks, Database, Gunicorn, get, migrate, sql
+from benchmarks.harness import Checks, Database, Gunicorn, get, sql
 
 THERAPISTS = 50
 
 
-def run(
-    *,
-    warm: float = 3.0,
-    outage: float = 3.0,
-    after: float = 3.0,
-    clients: int = 3,
-    workers: int | None = None,
-    mode: str = "fast",
-    log: Callable[[str], None] = print,
-) -> Checks:
+def run(*, warm: float = 5.0, outage: float = 5.0, after: float = 5.0, clients: int = 4,
+        workers: int = 0, mode: str = "fast") -> Checks:  # fmt: skip
+    """``workers`` 0: as many as ``gunicorn.conf.py`` says."""
     checks = Checks(f"database restarted under load (pg_ctl stop -m {mode})")
-    operations = [
-        WeightedOperation("read", 4, ReadTherapist(THERAPISTS)),
-        WeightedOperation("write", 3, UpdateAvailability(first_id=1)),
-        WeightedOperation("health", 1, Health()),
-    ]
-    with Database(prefix="cs-drill-") as database:
-        url = database.create("drill")
-        migrate(url)
+    operations = [(4, functools.partial(read_therapist, THERAPISTS)),
+                  (3, update_availability), (1, health)]  # fmt: skip
+    with Database() as database:
+        url = database.create("drill", migrated=True)
         load_people_and_requests(url, DataSize(therapists=THERAPISTS, patients=20, requests=20))
         sql(url, AUDIT_SQL)
         env = {"DATABASE_URL": url, **({"WEB_CONCURRENCY": str(workers)} if workers else {})}
         with Gunicorn("wsgi:app", env=env) as server:
             master, workers_before = server.process.pid, server.worker_pids()
             # A generous deadline; the drill stops the clients once it has seen enough.
-            load = ClientRun(
-                server.port, operations, processes=clients, seconds=warm + outage + after + 60
-            )
+            seconds = warm + outage + after + 60
+            load = ClientRun(server.port, operations, processes=clients, seconds=seconds)
+            t_began = time.time()
             time.sleep(warm)
-            log(f"stopping PostgreSQL (pg_ctl stop -m {mode}) after {warm:g} s of load")
+            print(f"stopping PostgreSQL (pg_ctl stop -m {mode}) after {warm:g} s of load")
             t_stop = time.time()
             database.stop(mode)
             t_stopped = time.time()
             health_down = get(server.port, "/health", auth=False)
             time.sleep(outage)
-            log(f"starting PostgreSQL again after {outage:g} s of outage")
+            print(f"starting PostgreSQL again after {outage:g} s of outage")
             t_start = time.time()
             database.start()
             deadline = time.monotonic() + 20
@@ -83,32 +69,16 @@ def run(
                 time.sleep(0.1)
             recovered = time.monotonic() < deadline
             t_recovered = time.time()
-            log(f"/health ok {t_recovered - t_start:.2f} s after the start command")
+            print(f"/health ok {t_recovered - t_start:.2f} s after the start command")
             time.sleep(after)
             load.stop()
-            records = load.collect()
+            t_ended, records = time.time(), load.collect()
             master_alive = server.process.poll() is None
             workers_after = server.worker_pids() if master_alive else []
         check_writes(checks, records, url)
 
-    checks.figures["requests"] = len(records)
-    checks.figures["outage"] = (
-        f"{t_start - t_stopped:.1f} s (pg_ctl stop took {t_stopped - t_stop:.2f} s)"
-    )
-    checks.figures["latency by operation"] = json.dumps(latency_summary(records))
-    statuses = sorted({r.status for r in records})
-    checks.check("gunicorn answered every request", 0 not in statuses, f"statuses {statuses}")
-    checks.check(
-        "only 200 and 503 were answered (no 500)",
-        set(statuses) <= {200, 503},
-        f"statuses {statuses}",
-    )
-    bad = [r for r in records if not r.body_ok]
-    checks.check(
-        "every body had the promised shape (JSON error database_unavailable on 503)",
-        not bad,
-        f"{len(bad)} bad, e.g. {bad[:3]}" if bad else "",
-    )
+    check_answers(checks, records, t_ended - t_began, allowed={200, 503})
+    checks.figures["outage"] = f"{t_start - t_stopped:.1f} s (stopping: {t_stopped - t_stop:.2f} s)"
     checks.check(
         "/health said unavailable right after the stop",
         health_down == (503, {"status": "unavailable", "database": "unavailable"}),
@@ -139,22 +109,5 @@ def run(
     return checks
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.drills.db_restart")
-    parser.add_argument("--warm", type=float, default=5)
-    parser.add_argument("--outage", type=float, default=5)
-    parser.add_argument("--after", type=float, default=5)
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=None, help="default: gunicorn.conf.py")
-    parser.add_argument(
-        "--mode",
-        choices=("fast", "immediate"),
-        default="fast",
-        help="fast: a clean restart; immediate: like a crash (recovery at start)",
-    )
-    args = parser.parse_args(argv)
-    return run(**{k: v for k, v in vars(args).items()}).exit()
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    cli(run)

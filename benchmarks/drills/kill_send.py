@@ -16,15 +16,13 @@ stored for its email (a repeat has the same one); nothing is left queued or send
 
 from __future__ import annotations
 
-import argparse
 import signal
-import sys
 import time
 from collections import Counter
 
 from benchmarks.data import DataSize, load_people_and_requests
-from benchmarks.drills.common import later
-from benchmarks.harness import Checks, migrated_database, run_job, smtp_sink, sql, start_job
+from benchmarks.drills.common import cli, later
+from benchmarks.harness import Checks, Job, migrated_database, smtp_sink, sql
 
 
 def _emails(url: str) -> list[tuple[int, str, str | None]]:
@@ -39,7 +37,7 @@ def run(
     size = DataSize(therapists=therapists, patients=therapists * 5, requests=therapists * 10)
     with migrated_database(database_url) as url, smtp_sink() as sink:
         load_people_and_requests(url, size)
-        batch = run_job("batch-emails", url, later())
+        batch = Job("batch-emails", url, later()).wait()
         queued = [row for row in _emails(url) if row[1] == "queued"]
         checks.figures["emails queued"] = len(queued)
         batched = batch.process.returncode == 0 and bool(queued)
@@ -47,9 +45,9 @@ def run(
         if not queued:
             return checks
 
-        messages = sink.handler.messages
+        messages = sink.messages
         kill_at = max(1, int(len(queued) * kill_fraction))
-        sender = start_job("send-emails", url, later(), smtp_port=sink.port)
+        sender = Job("send-emails", url, later(), smtp_port=sink.port)
         deadline = time.monotonic() + 300
         while len(messages) < kill_at and sender.process.poll() is None:
             if time.monotonic() > deadline:
@@ -70,12 +68,12 @@ def run(
         )
 
         # The next scheduled run, past the stale-'sending' threshold (900 s by default).
-        rerun = run_job("send-emails", url, later(minutes=20), smtp_port=sink.port)
+        rerun = Job("send-emails", url, later(minutes=20), smtp_port=sink.port).wait()
         clean = rerun.process.returncode == 0
         checks.check("the next run exited cleanly", clean, "" if clean else rerun.output)
         checks.figures["next run said"] = rerun.output.strip().splitlines()[-1:]
         emails = _emails(url)
-        received = Counter(m.message_id for m in messages)
+        received = Counter(message_id for message_id, _ in messages)
 
     ids = {row[0]: row[2] for row in emails}
     statuses = Counter(row[1] for row in emails)
@@ -98,8 +96,8 @@ def run(
         f"{len(foreign)} messages with an unknown Message-ID",
     )
     per_recipient: dict[tuple[str, ...], set[str | None]] = {}
-    for message in messages:
-        per_recipient.setdefault(message.recipients, set()).add(message.message_id)
+    for message_id, recipients in messages:
+        per_recipient.setdefault(recipients, set()).add(message_id)
     checks.check(
         "no recipient got the same email under two Message-IDs",
         all(len(mids) == 1 for mids in per_recipient.values()),
@@ -112,12 +110,5 @@ def run(
     return checks
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.drills.kill_send")
-    parser.add_argument("--therapists", type=int, default=300)
-    args = parser.parse_args(argv)
-    return run(therapists=args.therapists).exit()
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    cli(run)

@@ -23,7 +23,7 @@ class JsonApi(Api):
         self.representations = {"application/json": output_json}
 
     def make_response(self, data: Any, *args: Any, **kwargs: Any) -> Response:
-        # JSON only (SPEC §6): no Accept negotiation to do for every answer.
+        # JSON only (docs/api.md): no Accept negotiation to do for every answer.
         kwargs.pop("fallback_mediatype", None)
         return output_json(data, *args, **kwargs)
 

@@ -93,7 +93,8 @@ def _is_connection_error(error: OperationalError) -> bool:
 
 
 def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
-    """``{"monday": {1: {"end": [...]}}}`` → ``{"monday.1.end": [...]}`` (SPEC §4 error places)."""
+    """``{"monday": {1: {"end": [...]}}}`` → ``{"monday.1.end": [...]}`` (the error places
+    of docs/rules.md, "Telephone hours")."""
     if isinstance(messages, dict):
         flat: dict[str, list[str]] = {}
         for key, value in messages.items():

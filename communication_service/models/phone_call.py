@@ -54,7 +54,7 @@ class PhoneCall(db.Model):
             unique=True,
             postgresql_where=sa.text("follow_up_email_id IS NOT NULL"),
         ),
-        # No two scheduled calls of one therapist overlap, whatever the writer (SPEC §5 rule 2).
+        # No two scheduled calls of one therapist overlap, whoever writes (docs/rules.md rule 2).
         ExcludeConstraint(
             ("therapist_id", "="),
             (sa.text(CALL_PERIOD_SQL), "&&"),

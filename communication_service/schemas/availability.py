@@ -1,4 +1,5 @@
-"""The structure of ``telefonische_erreichbarkeit`` (SPEC §4), enforced on every write."""
+"""The structure of ``telefonische_erreichbarkeit`` (docs/rules.md, "Telephone hours"),
+enforced on every write."""
 
 from __future__ import annotations
 

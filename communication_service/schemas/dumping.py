@@ -31,10 +31,6 @@ def _utc_iso(value: datetime) -> str:
     return value.isoformat()
 
 
-def _date_iso(value: date) -> str:
-    return value.isoformat()
-
-
 def _hour_minute(value: time) -> str:
     if value.tzinfo is None:  # what strftime("%H:%M") gives
         return value.isoformat(timespec="minutes")
@@ -54,7 +50,7 @@ def _converter(field: fields.Field) -> Callable[[Any], Any] | None:
     if kind is fields.Dict and field.key_field is None and field.value_field is None:
         return dict
     if kind is fields.Date and field.format in (None, "iso"):
-        return _date_iso
+        return date.isoformat
     if kind is UtcDateTime and field.format in (None, "iso"):
         return _utc_iso
     if kind is HourMinute and field.format == "%H:%M":

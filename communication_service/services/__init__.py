@@ -1,1 +1,1 @@
-"""Domain logic as plain functions taking a session and a clock; no HTTP here."""
+"""Domain logic as plain functions taking one ``Context`` (``context.py``); no HTTP here."""

@@ -1,4 +1,4 @@
-"""The ``batch-emails`` job: SPEC §5 rules 4-6, 9 and 12.
+"""The ``batch-emails`` job: rules 4-6, 9 and 12 (docs/rules.md).
 
 Set-based: the eligible requests are ranked per therapist by one ``INSERT … SELECT`` with
 ``row_number() OVER (PARTITION BY therapist_id …)`` into a temporary table; their data is
@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from communication_service.clock import Clock, utc_naive
 from communication_service.config import Settings
+from communication_service.context import Context
 from communication_service.models import EmailStatus, Patient
 from communication_service.services import contact_rules as rules
 from communication_service.services.email_content import (
@@ -155,32 +156,23 @@ def eligible_requests(
     return sa.select(ranked).where(ranked.c.rank <= settings.max_patients_per_email)
 
 
-def batch_emails(
-    session: Session,
-    clock: Clock,
-    settings: Settings,
-    *,
-    progress: Progress | None = None,
-) -> BatchResult:
+def batch_emails(ctx: Context, *, progress: Progress | None = None) -> BatchResult:
     """Queue one batching email per eligible therapist, and book a call for each eligible
     therapist without an email address; one transaction, committed at the end. Idempotent."""
+    session = ctx.session
     result = BatchResult()
-    today = clock.now().date()
+    today = ctx.clock.now().date()
     session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(LOCK_NAME))))
-    _queue_emails(session, clock, settings, today, result, progress)
-    _book_calls(session, clock, settings, today, result)
+    _queue_emails(ctx, today, result, progress)
+    _book_calls(ctx, today, result)
     session.commit()
     return result
 
 
 def _queue_emails(
-    session: Session,
-    clock: Clock,
-    settings: Settings,
-    today: date,
-    result: BatchResult,
-    progress: Progress | None,
+    ctx: Context, today: date, result: BatchResult, progress: Progress | None
 ) -> None:
+    session, clock, settings = ctx.session, ctx.clock, ctx.settings
     connection = session.connection()
     candidates.create(connection)
     session.execute(
@@ -211,14 +203,13 @@ def _queue_emails(
     result.batch_id = batch_id
 
 
-def _book_calls(
-    session: Session, clock: Clock, settings: Settings, today: date, result: BatchResult
-) -> None:
+def _book_calls(ctx: Context, today: date, result: BatchResult) -> None:
     """Rule 6: therapists without an email address get their ranked requests as one call,
     booked by the scheduling engine (rule 3; rule 12 order). A therapist the engine cannot
     book now (no free slot in the horizon, ...) keeps its requests for a later run."""
-    ranked = eligible_requests(today, clock, settings, with_email=False).subquery("ranked")
-    rows = session.execute(
+    settings = ctx.settings
+    ranked = eligible_requests(today, ctx.clock, settings, with_email=False).subquery("ranked")
+    rows = ctx.session.execute(
         sa.select(
             ranked.c.therapist_id,
             sa.func.array_agg(aggregate_order_by(ranked.c.placement_request_id, ranked.c.rank)),
@@ -237,7 +228,7 @@ def _book_calls(
         )
         for therapist_id, request_ids, last_call in rows
     ]
-    for booking in schedule_calls(session, clock, settings, orders):
+    for booking in schedule_calls(ctx, orders):
         if booking.call_id is not None:
             result.calls_scheduled += 1
             result.requests_called += len(booking.order.placement_request_ids)

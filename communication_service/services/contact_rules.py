@@ -1,4 +1,4 @@
-"""SQL predicates of the contact rules (SPEC §5), shared by the jobs that create contacts.
+"""SQL predicates of the contact rules (docs/rules.md), shared by the jobs that create contacts.
 
 Each function returns a Core expression to put in a ``WHERE``; the jobs combine them into
 set-based statements, so a rule is written once and evaluated by PostgreSQL for all rows.

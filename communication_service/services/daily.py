@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
-
-from communication_service.clock import Clock
-from communication_service.config import Settings
+from communication_service.context import Context
 from communication_service.services.batching import BatchResult, batch_emails
 from communication_service.services.follow_ups import FollowUpResult, schedule_follow_ups
 from communication_service.services.sending import SendResult, send_emails
@@ -32,17 +29,13 @@ class DailyResult:
 
 
 def run_daily(
-    session: Session,
-    clock: Clock,
-    settings: Settings,
+    ctx: Context,
     *,
     progress: Callable[[str], Progress | None] = lambda job: None,
 ) -> DailyResult:
     """The three jobs in order; an unreachable SMTP server does not stop the follow-ups
     (those emails stay queued and are not due for a follow-up, which needs a sent email)."""
-    batch = batch_emails(session, clock, settings, progress=progress("batch-emails"))
-    send = send_emails(session, clock, settings, progress=progress("send-emails"))
-    follow_ups = schedule_follow_ups(
-        session, clock, settings, progress=progress("schedule-follow-ups")
-    )
+    batch = batch_emails(ctx, progress=progress("batch-emails"))
+    send = send_emails(ctx, progress=progress("send-emails"))
+    follow_ups = schedule_follow_ups(ctx, progress=progress("schedule-follow-ups"))
     return DailyResult(batch, send, follow_ups)

@@ -366,7 +366,7 @@ def delete_email_batch(ctx: Context, batch_id: int) -> None:
 
 def record_response(ctx: Context, email_id: int, data: Mapping[str, Any]) -> dict[str, Any]:
     """Store a therapist's reply; apply per-request outcomes (rule 9); cancel follow-ups (10)."""
-    session, clock, settings = ctx.session, ctx.clock, ctx.settings
+    session, clock = ctx.session, ctx.clock
     email = _lock_email(session, email_id)
     if email["status"] != EmailStatus.SENT:
         session.rollback()
@@ -417,9 +417,7 @@ def record_response(ctx: Context, email_id: int, data: Mapping[str, Any]) -> dic
         decided = {rid: value for rid, value in outcomes.items() if value == outcome.value}
         if decided:
             record_outcomes(
-                session,
-                clock,
-                settings,
+                ctx,
                 decided,
                 response=f"{outcome.value.capitalize()} by email (email {email_id}).",
             )

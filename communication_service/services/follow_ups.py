@@ -1,4 +1,4 @@
-"""The ``schedule-follow-ups`` job: SPEC §5 rule 7 (with 9 and 12).
+"""The ``schedule-follow-ups`` job: docs/rules.md rule 7 (with 9 and 12).
 
 An email sent FOLLOW_UP_AFTER_DAYS calendar days ago or earlier (sent on day D → due on
 D + 7) without a recorded response becomes one phone call per therapist, carrying the
@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
-from communication_service.clock import Clock, local_date, local_midnight_utc
-from communication_service.config import Settings
+from communication_service.clock import local_date, local_midnight_utc
+from communication_service.context import Context
 from communication_service.models import EmailStatus, PhoneCallStatus
 from communication_service.services import contact_rules as rules
 from communication_service.services.scheduling import CallOrder, describe_unbooked, schedule_calls
@@ -58,9 +57,10 @@ class FollowUpResult:
         return text
 
 
-def due_follow_ups(session: Session, clock: Clock, settings: Settings) -> list[sa.Row]:
+def due_follow_ups(ctx: Context) -> list[sa.Row]:
     """(therapist_id, email_id, sent_at, placement_request_id) of the still-open requests of
     unanswered emails due for a follow-up, by therapist, email (oldest first), priority."""
+    clock, settings = ctx.clock, ctx.settings
     today = clock.now().date()
     sent_before = local_midnight_utc(
         today - timedelta(days=settings.follow_up_after_days - 1), clock
@@ -80,7 +80,7 @@ def due_follow_ups(session: Session, clock: Clock, settings: Settings) -> list[s
             ),
         ),
     )
-    return session.execute(
+    return ctx.session.execute(
         sa.select(
             emails.c.therapist_id,
             emails.c.id.label("email_id"),
@@ -110,21 +110,20 @@ def due_follow_ups(session: Session, clock: Clock, settings: Settings) -> list[s
     ).all()
 
 
-def schedule_follow_ups(
-    session: Session, clock: Clock, settings: Settings, *, progress: Progress | None = None
-) -> FollowUpResult:
+def schedule_follow_ups(ctx: Context, *, progress: Progress | None = None) -> FollowUpResult:
     """Book the due follow-up calls in one transaction (serialised across workers by an
     advisory lock; a therapist that cannot be booked now is tried again by the next run)."""
     result = FollowUpResult()
+    session = ctx.session
     session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(LOCK_NAME))))
-    rows = due_follow_ups(session, clock, settings)
+    rows = due_follow_ups(ctx)
     orders = []
     for therapist_id, group in itertools.groupby(rows, key=lambda row: row.therapist_id):
         group = list(group)
         request_ids = list(dict.fromkeys(row.placement_request_id for row in group))
         oldest = group[0]
         result.emails_due += len({row.email_id for row in group})
-        sent_on = local_date(oldest.sent_at, clock)
+        sent_on = local_date(oldest.sent_at, ctx.clock)
         orders.append(
             CallOrder(
                 therapist_id=therapist_id,
@@ -139,7 +138,7 @@ def schedule_follow_ups(
     done = 0
     for start in range(0, len(orders), BOOKING_CHUNK):
         chunk = orders[start : start + BOOKING_CHUNK]
-        for booking in schedule_calls(session, clock, settings, chunk):
+        for booking in schedule_calls(ctx, chunk):
             if booking.call_id is not None:
                 result.calls_scheduled += 1
                 result.requests_called += len(booking.order.placement_request_ids)

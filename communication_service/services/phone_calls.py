@@ -20,8 +20,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from communication_service.clock import Clock, today
-from communication_service.config import Settings
+from communication_service.clock import today
 from communication_service.context import Context
 from communication_service.errors import Conflict, NotFound, Unprocessable
 from communication_service.models import (
@@ -263,7 +262,7 @@ def _calls_page(stmt: sa.Select) -> tuple[sa.Subquery, tuple[Any, ...]]:
 
 
 # Totals up to this many matching calls are exact; beyond, they are PostgreSQL's estimate
-# (counting a long list would read all of it for every page; README "Lists").
+# (counting a long list would read all of it for every page; docs/api.md, "Lists and totals").
 EXACT_TOTAL_UP_TO = 1_000
 
 
@@ -358,9 +357,7 @@ def find_free_slots(
 ) -> list[dict[str, Any]]:
     """Free call slots of a therapist (rules 1-3): ``from``, ``days``, ``duration``."""
     slots = free_slots(
-        ctx.session,
-        ctx.clock,
-        ctx.settings,
+        ctx,
         therapist_id,
         from_date=query["from_date"],
         days=query["days"],
@@ -386,7 +383,7 @@ def _unit_of_work(session: Session) -> Iterator[None]:
 def create_call(ctx: Context, data: Mapping[str, Any]) -> dict[str, Any]:
     """Book a call (automatic slot unless date and time are given), commit, return it."""
     with _unit_of_work(ctx.session):  # the commit ends the booking lock before the read
-        call_id = schedule_call(ctx.session, ctx.clock, ctx.settings, **data)
+        call_id = schedule_call(ctx, **data)
     return get_call(ctx, call_id)
 
 
@@ -404,14 +401,14 @@ def update_call(ctx: Context, call_id: int, changes: Mapping[str, Any]) -> dict[
     }
     status = changes.pop("status", None)
     replanned_call_id = None
-    session, clock, settings = ctx.session, ctx.clock, ctx.settings
+    session = ctx.session
     with _unit_of_work(session):
         if moves:
-            move_call(session, clock, settings, call_id, **moves)
+            move_call(ctx, call_id, **moves)
         if status is not None and status != SCHEDULED:
             if status == PhoneCallStatus.FAILED:  # re-planned: may book (lock order first)
-                lock_bookings_for_call(session, settings, call_id)
-            replanned_call_id = _end_call(session, clock, settings, call_id, status, changes)
+                lock_bookings_for_call(session, ctx.settings, call_id)
+            replanned_call_id = _end_call(ctx, call_id, status, changes)
         else:
             current = _edit_call(session, call_id, changes)
             if status == SCHEDULED and current != SCHEDULED:
@@ -448,14 +445,8 @@ def _edit_call(session: Session, call_id: int, changes: dict[str, Any]) -> str:
     return str(row.status)
 
 
-def _end_call(
-    session: Session,
-    clock: Clock,
-    settings: Settings,
-    call_id: int,
-    status: str,
-    changes: dict[str, Any],
-) -> int | None:
+def _end_call(ctx: Context, call_id: int, status: str, changes: dict[str, Any]) -> int | None:
+    session, clock = ctx.session, ctx.clock
     values = {**changes, "status": status}
     if status in (PhoneCallStatus.COMPLETED, PhoneCallStatus.FAILED):
         # When it happened: now, unless staff say otherwise.
@@ -477,7 +468,7 @@ def _end_call(
     if status == PhoneCallStatus.COMPLETED:
         record_phone_contact(session, ended, ended["actual_date"] or today(clock))
     elif status == PhoneCallStatus.FAILED:
-        return replan_failed_call(session, clock, settings, ended)
+        return replan_failed_call(ctx, ended)
     return None
 
 
@@ -504,9 +495,7 @@ def record_phone_contact(session: Session, call: Any, day: date) -> None:
     )
 
 
-def replan_failed_call(
-    session: Session, clock: Clock, settings: Settings, failed: Any
-) -> int | None:
+def replan_failed_call(ctx: Context, failed: Any) -> int | None:
     """Rule 8: plan the next attempt for the same requests in a later window.
 
     The new call starts after the end of the availability window that held the failed one
@@ -516,6 +505,7 @@ def replan_failed_call(
     carried over (nothing is planned when none is left). After ``MAX_CALL_ATTEMPTS`` failed
     attempts, or when no call can be planned, the requests are flagged for staff instead.
     """
+    session, settings = ctx.session, ctx.settings
     attempt = failed["attempt"]
     if attempt >= settings.max_call_attempts:
         flag_for_staff(
@@ -559,9 +549,7 @@ def replan_failed_call(
     try:
         with session.begin_nested():
             new_call_id = schedule_call(
-                session,
-                clock,
-                settings,
+                ctx,
                 therapist_id=failed["therapist_id"],
                 placement_request_ids=open_ids,
                 duration_minutes=duration,
@@ -653,9 +641,7 @@ def update_batch(ctx: Context, batch_id: int, changes: Mapping[str, Any]) -> sa.
         outcome = values.get("outcome")
         if outcome in DECISIVE_OUTCOMES:
             record_outcomes(
-                session,
-                ctx.clock,
-                ctx.settings,
+                ctx,
                 {row["placement_request_id"]: outcome},
                 response=f"{outcome.capitalize()} by phone (call {row['phone_call_id']}).",
             )

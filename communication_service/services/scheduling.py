@@ -1,4 +1,4 @@
-"""Booking calls (SPEC §5 rules 1-3, 9, 12): locks, the booking context, the inserts.
+"""Booking calls (docs/rules.md rules 1-3, 9, 12): locks, the booking context, the inserts.
 
 The slots themselves come from the pure finder (``services/slots.py``); this module feeds it
 what the database knows and stores the decision. ``schedule_call`` books one call with a fixed
@@ -30,8 +30,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from communication_service.clock import Clock
 from communication_service.config import Settings
+from communication_service.context import Context
 from communication_service.errors import ApiError, Conflict, NotFound, Unprocessable
 from communication_service.models import (
     PhoneCall,
@@ -435,9 +435,7 @@ def _insert_call(session: Session, values: dict[str, Any], request_ids: Sequence
 
 
 def schedule_call(
-    session: Session,
-    clock: Clock,
-    settings: Settings,
+    ctx: Context,
     *,
     therapist_id: int,
     placement_request_ids: Sequence[int] = (),
@@ -462,6 +460,7 @@ def schedule_call(
     ``Conflict`` (``slot_taken``, ``no_line_available``, ``no_slot_available``,
     ``therapist_not_active``, ``cooling_period``, ``follow_up_exists``).
     """
+    session, clock, settings = ctx.session, ctx.clock, ctx.settings
     request_ids = _unique_request_ids(placement_request_ids)
     explicit = scheduled_date is not None or scheduled_time is not None
     if explicit and (scheduled_date is None or scheduled_time is None):
@@ -535,9 +534,7 @@ def schedule_call(
 
 
 def free_slots(
-    session: Session,
-    clock: Clock,
-    settings: Settings,
+    ctx: Context,
     therapist_id: int,
     *,
     from_date: date | None = None,
@@ -549,12 +546,13 @@ def free_slots(
     The cooling period (rule 9) is not applied: it restricts automatic contact, while staff
     may still pick one of these slots themselves.
     """
+    settings = ctx.settings
     tz = ZoneInfo(settings.timezone)
     days = settings.scheduling_horizon_days if days is None else days
     duration = duration_minutes or settings.default_call_minutes
-    start = search_start(clock.now(), from_date, tz)
+    start = search_start(ctx.clock.now(), from_date, tz)
     context = load_booking_context(
-        session,
+        ctx.session,
         settings,
         therapist_id,
         first_date=start.date(),
@@ -576,9 +574,7 @@ def free_slots(
 
 
 def move_call(
-    session: Session,
-    clock: Clock,
-    settings: Settings,
+    ctx: Context,
     call_id: int,
     *,
     scheduled_date: date | None = None,
@@ -589,6 +585,7 @@ def move_call(
 
     Compare-and-swap: the row changes only while it is still ``scheduled``. Does not commit.
     """
+    session, settings = ctx.session, ctx.settings
     current = session.execute(
         sa.select(
             phone_calls.c.therapist_id,
@@ -617,7 +614,7 @@ def move_call(
     )
     if context is None:  # the therapist was deleted meanwhile (and the call with them)
         raise NotFound(f"Phone call {call_id} does not exist.", details={"id": call_id})
-    check_explicit_time(context, settings, clock.now(), new_date, new_time, new_duration)
+    check_explicit_time(context, settings, ctx.clock.now(), new_date, new_time, new_duration)
     try:
         moved = session.execute(
             sa.update(phone_calls)
@@ -669,9 +666,7 @@ class BookingResult:
     error: ApiError | None = None
 
 
-def schedule_calls(
-    session: Session, clock: Clock, settings: Settings, orders: Iterable[CallOrder]
-) -> list[BookingResult]:
+def schedule_calls(ctx: Context, orders: Iterable[CallOrder]) -> list[BookingResult]:
     """Book many calls in the caller's transaction, ``potentially_available`` therapists first.
 
     Rule 12: those therapists get the earliest slots, so they are booked before the others
@@ -683,6 +678,7 @@ def schedule_calls(
     orders = list(orders)
     if not orders:
         return []
+    session = ctx.session
     therapist_ids = sorted({order.therapist_id for order in orders})
     first_in_line = set(
         session.execute(
@@ -692,15 +688,13 @@ def schedule_calls(
         ).scalars()
     )
     ordered = sorted(orders, key=lambda order: order.therapist_id not in first_in_line)
-    lock_bookings(session, settings, therapist_ids)
+    lock_bookings(session, ctx.settings, therapist_ids)
     results = []
     for order in ordered:
         try:
             with session.begin_nested():
                 call_id = schedule_call(
-                    session,
-                    clock,
-                    settings,
+                    ctx,
                     therapist_id=order.therapist_id,
                     placement_request_ids=order.placement_request_ids,
                     not_before=order.not_before,

@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import smtplib
 import ssl
@@ -37,11 +38,11 @@ from enum import Enum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from communication_service.clock import Clock, utc_naive
 from communication_service.config import Settings
+from communication_service.context import Context
 from communication_service.models import EmailStatus
 from communication_service.services import contact_rules as rules
 from communication_service.services.email_content import (
@@ -189,19 +190,12 @@ def _describe(exc: BaseException) -> str:
 
 
 def send_emails(
-    session: Session,
-    clock: Clock,
-    settings: Settings,
-    *,
-    progress: Progress | None = None,
-    limit: int | None = None,
+    ctx: Context, *, progress: Progress | None = None, limit: int | None = None
 ) -> SendResult:
     """Deliver the due queued emails (at most ``limit``). Safe to run in several workers."""
-    result = SendResult(
-        recovered=recover_stale(session, clock, settings),
-        withdrawn=withdraw_blocked_batch_emails(session, clock, settings),
-    )
-    total = _count_due(session, clock) if progress is not None else 0
+    clock, settings = ctx.clock, ctx.settings
+    result = SendResult(recovered=recover_stale(ctx), withdrawn=withdraw_blocked_batch_emails(ctx))
+    total = _count_due(ctx.session, clock) if progress is not None else 0
     if limit is not None:
         total = min(total, limit)
     done = 0
@@ -214,7 +208,7 @@ def send_emails(
     held_since = utc_naive(clock)
     with (
         SmtpConnection(settings) as smtp,
-        DatabaseWorker(session.get_bind(), clock, settings) as database,
+        DatabaseWorker(ctx) as database,
     ):
         next_chunk = database.claim(_chunk_size(limit, done))
         while claimed := next_chunk.result():
@@ -288,10 +282,8 @@ class DatabaseWorker:
     crash. Leaving the ``with`` block finishes what was handed over.
     """
 
-    def __init__(self, bind: Engine | Connection, clock: Clock, settings: Settings) -> None:
-        self._session = Session(bind=bind)
-        self._clock = clock
-        self._settings = settings
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = dataclasses.replace(ctx, session=Session(bind=ctx.session.get_bind()))
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="send-emails-db")
         self._error: BaseException | None = None
         self._last_record: Future[None] | None = None
@@ -331,11 +323,11 @@ class DatabaseWorker:
     def _run(self, task: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         self.raise_if_failed()  # nothing runs after a failed task
         try:
-            return task(self._session, self._clock, self._settings, *args, **kwargs)
+            return task(self._ctx, *args, **kwargs)
         except BaseException as exc:
             self._error = exc
             with contextlib.suppress(Exception):
-                self._session.rollback()
+                self._ctx.session.rollback()
             raise
 
     def __enter__(self) -> DatabaseWorker:
@@ -345,7 +337,7 @@ class DatabaseWorker:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, *_: Any
     ) -> None:
         self._executor.shutdown(wait=True)
-        self._session.close()
+        self._ctx.session.close()
         if exc_type is None:
             self.raise_if_failed()
         elif self._error is not None and self._error is not exc:
@@ -366,12 +358,13 @@ def _count(
         result.retry_later += 1
 
 
-def withdraw_blocked_batch_emails(session: Session, clock: Clock, settings: Settings) -> int:
+def withdraw_blocked_batch_emails(ctx: Context) -> int:
     """Rule 9 and 3 up to the last moment: a queued *batching* email (it has a ``batch_id``;
     staff emails are staff's decision) is not sent to a therapist who rejected a request
     since it was queued, or who is no longer active. It was never sent, so it is deleted:
     its requests go back to the pool and a fresh email lists them when contact is allowed."""
-    today = clock.now().date()
+    session = ctx.session
+    today = ctx.clock.now().date()
     withdrawn = session.execute(
         sa.delete(emails)
         .where(
@@ -380,7 +373,7 @@ def withdraw_blocked_batch_emails(session: Session, clock: Clock, settings: Sett
             therapists.c.id == emails.c.therapist_id,
             sa.or_(
                 sa.not_(rules.therapist_is_active()),
-                rules.in_cooling_period(therapists.c.id, today, settings),
+                rules.in_cooling_period(therapists.c.id, today, ctx.settings),
             ),
         )
         .returning(emails.c.id)
@@ -391,8 +384,9 @@ def withdraw_blocked_batch_emails(session: Session, clock: Clock, settings: Sett
     return len(withdrawn)
 
 
-def recover_stale(session: Session, clock: Clock, settings: Settings) -> int:
+def recover_stale(ctx: Context) -> int:
     """Rows a crashed worker left in ``sending`` go back to ``queued`` (same Message-ID)."""
+    session, clock, settings = ctx.session, ctx.clock, ctx.settings
     stale_before = utc_naive(clock) - timedelta(seconds=settings.sending_stale_after_seconds)
     recovered = session.execute(
         sa.update(emails)
@@ -441,9 +435,7 @@ class DueQueue:
     def __init__(self) -> None:
         self._ids: deque[int] = deque()
 
-    def claim(
-        self, session: Session, clock: Clock, settings: Settings, size: int
-    ) -> list[sa.RowMapping]:
+    def claim(self, ctx: Context, size: int) -> list[sa.RowMapping]:
         """Mark up to ``size`` due emails ``sending`` and commit, in rule 12's order; skip
         rows other workers hold."""
         claimed: list[sa.RowMapping] = []
@@ -453,13 +445,11 @@ class DueQueue:
                 if not may_read_again:
                     break
                 may_read_again = False
-                self._ids.extend(_due_in_order(session, clock))
+                self._ids.extend(_due_in_order(ctx.session, ctx.clock))
                 if not self._ids:
                     break
             wanted = min(size - len(claimed), len(self._ids))
-            claimed.extend(
-                _claim_ids(session, clock, settings, [self._ids.popleft() for _ in range(wanted)])
-            )
+            claimed.extend(_claim_ids(ctx, [self._ids.popleft() for _ in range(wanted)]))
         return claimed
 
 
@@ -475,13 +465,12 @@ def _due_in_order(session: Session, clock: Clock) -> list[int]:
     return ids
 
 
-def _claim_ids(
-    session: Session, clock: Clock, settings: Settings, ids: list[int]
-) -> list[sa.RowMapping]:
+def _claim_ids(ctx: Context, ids: list[int]) -> list[sa.RowMapping]:
     """Claim those of ``ids`` that are still due and not held by another worker, and commit.
     An email queued by another service without a Message-ID gets one now, before it is first
     sent. The rows come back in the order of ``ids``."""
-    now = utc_naive(clock)
+    session = ctx.session
+    now = utc_naive(ctx.clock)
     still_due = (
         sa.select(emails.c.id)
         .where(emails.c.id.in_(ids), _due(now))
@@ -489,7 +478,7 @@ def _claim_ids(
         .scalar_subquery()
     )
     generated_id = (
-        "<" + sa.cast(sa.func.gen_random_uuid(), sa.String) + f"@{message_id_domain(settings)}>"
+        "<" + sa.cast(sa.func.gen_random_uuid(), sa.String) + f"@{message_id_domain(ctx.settings)}>"
     )
     rows = (
         session.execute(
@@ -525,9 +514,7 @@ def _claim_ids(
 
 
 def record_deliveries(
-    session: Session,
-    clock: Clock,
-    settings: Settings,
+    ctx: Context,
     outcomes: list[tuple[sa.RowMapping, DeliveryResult]],
     *,
     release_ids: Sequence[int] = (),
@@ -542,6 +529,7 @@ def record_deliveries(
     claim (``keep_alive_ids``) get a fresh ``sending_started_at``, so a slow run is not
     mistaken for a crashed one.
     """
+    session, clock, settings = ctx.session, ctx.clock, ctx.settings
     now = utc_naive(clock)
     sent_ids = [row["id"] for row, delivery in outcomes if delivery.outcome is Delivery.SENT]
     if sent_ids:

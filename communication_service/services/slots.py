@@ -1,4 +1,4 @@
-"""The pure slot finder (SPEC §5 rules 1-3): telephone hours, the intervals already taken,
+"""The pure slot finder (docs/rules.md rules 1-3): telephone hours, the intervals already taken,
 public holidays and the earliest allowed instant in, free slots on the grid out.
 
 No database and no clock: the caller passes "now" (as the earliest start) and the zone, so
@@ -134,7 +134,7 @@ def find_free_slots(
     *,
     limit: int | None = None,
 ) -> list[FreeSlot]:
-    """Free slots, earliest first (SPEC §5 rules 1-3).
+    """Free slots, earliest first (docs/rules.md rules 1-3).
 
     - ``availability``: the ``telefonische_erreichbarkeit`` dict (None/{} = no hours).
     - ``booked``: taken intervals as naive local wall-clock (start, end): the therapist's own

@@ -1,6 +1,6 @@
 """phone_call_counts kept exact by triggers; call indexes in the lists' full order
 
-The call list answers a total with every page (SPEC §6). Counting a therapist's calls reads
+The call list answers a total with every page (docs/api.md). Counting a therapist's calls reads
 every one of them (6.4 ms at 100,000 calls, from the index), so the totals the list asks
 for most — a therapist's calls, optionally by status — are kept per (therapist, status) by
 statement-level triggers on phone_calls, in the same transaction as the change: exact at

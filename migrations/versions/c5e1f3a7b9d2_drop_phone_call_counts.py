@@ -3,7 +3,7 @@
 The trigger-maintained totals made every write of a call also lock its therapist's count
 rows, which changed the order in which writers take locks (a booking holds the booking lock
 while it waits for those rows). The call list now counts its matches with the page, exactly
-up to 10,000 and as PostgreSQL's estimate beyond (``services/phone_calls.py``).
+up to 1,000 and as PostgreSQL's estimate beyond (``services/phone_calls.py``).
 
 Revision ID: c5e1f3a7b9d2
 Revises: 9d6e2a4c8f13

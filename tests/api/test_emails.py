@@ -1,4 +1,4 @@
-"""The email routes of SPEC §6."""
+"""The email routes (docs/api.md)."""
 
 from __future__ import annotations
 

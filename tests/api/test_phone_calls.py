@@ -1,4 +1,5 @@
-"""The phone-call routes of SPEC §6 with rules 1-3, 8, 9 and 11, through the test client."""
+"""The phone-call routes (docs/api.md) with rules 1-3, 8, 9 and 11 (docs/rules.md), through
+the test client."""
 
 from __future__ import annotations
 

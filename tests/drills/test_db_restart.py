@@ -9,7 +9,6 @@ from benchmarks.drills import db_restart
 
 @pytest.mark.slow
 def test_database_restart_under_load_loses_nothing_and_recovers():
-    checks = db_restart.run(warm=1.5, outage=2, after=1.5, clients=2, log=lambda _: None)
+    checks = db_restart.run(warm=1.5, outage=2, after=1.5, clients=2)
 
-    print(checks.render())
-    assert checks.passed, checks.failures()
+    assert checks.passed, checks.render()

@@ -11,16 +11,14 @@ from benchmarks.drills import concurrent_jobs, kill_send
 def test_send_emails_killed_mid_send_loses_and_duplicates_nothing(drill_database_url):
     checks = kill_send.run(therapists=60, database_url=drill_database_url)
 
-    print(checks.render())
-    assert checks.passed, checks.failures()
+    assert checks.passed, checks.render()
 
 
 @pytest.mark.slow
 def test_every_job_started_twice_does_its_work_once(drill_database_url):
     checks = concurrent_jobs.run(therapists=60, database_url=drill_database_url)
 
-    print(checks.render())
-    assert checks.passed, checks.failures()
+    assert checks.passed, checks.render()
 
 
 @pytest.mark.parametrize("not_booked", [{}, {"no_free_slot": 146}, {"a": 2, "b": 3}])

@@ -11,5 +11,4 @@ from benchmarks.drills import mixed_load
 def test_mixed_load_against_four_workers_has_no_5xx(drill_database_url):
     checks = mixed_load.run(seconds=6, clients=3, workers=4, database_url=drill_database_url)
 
-    print(checks.render())
-    assert checks.passed, checks.failures()
+    assert checks.passed, checks.render()

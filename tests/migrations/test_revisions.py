@@ -125,7 +125,7 @@ def test_downgrade_seed_revision_keeps_existing_rows(empty_db):
     assert query(empty_db, "SELECT count(*) FROM communication_service.emails") == [(1,)]
 
 
-# What the seed document's Alembic script creates, read back from the live catalog.
+# What the seed's revision 6efc92f7c7g9 creates (docs/data-model.md), read back from the live catalog.
 SEED_COLUMNS = {
     ("phone_calls", "id"): ("integer", "NO"),
     ("phone_calls", "therapist_id"): ("integer", "NO", None),

@@ -1,4 +1,5 @@
-"""SPEC §4: each rule of the telephone-hours structure, with the exact error place."""
+"""docs/rules.md "Telephone hours": each rule of the telephone-hours structure, with the exact
+error place."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import UTC, date, datetime, timedelta
 
@@ -47,12 +48,7 @@ def request(session, therapist_id: int, startdatum: date = date(2026, 1, 1), **v
     )
 
 
-@pytest.fixture
-def settings(app):
-    return app.extensions["settings"]
-
-
-def test_one_queued_email_per_therapist_ranked_by_startdatum_and_capped(session, clock, settings):
+def test_one_queued_email_per_therapist_ranked_by_startdatum_and_capped(session, ctx, settings):
     therapist_id = make_therapist(session)
     # 12 requests, created in an order that differs from the waiting order.
     starts = [date(2026, 1, 1) + timedelta(days=(i * 7) % 12) for i in range(12)]
@@ -60,7 +56,7 @@ def test_one_queued_email_per_therapist_ranked_by_startdatum_and_capped(session,
     same_day = request(session, therapist_id, date(2026, 1, 1))  # tie → request id decides
     by_wait = sorted(zip([*starts, date(2026, 1, 1)], [*ids, same_day], strict=True))
 
-    result = batch_emails(session, clock, settings)
+    result = batch_emails(ctx)
 
     assert (result.emails_queued, result.requests_batched) == (1, 10)
     email = session.execute(sa.select(Email)).scalar_one()
@@ -78,27 +74,27 @@ def test_one_queued_email_per_therapist_ranked_by_startdatum_and_capped(session,
     assert [r for r, _ in priorities] == [request_id for _, request_id in by_wait[:10]]
 
 
-def test_second_run_creates_nothing(session, clock, settings):
+def test_second_run_creates_nothing(session, ctx):
     for _ in range(3):
         therapist_id = make_therapist(session)
         for _ in range(2):
             request(session, therapist_id)
-    assert batch_emails(session, clock, settings).emails_queued == 3
-    again = batch_emails(session, clock, settings)
+    assert batch_emails(ctx).emails_queued == 3
+    again = batch_emails(ctx)
     assert (again.emails_queued, again.requests_batched, again.batch_id) == (0, 0, None)
     assert session.execute(sa.select(sa.func.count()).select_from(Email)).scalar_one() == 3
 
 
-def test_one_batch_id_per_run_and_distinct_message_ids(session, clock, settings):
+def test_one_batch_id_per_run_and_distinct_message_ids(session, ctx):
     for _ in range(4):
         request(session, make_therapist(session))
-    result = batch_emails(session, clock, settings)
+    result = batch_emails(ctx)
     rows = session.execute(sa.select(Email.batch_id, Email.message_id)).all()
     assert {batch for batch, _ in rows} == {result.batch_id}
     assert len({message_id for _, message_id in rows}) == 4
 
 
-def test_seven_day_rule_counts_sent_emails_by_calendar_day(session, clock, settings):
+def test_seven_day_rule_counts_sent_emails_by_calendar_day(session, ctx):
     therapist_id = make_therapist(session)
     make_email(
         session,
@@ -108,17 +104,17 @@ def test_seven_day_rule_counts_sent_emails_by_calendar_day(session, clock, setti
         sent_at=utc(datetime(2026, 11, 24, 23, 30, tzinfo=BERLIN)),
     )
     request(session, therapist_id)
-    assert batch_emails(session, clock, settings).emails_queued == 0
+    assert batch_emails(ctx).emails_queued == 0
     # Monday of last week (7 days ago), even later in the day than now: allowed again.
     session.execute(
         sa.update(Email).values(sent_at=utc(datetime(2026, 11, 23, 23, 30, tzinfo=BERLIN)))
     )
     session.commit()
-    assert batch_emails(session, clock, settings).emails_queued == 1
+    assert batch_emails(ctx).emails_queued == 1
 
 
 @pytest.mark.parametrize("status", ["queued", "sending"])
-def test_an_email_on_its_way_blocks_the_next_one_whatever_its_age(session, clock, settings, status):
+def test_an_email_on_its_way_blocks_the_next_one_whatever_its_age(session, ctx, status):
     therapist_id = make_therapist(session)
     make_email(
         session,
@@ -127,27 +123,27 @@ def test_an_email_on_its_way_blocks_the_next_one_whatever_its_age(session, clock
         queued_at=utc(DEFAULT_NOW - timedelta(days=30)),
     )
     request(session, therapist_id)
-    assert batch_emails(session, clock, settings).emails_queued == 0
+    assert batch_emails(ctx).emails_queued == 0
 
 
 @pytest.mark.parametrize("status", ["draft", "failed"])
-def test_drafts_and_failed_emails_do_not_count_for_the_interval(session, clock, settings, status):
+def test_drafts_and_failed_emails_do_not_count_for_the_interval(session, ctx, status):
     therapist_id = make_therapist(session)
     make_email(session, therapist_id=therapist_id, status=status)
     request(session, therapist_id)
-    assert batch_emails(session, clock, settings).emails_queued == 1
+    assert batch_emails(ctx).emails_queued == 1
 
 
-def test_requests_wait_for_the_next_run_after_the_interval(session, clock, settings):
+def test_requests_wait_for_the_next_run_after_the_interval(session, clock, ctx):
     therapist_id = make_therapist(session)
     ids = [request(session, therapist_id, date(2026, 1, 1) + timedelta(days=i)) for i in range(13)]
-    batch_emails(session, clock, settings)
+    batch_emails(ctx)
     session.execute(sa.update(Email).values(status="sent", sent_at=utc(DEFAULT_NOW)))
     session.commit()
     clock.instant = DEFAULT_NOW + timedelta(days=6)
-    assert batch_emails(session, clock, settings).emails_queued == 0
+    assert batch_emails(ctx).emails_queued == 0
     clock.instant = DEFAULT_NOW + timedelta(days=7)
-    result = batch_emails(session, clock, settings)
+    result = batch_emails(ctx)
     assert (result.emails_queued, result.requests_batched) == (1, 3)
     first, second = session.scalars(sa.select(Email.id).order_by(Email.id)).all()
     carried = session.execute(
@@ -159,7 +155,7 @@ def test_requests_wait_for_the_next_run_after_the_interval(session, clock, setti
     assert [r for e, r in carried if e == second] == ids[10:]
 
 
-def test_only_open_due_never_emailed_requests_of_active_therapists(session, clock, settings):
+def test_only_open_due_never_emailed_requests_of_active_therapists(session, ctx):
     therapist_id = make_therapist(session)
     due = request(session, therapist_id)
     due_today = request(session, therapist_id, next_contact_after=TODAY)
@@ -177,12 +173,12 @@ def test_only_open_due_never_emailed_requests_of_active_therapists(session, cloc
     no_address = make_therapist(session, email="  ")
     request(session, no_address)
 
-    batch_emails(session, clock, settings)
+    batch_emails(ctx)
 
     assert batches_by_therapist(session) == {therapist_id: [due, due_today]}
 
 
-def test_requests_on_a_live_call_are_not_emailed(session, clock, settings):
+def test_requests_on_a_live_call_are_not_emailed(session, ctx):
     therapist_id = make_therapist(session)
     on_call = request(session, therapist_id)
     on_canceled_call = request(session, therapist_id)
@@ -203,40 +199,38 @@ def test_requests_on_a_live_call_are_not_emailed(session, clock, settings):
             {"c": call_id, "r": request_id},
         )
     session.commit()
-    batch_emails(session, clock, settings)
+    batch_emails(ctx)
     assert batches_by_therapist(session) == {therapist_id: [on_canceled_call]}
 
 
-def test_cooling_period_after_a_rejection_rule_9(session, clock, settings):
+def test_cooling_period_after_a_rejection_rule_9(session, clock, ctx):
     therapist_id = make_therapist(session)
     request(session, therapist_id, status="rejected", response_date=TODAY - timedelta(days=27))
     waiting = request(session, therapist_id)
-    assert batch_emails(session, clock, settings).emails_queued == 0
+    assert batch_emails(ctx).emails_queued == 0
     clock.instant = DEFAULT_NOW + timedelta(days=1)  # 28 days after the rejection
-    assert batch_emails(session, clock, settings).emails_queued == 1
+    assert batch_emails(ctx).emails_queued == 1
     assert batches_by_therapist(session) == {therapist_id: [waiting]}
 
 
-def test_cooling_period_also_follows_next_contact_after_of_a_rejection(session, clock, settings):
+def test_cooling_period_also_follows_next_contact_after_of_a_rejection(session, ctx):
     therapist_id = make_therapist(session)
     request(session, therapist_id, status="rejected", next_contact_after=TODAY + timedelta(days=3))
     request(session, therapist_id)
-    assert batch_emails(session, clock, settings).emails_queued == 0
+    assert batch_emails(ctx).emails_queued == 0
 
 
-def test_potentially_available_therapists_come_first_rule_12(session, clock, settings):
+def test_potentially_available_therapists_come_first_rule_12(session, ctx):
     plain = make_therapist(session)
     flagged = make_therapist(session, potentially_available=True)
     request(session, plain)
     request(session, flagged)
-    batch_emails(session, clock, settings)
+    batch_emails(ctx)
     ordered = session.scalars(sa.select(Email.therapist_id).order_by(Email.id)).all()
     assert ordered == [flagged, plain]
 
 
-def test_content_lists_only_first_name_initial_age_diagnosis_in_rank_order(
-    session, clock, settings
-):
+def test_content_lists_only_first_name_initial_age_diagnosis_in_rank_order(session, ctx, settings):
     therapist_id = make_therapist(session, anrede="Herr", titel="Dr.", nachname="Roth")
     older = make_patient(
         session,
@@ -257,7 +251,7 @@ def test_content_lists_only_first_name_initial_age_diagnosis_in_rank_order(
     make_placement_request(session, therapist_id=therapist_id, patient_id=older)
     make_placement_request(session, therapist_id=therapist_id, patient_id=younger)
 
-    batch_emails(session, clock, settings)
+    batch_emails(ctx)
 
     email = session.execute(sa.select(Email)).scalar_one()
     text, html = email.body_text, email.body_html
@@ -273,7 +267,7 @@ def test_content_lists_only_first_name_initial_age_diagnosis_in_rank_order(
     assert email.recipient_name == "Dr. Test Roth"
 
 
-def test_statement_count_does_not_grow_with_the_data(app, session, clock, settings):
+def test_statement_count_does_not_grow_with_the_data(app, session, ctx):
     def statements_for(therapists: int) -> int:
         for _ in range(therapists):
             therapist_id = make_therapist(session)
@@ -287,7 +281,7 @@ def test_statement_count_does_not_grow_with_the_data(app, session, clock, settin
 
         sa.event.listen(db.engine, "before_cursor_execute", count_statement)
         try:
-            assert batch_emails(session, clock, settings).emails_queued == therapists
+            assert batch_emails(ctx).emails_queued == therapists
         finally:
             sa.event.remove(db.engine, "before_cursor_execute", count_statement)
         return count
@@ -297,7 +291,7 @@ def test_statement_count_does_not_grow_with_the_data(app, session, clock, settin
     assert small == large
 
 
-def test_two_runs_at_once_create_each_email_once(app, session, clock, settings):
+def test_two_runs_at_once_create_each_email_once(app, session, ctx):
     therapist_ids = [make_therapist(session) for _ in range(30)]
     for therapist_id in therapist_ids:
         for _ in range(4):
@@ -310,7 +304,7 @@ def test_two_runs_at_once_create_each_email_once(app, session, clock, settings):
         try:
             with app.app_context():
                 barrier.wait()
-                results.append(batch_emails(db.session, clock, settings))
+                results.append(batch_emails(dataclasses.replace(ctx, session=db.session)))
                 db.session.remove()
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -374,12 +368,12 @@ def call_requests(session, call_id: int) -> list[int]:
     ).all()
 
 
-def test_therapist_without_email_gets_one_call_with_ranked_requests(session, clock, settings):
+def test_therapist_without_email_gets_one_call_with_ranked_requests(session, ctx):
     therapist_id = make_therapist(session, email=None)
     later = request(session, therapist_id, date(2026, 5, 1))
     earlier = request(session, therapist_id, date(2026, 2, 1))
 
-    result = batch_emails(session, clock, settings)
+    result = batch_emails(ctx)
 
     assert (result.emails_queued, result.calls_scheduled, result.requests_called) == (0, 1, 2)
     [(call_id, owner, day, at, status)] = calls(session)
@@ -393,39 +387,39 @@ def test_therapist_without_email_gets_one_call_with_ranked_requests(session, clo
     assert call_requests(session, call_id) == [earlier, later]
     assert session.execute(sa.select(sa.func.count()).select_from(Email)).scalar_one() == 0
 
-    again = batch_emails(session, clock, settings)
+    again = batch_emails(ctx)
     assert (again.calls_scheduled, again.requests_called) == (0, 0)
     assert len(calls(session)) == 1
 
 
-def test_new_requests_wait_while_a_call_is_scheduled(session, clock, settings):
+def test_new_requests_wait_while_a_call_is_scheduled(session, ctx):
     therapist_id = make_therapist(session, email=None)
     request(session, therapist_id)
-    batch_emails(session, clock, settings)
+    batch_emails(ctx)
     request(session, therapist_id)
-    assert batch_emails(session, clock, settings).calls_scheduled == 0
+    assert batch_emails(ctx).calls_scheduled == 0
     session.execute(sa.update(PhoneCall).values(status="completed"))
     session.commit()
-    assert batch_emails(session, clock, settings).calls_scheduled == 1
+    assert batch_emails(ctx).calls_scheduled == 1
 
 
-def test_calls_for_potentially_available_therapists_get_the_earlier_slots(session, clock, settings):
+def test_calls_for_potentially_available_therapists_get_the_earlier_slots(session, ctx):
     plain = make_therapist(session, email=None)
     flagged = make_therapist(session, email=None, potentially_available=True)
     request(session, plain)
     request(session, flagged)
-    batch_emails(session, clock, settings)
+    batch_emails(ctx)
     times = {owner: at.strftime("%H:%M") for _, owner, _, at, _ in calls(session)}
     assert times == {flagged: "09:00", plain: "09:05"}  # one phone line (CALL_LINES=1)
 
 
-def test_no_free_slot_leaves_the_requests_for_a_later_run(session, clock, settings):
+def test_no_free_slot_leaves_the_requests_for_a_later_run(session, ctx):
     no_hours = make_therapist(session, email=None, telefonische_erreichbarkeit={})
     waiting = request(session, no_hours)
     fine = make_therapist(session, email=None)
     request(session, fine)
 
-    result = batch_emails(session, clock, settings)
+    result = batch_emails(ctx)
 
     assert result.calls_scheduled == 1
     assert dict(result.calls_not_booked) == {"no_slot_available": 1}
@@ -436,25 +430,25 @@ def test_no_free_slot_leaves_the_requests_for_a_later_run(session, clock, settin
         .values(telefonische_erreichbarkeit={"tuesday": [{"start": "10:00", "end": "11:00"}]})
     )
     session.commit()
-    assert batch_emails(session, clock, settings).calls_scheduled == 1
+    assert batch_emails(ctx).calls_scheduled == 1
     call_id = session.scalar(sa.select(PhoneCall.id).where(PhoneCall.therapist_id == no_hours))
     assert call_requests(session, call_id) == [waiting]
 
 
-def test_no_call_for_blocked_or_cooling_therapists(session, clock, settings):
+def test_no_call_for_blocked_or_cooling_therapists(session, ctx):
     blocked = make_therapist(session, email=None, status="blocked")
     request(session, blocked)
     cooling = make_therapist(session, email=None)
     request(session, cooling, status="rejected", response_date=TODAY - timedelta(days=3))
     request(session, cooling)
-    result = batch_emails(session, clock, settings)
+    result = batch_emails(ctx)
     assert (result.calls_scheduled, dict(result.calls_not_booked)) == (0, {})
     assert calls(session) == []
 
 
-def test_a_recent_phone_contact_pushes_the_next_call_out(session, clock, settings):
+def test_a_recent_phone_contact_pushes_the_next_call_out(session, ctx):
     therapist_id = make_therapist(session, email=None, letzter_kontakt_telefon=TODAY)
     request(session, therapist_id)
-    batch_emails(session, clock, settings)
+    batch_emails(ctx)
     [(_, _, day, at, _)] = calls(session)
     assert (day, at.strftime("%H:%M")) == (TODAY + timedelta(days=7), "09:00")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import UTC, date, datetime, timedelta
 
@@ -26,11 +27,6 @@ def sent_days_ago(days: int, hour: int = 23) -> datetime:
     """A sent_at (stored UTC) on the Berlin calendar day ``days`` before today."""
     day = TODAY - timedelta(days=days)
     return utc(datetime(day.year, day.month, day.day, hour, 30, tzinfo=BERLIN))
-
-
-@pytest.fixture
-def settings(app):
-    return app.extensions["settings"]
 
 
 def sent_email(session, therapist_id: int, requests: int = 2, days_ago: int = 7, **values):
@@ -70,7 +66,7 @@ def carried(session, call_id: int) -> list[int]:
     ).all()
 
 
-def test_unanswered_email_becomes_one_call_with_its_open_requests(session, clock, settings):
+def test_unanswered_email_becomes_one_call_with_its_open_requests(session, ctx):
     therapist_id = make_therapist(session)
     email_id, (first, second, closed) = sent_email(session, therapist_id, requests=3)
     session.execute(
@@ -78,7 +74,7 @@ def test_unanswered_email_becomes_one_call_with_its_open_requests(session, clock
     )
     session.commit()
 
-    result = schedule_follow_ups(session, clock, settings)
+    result = schedule_follow_ups(ctx)
 
     assert (result.emails_due, result.calls_scheduled, result.requests_called) == (1, 1, 2)
     [call] = follow_up_calls(session)
@@ -92,39 +88,39 @@ def test_unanswered_email_becomes_one_call_with_its_open_requests(session, clock
     assert carried(session, call.id) == [first, second]
 
 
-def test_not_before_follow_up_after_days_calendar_days(session, clock, settings):
+def test_not_before_follow_up_after_days_calendar_days(session, clock, ctx):
     therapist_id = make_therapist(session)
     sent_email(session, therapist_id, days_ago=6)  # Tuesday last week, 23:30
-    assert schedule_follow_ups(session, clock, settings).calls_scheduled == 0
+    assert schedule_follow_ups(ctx).calls_scheduled == 0
     clock.instant = DEFAULT_NOW + timedelta(days=1)
-    assert schedule_follow_ups(session, clock, settings).calls_scheduled == 1
+    assert schedule_follow_ups(ctx).calls_scheduled == 1
 
 
-def test_an_answered_email_gets_no_call(session, clock, settings):
+def test_an_answered_email_gets_no_call(session, ctx):
     sent_email(session, make_therapist(session), response_received=True)
-    assert schedule_follow_ups(session, clock, settings).emails_due == 0
+    assert schedule_follow_ups(ctx).emails_due == 0
     assert follow_up_calls(session) == []
 
 
 @pytest.mark.parametrize("status", ["queued", "sending", "failed", "draft"])
-def test_only_sent_emails_are_followed_up(session, clock, settings, status):
+def test_only_sent_emails_are_followed_up(session, ctx, status):
     sent_email(session, make_therapist(session), status=status)
-    assert schedule_follow_ups(session, clock, settings).emails_due == 0
+    assert schedule_follow_ups(ctx).emails_due == 0
 
 
-def test_never_twice_for_the_same_email_even_after_the_call_was_canceled(session, clock, settings):
+def test_never_twice_for_the_same_email_even_after_the_call_was_canceled(session, clock, ctx):
     sent_email(session, make_therapist(session))
-    assert schedule_follow_ups(session, clock, settings).calls_scheduled == 1
-    again = schedule_follow_ups(session, clock, settings)
+    assert schedule_follow_ups(ctx).calls_scheduled == 1
+    again = schedule_follow_ups(ctx)
     assert (again.emails_due, again.calls_scheduled) == (0, 0)
     session.execute(sa.update(PhoneCall).values(status="canceled"))
     session.commit()
     clock.instant = DEFAULT_NOW + timedelta(days=3)
-    assert schedule_follow_ups(session, clock, settings).calls_scheduled == 0
+    assert schedule_follow_ups(ctx).calls_scheduled == 0
     assert len(follow_up_calls(session)) == 1
 
 
-def test_requests_already_on_a_scheduled_call_are_left_out(session, clock, settings):
+def test_requests_already_on_a_scheduled_call_are_left_out(session, ctx):
     therapist_id = make_therapist(session)
     _, (on_call, waiting) = sent_email(session, therapist_id)
     call_id = session.execute(
@@ -142,26 +138,26 @@ def test_requests_already_on_a_scheduled_call_are_left_out(session, clock, setti
         )
     )
     session.commit()
-    schedule_follow_ups(session, clock, settings)
+    schedule_follow_ups(ctx)
     follow_up = [c for c in follow_up_calls(session) if c.follow_up_email_id]
     assert len(follow_up) == 1 and carried(session, follow_up[0].id) == [waiting]
 
 
-def test_several_due_emails_of_one_therapist_give_one_call(session, clock, settings):
+def test_several_due_emails_of_one_therapist_give_one_call(session, ctx):
     therapist_id = make_therapist(session)
     older, older_requests = sent_email(session, therapist_id, days_ago=15)
     _, newer_requests = sent_email(session, therapist_id, days_ago=8)
 
-    result = schedule_follow_ups(session, clock, settings)
+    result = schedule_follow_ups(ctx)
 
     assert (result.emails_due, result.calls_scheduled) == (2, 1)
     [call] = follow_up_calls(session)
     assert call.follow_up_email_id == older
     assert carried(session, call.id) == older_requests + newer_requests
-    assert schedule_follow_ups(session, clock, settings).calls_scheduled == 0
+    assert schedule_follow_ups(ctx).calls_scheduled == 0
 
 
-def test_no_follow_up_for_blocked_or_cooling_therapists(session, clock, settings):
+def test_no_follow_up_for_blocked_or_cooling_therapists(session, ctx):
     sent_email(session, make_therapist(session, status="blocked"))
     cooling = make_therapist(session)
     sent_email(session, cooling)
@@ -172,24 +168,24 @@ def test_no_follow_up_for_blocked_or_cooling_therapists(session, clock, settings
         status="rejected",
         response_date=TODAY - timedelta(days=5),
     )
-    assert schedule_follow_ups(session, clock, settings).emails_due == 0
+    assert schedule_follow_ups(ctx).emails_due == 0
     assert follow_up_calls(session) == []
 
 
-def test_potentially_available_therapists_get_the_earlier_slots(session, clock, settings):
+def test_potentially_available_therapists_get_the_earlier_slots(session, ctx):
     plain = make_therapist(session)
     flagged = make_therapist(session, potentially_available=True)
     sent_email(session, plain)
     sent_email(session, flagged)
-    schedule_follow_ups(session, clock, settings)
+    schedule_follow_ups(ctx)
     times = {c.therapist_id: c.scheduled_time.strftime("%H:%M") for c in follow_up_calls(session)}
     assert times == {flagged: "09:00", plain: "09:05"}
 
 
-def test_without_a_free_slot_the_email_waits_for_a_later_run(session, clock, settings):
+def test_without_a_free_slot_the_email_waits_for_a_later_run(session, ctx):
     therapist_id = make_therapist(session, telefonische_erreichbarkeit={})
     sent_email(session, therapist_id)
-    result = schedule_follow_ups(session, clock, settings)
+    result = schedule_follow_ups(ctx)
     assert (result.calls_scheduled, dict(result.calls_not_booked)) == (0, {"no_slot_available": 1})
     session.execute(
         sa.text(
@@ -198,22 +194,22 @@ def test_without_a_free_slot_the_email_waits_for_a_later_run(session, clock, set
         )
     )
     session.commit()
-    assert schedule_follow_ups(session, clock, settings).calls_scheduled == 1
+    assert schedule_follow_ups(ctx).calls_scheduled == 1
 
 
-def test_a_response_cancels_the_scheduled_follow_up_rule_10(client, session, clock, settings):
+def test_a_response_cancels_the_scheduled_follow_up_rule_10(client, session, ctx):
     therapist_id = make_therapist(session)
     email_id, _ = sent_email(session, therapist_id)
-    schedule_follow_ups(session, clock, settings)
+    schedule_follow_ups(ctx)
     [call] = follow_up_calls(session)
     response = client.put(f"/api/emails/{email_id}/response", json={"response_content": "Nein"})
     assert response.get_json()["canceled_follow_up_call_ids"] == [call.id]
     session.expire_all()
     assert follow_up_calls(session)[0].status == "canceled"
-    assert schedule_follow_ups(session, clock, settings).calls_scheduled == 0
+    assert schedule_follow_ups(ctx).calls_scheduled == 0
 
 
-def test_two_runs_at_once_create_each_follow_up_once(app, session, clock, settings):
+def test_two_runs_at_once_create_each_follow_up_once(app, session, ctx):
     therapist_ids = [
         make_therapist(
             session,
@@ -232,7 +228,7 @@ def test_two_runs_at_once_create_each_follow_up_once(app, session, clock, settin
         try:
             with app.app_context():
                 barrier.wait()
-                results.append(schedule_follow_ups(db.session, clock, settings))
+                results.append(schedule_follow_ups(dataclasses.replace(ctx, session=db.session)))
                 db.session.remove()
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)

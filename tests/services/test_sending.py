@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from communication_service.models import Email, PlacementRequest, Therapist
 from communication_service.services.batching import batch_emails
 from communication_service.services.sending import send_emails
-from tests.conftest import BERLIN, DEFAULT_NOW
+from tests.conftest import BERLIN, DEFAULT_NOW, with_settings
 from tests.factories import make_email, make_patient, make_placement_request, make_therapist
 from tests.smtp_sink import free_port
 
@@ -42,9 +43,10 @@ def utc(dt: datetime) -> datetime:
     return dt.astimezone(UTC).replace(tzinfo=None)
 
 
-def queue_batch_emails(session, clock, settings, therapists: int = 3) -> dict[int, list[str]]:
+def queue_batch_emails(ctx, therapists: int = 3) -> dict[int, list[str]]:
     """Therapists with requests, batched by the real job; returns patient first names per
     therapist in the order they must appear."""
+    session = ctx.session
     expected = {}
     for t in range(therapists):
         therapist_id = make_therapist(session, anrede="Frau", titel="Dr.", nachname=f"Kern{t}")
@@ -62,14 +64,14 @@ def queue_batch_emails(session, clock, settings, therapists: int = 3) -> dict[in
             make_placement_request(session, therapist_id=therapist_id, patient_id=patient_id)
             names.insert(0, first_name)
         expected[therapist_id] = names
-    batch_emails(session, clock, settings)
+    batch_emails(ctx)
     return expected
 
 
 def test_delivers_batch_emails_with_headers_parts_and_patients_in_order(
-    session, clock, smtp_settings, smtp_sink
+    session, smtp_ctx, smtp_settings, smtp_sink
 ):
-    expected = queue_batch_emails(session, clock, smtp_settings)
+    expected = queue_batch_emails(smtp_ctx)
     stored = {
         row.therapist_id: row
         for row in session.execute(
@@ -77,7 +79,7 @@ def test_delivers_batch_emails_with_headers_parts_and_patients_in_order(
         )
     }
 
-    result = send_emails(session, clock, smtp_settings)
+    result = send_emails(smtp_ctx)
 
     assert (result.sent, result.failed, result.retry_later) == (3, 0, 0)
     assert smtp_sink.handler.connections == 1  # one SMTP connection for the whole run
@@ -108,13 +110,13 @@ def test_delivers_batch_emails_with_headers_parts_and_patients_in_order(
     assert all(row.sent_at == NOW_UTC for row in rows.values())
 
 
-def test_sent_email_sets_contact_dates_rule_11(session, clock, smtp_settings, smtp_sink):
+def test_sent_email_sets_contact_dates_rule_11(session, smtp_ctx, smtp_settings, smtp_sink):
     therapist_id = make_therapist(session, letzter_kontakt_email=date(2026, 1, 1))
     request_ids = [make_placement_request(session, therapist_id=therapist_id) for _ in range(2)]
     other_request = make_placement_request(session, therapist_id=therapist_id)
     make_email(session, therapist_id=therapist_id, placement_request_ids=tuple(request_ids))
 
-    send_emails(session, clock, smtp_settings)
+    send_emails(smtp_ctx)
 
     contact = dict(
         session.execute(sa.select(PlacementRequest.id, PlacementRequest.email_contact_date)).all()
@@ -129,24 +131,24 @@ def test_sent_email_sets_contact_dates_rule_11(session, clock, smtp_settings, sm
     ).scalar_one() == date(2026, 11, 30)
 
 
-def test_second_run_sends_nothing(session, clock, smtp_settings, smtp_sink):
+def test_second_run_sends_nothing(session, smtp_ctx, smtp_settings, smtp_sink):
     therapist_id = make_therapist(session)
     make_email(session, therapist_id=therapist_id)
-    assert send_emails(session, clock, smtp_settings).sent == 1
-    again = send_emails(session, clock, smtp_settings)
+    assert send_emails(smtp_ctx).sent == 1
+    again = send_emails(smtp_ctx)
     assert (again.sent, again.failed, again.retry_later) == (0, 0, 0)
     assert len(smtp_sink.handler.received) == 1
 
 
 def test_server_down_loses_nothing_and_retries_with_the_same_message_id(
-    session, clock, smtp_settings, smtp_sink
+    session, clock, ctx, smtp_ctx, smtp_settings, smtp_sink
 ):
     therapist_id = make_therapist(session)
     ids = [make_email(session, therapist_id=therapist_id) for _ in range(3)]
     before = email_rows(session)
     down = smtp_settings.replace(smtp_port=free_port())  # nothing listens there
 
-    result = send_emails(session, clock, down)
+    result = send_emails(with_settings(ctx, down))
 
     assert result.smtp_unavailable and result.sent == 0
     rows = email_rows(session)
@@ -158,16 +160,16 @@ def test_server_down_loses_nothing_and_retries_with_the_same_message_id(
     assert "ConnectionRefusedError" in rows[attempted[0]].error_message
 
     # The server is back: the two untried emails go at once, the tried one after its back-off.
-    assert send_emails(session, clock, smtp_settings).sent == 2
+    assert send_emails(smtp_ctx).sent == 2
     clock.instant = DEFAULT_NOW + timedelta(seconds=61)
-    assert send_emails(session, clock, smtp_settings).sent == 1
+    assert send_emails(smtp_ctx).sent == 1
     delivered = [m["Message-ID"] for m in smtp_sink.handler.messages()]
     assert sorted(delivered) == sorted(before[i].message_id for i in ids)  # each once, same id
     assert {row.status for row in email_rows(session).values()} == {"sent"}
 
 
 def test_permanent_refusal_of_one_recipient_fails_only_that_email(
-    session, clock, smtp_settings, smtp_sink
+    session, smtp_ctx, smtp_settings, smtp_sink
 ):
     good = make_therapist(session)
     bad = make_therapist(session)
@@ -176,7 +178,7 @@ def test_permanent_refusal_of_one_recipient_fails_only_that_email(
     last = make_email(session, therapist_id=good, recipient_email="b@example.org")
     smtp_sink.handler.refuse_recipients["nobody@example.org"] = "550 5.1.1 User unknown"
 
-    result = send_emails(session, clock, smtp_settings)
+    result = send_emails(smtp_ctx)
 
     assert (result.sent, result.failed) == (2, 1)
     rows = email_rows(session)
@@ -186,17 +188,19 @@ def test_permanent_refusal_of_one_recipient_fails_only_that_email(
     assert rows[first].status == rows[last].status == "sent"
     assert smtp_sink.handler.connections == 1
     # A failed email is not picked up again.
-    assert send_emails(session, clock, smtp_settings).failed == 0
+    assert send_emails(smtp_ctx).failed == 0
 
 
-def test_temporary_refusal_backs_off_and_then_delivers(session, clock, smtp_settings, smtp_sink):
+def test_temporary_refusal_backs_off_and_then_delivers(
+    session, clock, smtp_ctx, smtp_settings, smtp_sink
+):
     therapist_id = make_therapist(session)
     email_id = make_email(
         session, therapist_id=therapist_id, recipient_email="busy@example.org", retry_count=2
     )
     smtp_sink.handler.refuse_recipients["busy@example.org"] = "450 4.2.1 Mailbox busy"
 
-    assert send_emails(session, clock, smtp_settings).retry_later == 1
+    assert send_emails(smtp_ctx).retry_later == 1
     row = email_rows(session)[email_id]
     assert (row.status, row.retry_count) == ("queued", 3)
     assert row.next_attempt_at == NOW_UTC + timedelta(seconds=60 * 4)  # base · 2^(3-1)
@@ -204,13 +208,13 @@ def test_temporary_refusal_backs_off_and_then_delivers(session, clock, smtp_sett
 
     del smtp_sink.handler.refuse_recipients["busy@example.org"]
     clock.instant = DEFAULT_NOW + timedelta(seconds=239)
-    assert send_emails(session, clock, smtp_settings).sent == 0  # still backing off
+    assert send_emails(smtp_ctx).sent == 0  # still backing off
     clock.instant = DEFAULT_NOW + timedelta(seconds=240)
-    assert send_emails(session, clock, smtp_settings).sent == 1
+    assert send_emails(smtp_ctx).sent == 1
 
 
 def test_temporary_failures_beyond_max_retries_fail_the_email(
-    session, clock, smtp_settings, smtp_sink
+    session, smtp_ctx, smtp_settings, smtp_sink
 ):
     therapist_id = make_therapist(session)
     email_id = make_email(
@@ -221,7 +225,7 @@ def test_temporary_failures_beyond_max_retries_fail_the_email(
     )
     smtp_sink.handler.refuse_recipients["busy@example.org"] = "451 4.3.0 Try again later"
 
-    result = send_emails(session, clock, smtp_settings)
+    result = send_emails(smtp_ctx)
 
     assert result.failed == 1
     row = email_rows(session)[email_id]
@@ -230,13 +234,13 @@ def test_temporary_failures_beyond_max_retries_fail_the_email(
 
 
 def test_connection_dropped_mid_run_reconnects_and_delivers_everything_once(
-    session, clock, smtp_settings, smtp_sink
+    session, smtp_ctx, smtp_settings, smtp_sink
 ):
     therapist_id = make_therapist(session)
     ids = [make_email(session, therapist_id=therapist_id) for _ in range(4)]
     smtp_sink.handler.drop_connection_on_data.add(2)
 
-    result = send_emails(session, clock, smtp_settings)
+    result = send_emails(smtp_ctx)
 
     assert result.sent == 4
     assert smtp_sink.handler.connections == 2  # dropped once, reconnected once
@@ -246,7 +250,7 @@ def test_connection_dropped_mid_run_reconnects_and_delivers_everything_once(
 
 
 def test_stale_sending_rows_are_recovered_and_sent_with_their_id(
-    session, clock, smtp_settings, smtp_sink
+    session, smtp_ctx, smtp_settings, smtp_sink
 ):
     therapist_id = make_therapist(session)
     stale = make_email(
@@ -263,7 +267,7 @@ def test_stale_sending_rows_are_recovered_and_sent_with_their_id(
         sending_started_at=NOW_UTC - timedelta(seconds=10),
     )
 
-    result = send_emails(session, clock, smtp_settings)
+    result = send_emails(smtp_ctx)
 
     assert (result.recovered, result.sent) == (1, 1)
     rows = email_rows(session)
@@ -273,24 +277,24 @@ def test_stale_sending_rows_are_recovered_and_sent_with_their_id(
 
 
 def test_email_queued_without_message_id_gets_one_stored_before_sending(
-    session, clock, smtp_settings, smtp_sink
+    session, smtp_ctx, smtp_settings, smtp_sink
 ):
     therapist_id = make_therapist(session)
     email_id = make_email(session, therapist_id=therapist_id, message_id=None)
-    send_emails(session, clock, smtp_settings)
+    send_emails(smtp_ctx)
     stored = email_rows(session)[email_id].message_id
     assert stored and stored.endswith("@example.org>")
     assert smtp_sink.handler.messages()[0]["Message-ID"] == stored
 
 
 def test_potentially_available_therapists_are_sent_first_rule_12(
-    session, clock, smtp_settings, smtp_sink
+    session, smtp_ctx, smtp_settings, smtp_sink
 ):
     plain = make_therapist(session)
     flagged = make_therapist(session, potentially_available=True)
     make_email(session, therapist_id=plain, recipient_email="plain@example.org")
     make_email(session, therapist_id=flagged, recipient_email="flagged@example.org")
-    send_emails(session, clock, smtp_settings)
+    send_emails(smtp_ctx)
     assert [item.rcpt_tos[0] for item in smtp_sink.handler.received] == [
         "flagged@example.org",
         "plain@example.org",
@@ -298,7 +302,7 @@ def test_potentially_available_therapists_are_sent_first_rule_12(
 
 
 def test_rule_12_holds_across_claims_and_a_run_sorts_the_queue_once_per_pass(
-    session, clock, smtp_settings, smtp_sink, monkeypatch
+    session, smtp_ctx, smtp_settings, smtp_sink, monkeypatch
 ):
     from communication_service.services import sending
 
@@ -325,7 +329,7 @@ def test_rule_12_holds_across_claims_and_a_run_sorts_the_queue_once_per_pass(
         sending, "_due_in_order", lambda *args: reads.append(1) or due_in_order(*args)
     )
 
-    assert send_emails(session, clock, smtp_settings).sent == 30
+    assert send_emails(smtp_ctx).sent == 30
 
     received = [item.rcpt_tos[0] for item in smtp_sink.handler.received]
     assert received == [f"flagged{n}@example.org" for n in range(15)] + [
@@ -338,7 +342,7 @@ def test_rule_12_holds_across_claims_and_a_run_sorts_the_queue_once_per_pass(
 
 
 def test_a_run_claims_past_ids_other_workers_took_and_reads_again_when_its_list_runs_out(
-    session, clock, smtp_settings
+    session, smtp_ctx, smtp_settings
 ):
     from communication_service.services.sending import DueQueue
 
@@ -346,29 +350,29 @@ def test_a_run_claims_past_ids_other_workers_took_and_reads_again_when_its_list_
     first, second, third, fourth = (make_email(session, therapist_id=therapist_id) for _ in "1234")
     slow, fast = DueQueue(), DueQueue()
 
-    assert [row["id"] for row in slow.claim(session, clock, smtp_settings, 1)] == [first]
+    assert [row["id"] for row in slow.claim(smtp_ctx, 1)] == [first]
     # Another worker, reading the queue after it, takes the next two.
-    assert [row["id"] for row in fast.claim(session, clock, smtp_settings, 2)] == [second, third]
+    assert [row["id"] for row in fast.claim(smtp_ctx, 2)] == [second, third]
     queued_meanwhile = make_email(session, therapist_id=therapist_id)
 
     # The slow worker's list still starts with the two taken: it skips them, takes the
     # fourth, and reads the queue again for what was queued since.
-    taken = slow.claim(session, clock, smtp_settings, 5)
+    taken = slow.claim(smtp_ctx, 5)
 
     assert [row["id"] for row in taken] == [fourth, queued_meanwhile]
-    assert slow.claim(session, clock, smtp_settings, 5) == []
+    assert slow.claim(smtp_ctx, 5) == []
     assert {row.status for row in email_rows(session).values()} == {"sending"}
 
 
-def test_drafts_and_emails_not_yet_due_are_not_sent(session, clock, smtp_settings, smtp_sink):
+def test_drafts_and_emails_not_yet_due_are_not_sent(session, smtp_ctx, smtp_settings, smtp_sink):
     therapist_id = make_therapist(session)
     make_email(session, therapist_id=therapist_id, status="draft")
     make_email(session, therapist_id=therapist_id, next_attempt_at=NOW_UTC + timedelta(minutes=5))
-    assert send_emails(session, clock, smtp_settings).sent == 0
+    assert send_emails(smtp_ctx).sent == 0
     assert smtp_sink.handler.received == []
 
 
-def test_two_workers_at_once_deliver_each_email_once(app, session, clock, smtp_settings, smtp_sink):
+def test_two_workers_at_once_deliver_each_email_once(app, session, smtp_ctx, smtp_sink):
     from communication_service.extensions import db
 
     therapist_id = make_therapist(session)
@@ -379,7 +383,7 @@ def test_two_workers_at_once_deliver_each_email_once(app, session, clock, smtp_s
     def worker():
         with app.app_context():
             barrier.wait()
-            results.append(send_emails(db.session, clock, smtp_settings))
+            results.append(send_emails(dataclasses.replace(smtp_ctx, session=db.session)))
             db.session.remove()
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
@@ -408,7 +412,7 @@ def test_cli_send_emails_prints_a_summary(app, session, smtp_settings, smtp_sink
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # 127.0.0.1 only
-def test_logs_in_when_a_username_is_set(session, clock, smtp_settings):
+def test_logs_in_when_a_username_is_set(session, clock, ctx, smtp_settings):
     from aiosmtpd.smtp import AuthResult, LoginPassword
 
     from tests.smtp_sink import SmtpSink
@@ -431,14 +435,14 @@ def test_logs_in_when_a_username_is_set(session, clock, smtp_settings):
         login = smtp_settings.replace(
             smtp_port=sink.port, smtp_username="versand", smtp_password="falsch"
         )
-        refused = send_emails(session, clock, login)
+        refused = send_emails(with_settings(ctx, login))
         assert refused.smtp_unavailable and refused.sent == 0
         row = email_rows(session)[email_id]
         assert (row.status, row.retry_count) == ("queued", 1)  # kept, retried later
         assert "SMTPAuthenticationError" in row.error_message
 
         clock.instant = DEFAULT_NOW + timedelta(minutes=5)
-        accepted = send_emails(session, clock, login.replace(smtp_password="geheim"))
+        accepted = send_emails(with_settings(ctx, login.replace(smtp_password="geheim")))
         assert accepted.sent == 1
         assert seen[0] == ("versand", "falsch") and seen[-1] == ("versand", "geheim")
         assert len(sink.handler.received) == 1
@@ -447,7 +451,7 @@ def test_logs_in_when_a_username_is_set(session, clock, smtp_settings):
 
 
 def test_queued_batch_email_is_withdrawn_after_a_rejection_rule_9(
-    session, clock, smtp_settings, smtp_sink
+    session, clock, smtp_ctx, smtp_settings, smtp_sink
 ):
     cooling = make_therapist(session)
     rejected = make_placement_request(session, therapist_id=cooling)
@@ -468,7 +472,7 @@ def test_queued_batch_email_is_withdrawn_after_a_rejection_rule_9(
     )
     session.commit()
 
-    result = send_emails(session, clock, smtp_settings)
+    result = send_emails(smtp_ctx)
 
     assert (result.withdrawn, result.sent) == (2, 2)
     rows = email_rows(session)
@@ -477,14 +481,14 @@ def test_queued_batch_email_is_withdrawn_after_a_rejection_rule_9(
     assert "2 queued batching emails withdrawn" in result.summary()
     # The request that was in the withdrawn email waits for a fresh one after the cooling.
     clock.instant = DEFAULT_NOW + timedelta(days=28)
-    batch = batch_emails(session, clock, smtp_settings)
+    batch = batch_emails(smtp_ctx)
     assert (batch.emails_queued, batch.requests_batched) == (1, 1)
 
 
 SUBJECT = "Rückfrage zu Ihren Therapieplätzen: bitte um kurze Antwort, gern auch telefonisch"
 
 
-def test_non_ascii_names_and_subject_arrive_intact(session, clock, smtp_settings, smtp_sink):
+def test_non_ascii_names_and_subject_arrive_intact(session, smtp_ctx, smtp_settings, smtp_sink):
     therapist_id = make_therapist(session)
     make_email(
         session,
@@ -494,7 +498,7 @@ def test_non_ascii_names_and_subject_arrive_intact(session, clock, smtp_settings
         subject=SUBJECT,
         body_text="Grüße",
     )
-    send_emails(session, clock, smtp_settings)
+    send_emails(smtp_ctx)
     [message] = smtp_sink.handler.messages()
     assert message["To"].addresses[0].display_name == "Dr. Jörg Müller-Lüdenscheidt"
     assert message["Subject"] == SUBJECT
@@ -507,7 +511,9 @@ def test_non_ascii_names_and_subject_arrive_intact(session, clock, smtp_settings
     )  # folded headers and QP lines
 
 
-def test_a_long_run_keeps_its_claimed_rows_from_looking_stale(session, clock, smtp_settings):
+def test_a_long_run_keeps_its_claimed_rows_from_looking_stale(
+    session, clock, smtp_ctx, smtp_settings
+):
     from communication_service.services.sending import (
         Delivery,
         DeliveryResult,
@@ -518,18 +524,16 @@ def test_a_long_run_keeps_its_claimed_rows_from_looking_stale(session, clock, sm
 
     therapist_id = make_therapist(session)
     ids = [make_email(session, therapist_id=therapist_id) for _ in range(3)]
-    first, *waiting = DueQueue().claim(session, clock, smtp_settings, 3)
+    first, *waiting = DueQueue().claim(smtp_ctx, 3)
     # Much later (a slow server), the first answer is stored; the others are still in hand.
     clock.instant = DEFAULT_NOW + timedelta(seconds=smtp_settings.sending_stale_after_seconds)
     record_deliveries(
-        session,
-        clock,
-        smtp_settings,
+        smtp_ctx,
         [(first, DeliveryResult(Delivery.SENT))],
         keep_alive_ids=[row["id"] for row in waiting],
     )
     clock.instant += timedelta(seconds=60)
-    assert recover_stale(session, clock, smtp_settings) == 0  # not taken from this worker
+    assert recover_stale(smtp_ctx) == 0  # not taken from this worker
     rows = email_rows(session)
     assert rows[first["id"]].status == "sent"
     assert {rows[i].status for i in ids if i != first["id"]} == {"sending"}
@@ -545,7 +549,7 @@ TRICKY_BODY = (
 )
 
 
-def test_bodies_arrive_exactly_as_written(session, clock, smtp_settings, smtp_sink):
+def test_bodies_arrive_exactly_as_written(session, smtp_ctx, smtp_settings, smtp_sink):
     therapist_id = make_therapist(session)
     make_email(
         session,
@@ -553,7 +557,7 @@ def test_bodies_arrive_exactly_as_written(session, clock, smtp_settings, smtp_si
         body_text=TRICKY_BODY,
         body_html=f"<p>{TRICKY_BODY}</p>",
     )
-    send_emails(session, clock, smtp_settings)
+    send_emails(smtp_ctx)
     [message] = smtp_sink.handler.messages()
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
@@ -564,7 +568,7 @@ def test_bodies_arrive_exactly_as_written(session, clock, smtp_settings, smtp_si
 
 
 def test_a_slow_server_does_not_make_the_rows_still_in_hand_look_stale(
-    app, session, clock, smtp_settings, smtp_sink
+    app, session, clock, ctx, smtp_settings, smtp_sink
 ):
     """130 emails (a chunk of 100 and 30 claimed ahead), each taking the server 10 s, rows
     stale after 300 s: the last ones wait 1290 s in this worker's hand, kept fresh meanwhile."""
@@ -590,13 +594,13 @@ def test_a_slow_server_does_not_make_the_rows_still_in_hand_look_stale(
 
     smtp_sink.handler.handle_DATA = slow_data
 
-    assert send_emails(session, clock, settings).sent == 130
+    assert send_emails(with_settings(ctx, settings)).sent == 130
     assert len(ages) == 130
     assert max(ages) < settings.sending_stale_after_seconds  # never recoverable by others
 
 
 def test_a_failure_to_store_outcomes_stops_the_run_and_loses_nothing(
-    session, clock, smtp_settings, smtp_sink
+    session, smtp_ctx, smtp_settings, smtp_sink
 ):
     """Outcomes are stored in a background thread: when that fails, sending stops before the
     next recording point and the error is raised; the emails accepted but not stored stay
@@ -620,7 +624,7 @@ def test_a_failure_to_store_outcomes_stops_the_run_and_loses_nothing(
     session.commit()
     try:
         with pytest.raises(sa.exc.DBAPIError, match="recording refused"):
-            send_emails(session, clock, smtp_settings)
+            send_emails(smtp_ctx)
     finally:
         session.rollback()
         session.execute(sa.text("DROP FUNCTION communication_service.refuse_recording CASCADE"))
@@ -639,14 +643,14 @@ def test_a_failure_to_store_outcomes_stops_the_run_and_loses_nothing(
 
 
 def test_server_gone_mid_run_releases_the_rows_in_hand_including_those_claimed_ahead(
-    session, clock, smtp_settings, smtp_sink
+    session, smtp_ctx, smtp_settings, smtp_sink
 ):
     therapist_id = make_therapist(session)
     ids = [make_email(session, therapist_id=therapist_id) for _ in range(150)]
     before = email_rows(session)
     smtp_sink.handler.go_down_on_data = 11  # 10 accepted, then the port closes
 
-    result = send_emails(session, clock, smtp_settings)
+    result = send_emails(smtp_ctx)
 
     assert result.smtp_unavailable
     assert (result.sent, result.retry_later, result.left_queued) == (10, 1, 139)
@@ -660,7 +664,7 @@ def test_server_gone_mid_run_releases_the_rows_in_hand_including_those_claimed_a
 
 
 def test_an_address_smtp_cannot_carry_fails_that_email_not_the_run(
-    session, clock, smtp_settings, smtp_sink
+    session, smtp_ctx, smtp_settings, smtp_sink
 ):
     """A non-ASCII address (no SMTPUTF8 here) would stop every run if it raised: it fails."""
     therapist = make_therapist(session)
@@ -668,11 +672,11 @@ def test_an_address_smtp_cannot_carry_fails_that_email_not_the_run(
     unsendable = make_email(session, therapist_id=therapist, recipient_email="müller@example.org")
     last = make_email(session, therapist_id=therapist, recipient_email="b@example.org")
 
-    result = send_emails(session, clock, smtp_settings)
+    result = send_emails(smtp_ctx)
 
     assert (result.sent, result.failed) == (2, 1)
     rows = email_rows(session)
     assert rows[unsendable].status == "failed"
     assert "müller@example.org" not in rows[unsendable].error_message  # no address in logs
     assert rows[first].status == rows[last].status == "sent"
-    assert send_emails(session, clock, smtp_settings).failed == 0
+    assert send_emails(smtp_ctx).failed == 0

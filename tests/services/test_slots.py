@@ -1,4 +1,4 @@
-"""The pure slot finder (SPEC §5 rules 1 and 3): no database involved."""
+"""The pure slot finder (docs/rules.md rules 1 and 3): no database involved."""
 
 from __future__ import annotations
 
