@@ -291,7 +291,11 @@ class Job:
     two jobs waiting on each other's locks never block on a full pipe)."""
 
     def __init__(self, name: str, url: str, now: str, smtp_port: int | None = None) -> None:
-        smtp = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port)} if smtp_port else {}
+        smtp = (
+            {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "SMTP_SECURITY": "none"}
+            if smtp_port
+            else {}
+        )
         self.name, self.output = name, ""
         self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in wait()
         self.process = subprocess.Popen(
@@ -313,7 +317,11 @@ def probe(url: str, *args: str, tree: Path = ROOT, settings: Mapping[str, Any] =
     command = [sys.executable, str(ROOT / "benchmarks" / "probe.py"), url]
     command += [f"--setting={name}={value}" for name, value in dict(settings).items()]
     result = subprocess.run(
-        [*command, *args], cwd=tree, env=tree_env(tree), capture_output=True, text=True
+        [*command, *args],
+        cwd=tree,
+        env=tree_env(tree, SMTP_SECURITY="none"),  # the sink on the loopback
+        capture_output=True,
+        text=True,
     )
     for line in result.stdout.splitlines():
         if line.startswith("PROBE_JSON "):

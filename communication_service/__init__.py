@@ -24,6 +24,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     from communication_service.api.converters import IdConverter
     from communication_service.api.errors import register_error_handlers
     from communication_service.api.health import health_blueprint
+    from communication_service.api.metrics import metrics_blueprint
     from communication_service.cli import comm_cli
     from communication_service.clock import SystemClock
     from communication_service.database import (
@@ -44,8 +45,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(MIGRATIONS_DIR.parent / "instance"))
     app.json = OrjsonProvider(app)
     configure_logging(settings)
-    if not settings.api_tokens:
-        log.warning("API_TOKENS is empty: every /api request will be answered 401")
+    # An empty API_TOKENS is reported by the HTTP server (gunicorn.conf.py), not here: flask
+    # commands and jobs do not serve /api.
 
     url = database_url(settings, app.instance_path)
     app.config.update(
@@ -67,6 +68,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     install_request_logging(app)
     app.register_blueprint(health_blueprint)
+    app.register_blueprint(metrics_blueprint)
     app.register_blueprint(create_api_blueprint())
     app.cli.add_command(comm_cli)
     return app

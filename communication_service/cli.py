@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import secrets
 import sys
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
+import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 
@@ -18,6 +20,7 @@ from communication_service import current_settings
 from communication_service.clock import Clock, FixedClock, SystemClock, current_clock, today
 from communication_service.context import Context
 from communication_service.extensions import db
+from communication_service.metrics import record_job
 
 comm_cli = AppGroup("comm", help="Communication Service jobs and tools.")
 
@@ -92,6 +95,33 @@ class TerminalProgress:
             self._bar.__exit__(None, None, None)
             self._bar = None
 
+    def __enter__(self) -> TerminalProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+job_log = logging.getLogger("communication_service.jobs")
+
+
+def run_job(name: str, run: Callable[[], Any], ok: Callable[[Any], bool] = lambda _: True) -> None:
+    """Run a job and report it: its one-line summary on stdout and as one log line (a JSON
+    object with ``LOG_FORMAT=json``: ``job``, ``result``), exit status 1 when it could not do
+    its work (SMTP or the database unreachable), 0 otherwise."""
+    try:
+        result = run()
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
+        summary, succeeded = f"{name}: database unavailable ({type(error).__name__})", False
+    else:
+        summary, succeeded = result.summary(), ok(result)
+        click.echo(summary)
+    fields = {"job": name, "result": "ok" if succeeded else "failed"}
+    job_log.log(logging.INFO if succeeded else logging.ERROR, summary, extra={"fields": fields})
+    record_job(name, fields["result"])
+    if not succeeded:
+        raise click.exceptions.Exit(1)
+
 
 @comm_cli.command("batch-emails")
 @with_now
@@ -99,12 +129,8 @@ def batch_emails_command(clock: Clock) -> None:
     """Queue one batching email per eligible therapist (rules 4-6, 9, 12); idempotent."""
     from communication_service.services.batching import batch_emails
 
-    progress = TerminalProgress("rendering emails")
-    try:
-        result = batch_emails(job_context(clock), progress=progress)
-    finally:
-        progress.close()
-    click.echo(result.summary())
+    with TerminalProgress("rendering emails") as progress:
+        run_job("batch-emails", lambda: batch_emails(job_context(clock), progress=progress))
 
 
 @comm_cli.command("send-emails")
@@ -113,14 +139,12 @@ def send_emails_command(clock: Clock) -> None:
     """Deliver queued emails over SMTP; exits 1 when the SMTP server is unreachable."""
     from communication_service.services.sending import send_emails
 
-    progress = TerminalProgress("sending emails")
-    try:
-        result = send_emails(job_context(clock), progress=progress)
-    finally:
-        progress.close()
-    click.echo(result.summary())
-    if result.smtp_unavailable:
-        raise click.exceptions.Exit(1)
+    with TerminalProgress("sending emails") as progress:
+        run_job(
+            "send-emails",
+            lambda: send_emails(job_context(clock), progress=progress),
+            lambda result: not result.smtp_unavailable,
+        )
 
 
 @comm_cli.command("schedule-follow-ups")
@@ -129,12 +153,11 @@ def schedule_follow_ups_command(clock: Clock) -> None:
     """Book a follow-up call for each unanswered email sent FOLLOW_UP_AFTER_DAYS ago (rule 7)."""
     from communication_service.services.follow_ups import schedule_follow_ups
 
-    progress = TerminalProgress("booking follow-up calls")
-    try:
-        result = schedule_follow_ups(job_context(clock), progress=progress)
-    finally:
-        progress.close()
-    click.echo(result.summary())
+    with TerminalProgress("booking follow-up calls") as progress:
+        run_job(
+            "schedule-follow-ups",
+            lambda: schedule_follow_ups(job_context(clock), progress=progress),
+        )
 
 
 @comm_cli.command("run-daily")
@@ -152,10 +175,11 @@ def run_daily_command(clock: Clock) -> None:
         return bars[-1]
 
     try:
-        result = run_daily(job_context(clock), progress=progress)
+        run_job(
+            "run-daily",
+            lambda: run_daily(job_context(clock), progress=progress),
+            lambda result: result.ok,
+        )
     finally:
         for bar in bars:
             bar.close()
-    click.echo(result.summary())
-    if not result.ok:
-        raise click.exceptions.Exit(1)

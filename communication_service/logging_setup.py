@@ -17,6 +17,7 @@ from typing import Any
 from flask import Flask, Response, g, has_request_context, request
 
 from communication_service.config import Settings
+from communication_service.metrics import record_request
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # What a client may choose as its request id: short, and nothing that could forge a log line
@@ -112,11 +113,13 @@ def install_request_logging(app: Flask) -> None:
             request_id = request_globals.request_id = _safe_request_id(None)
         response.headers[REQUEST_ID_HEADER] = request_id
         started = getattr(request_globals, "request_started", None)
-        elapsed_ms = (time.perf_counter() - started) * 1000 if started else 0.0
+        elapsed = time.perf_counter() - started if started else 0.0
+        elapsed_ms = elapsed * 1000
         # The route pattern, not the path: it carries no ids and no data typed by a user.
         rule = current.url_rule
         route = rule.rule if rule else "<unmatched>"
         method, status = current.method, response.status_code
+        record_request(route, method, status, elapsed)
         log.info(
             "%s %s %s %.1fms request_id=%s",
             method,

@@ -55,6 +55,7 @@ class ReadQuery:
     """
 
     __slots__ = (
+        "binders",
         "execute_sql",
         "explain_sql",
         "keys",
@@ -80,6 +81,13 @@ class ReadQuery:
             if (processor := column.type.dialect_impl(_DIALECT).result_processor(_DIALECT, None))
         )
         self.parameters: tuple[str, ...] = tuple(compiled.positiontup or ())
+        # Parameters whose type converts the value for the driver (the platform's enums take
+        # their names), as a Core statement would.
+        self.binders: dict[str, Any] = {
+            name: binder
+            for name in self.parameters
+            if (binder := compiled.binds[name].type.dialect_impl(_DIALECT).bind_processor(_DIALECT))
+        }
         self.name = "read_" + hashlib.sha1(compiled.string.encode()).hexdigest()[:20]
         self.prepare_sql = f"PREPARE {self.name} AS {compiled.string}"
         # Planned for the given values (not prepared): PostgreSQL's estimate for them.
@@ -131,7 +139,7 @@ class Reader:
         held = self._held(query)
         try:
             with held.dbapi_connection.cursor() as cursor:
-                self._execute(cursor, query.explain_sql, params)
+                self._execute(cursor, query.explain_sql, _bound(query, params))
                 (plan,) = cursor.fetchone()
         except self._dbapi_error as error:
             self.close()  # whatever broke, the next read starts on a new connection
@@ -139,6 +147,7 @@ class Reader:
         return int(plan[0]["Plan"]["Plan Rows"])
 
     def tuples(self, query: ReadQuery, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        params = _bound(query, params)
         values = tuple(params[name] for name in query.parameters)
         for attempt in (1, 2):
             held = self._held(query)
@@ -202,6 +211,12 @@ class Reader:
         # Connection): statement counters (tests, benchmarks) count the reads like the rest.
         self.engine.dispatch.before_cursor_execute(None, cursor, sql, values, None, False)
         cursor.execute(sql, values)
+
+
+def _bound(query: ReadQuery, params: dict[str, Any]) -> dict[str, Any]:
+    if not query.binders:
+        return params
+    return {**params, **{name: bind(params[name]) for name, bind in query.binders.items()}}
 
 
 def _processed(

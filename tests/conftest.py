@@ -180,9 +180,14 @@ def smtp_sink() -> Iterator[Any]:
 
 @pytest.fixture
 def smtp_settings(app: Flask, smtp_sink: Any, monkeypatch: pytest.MonkeyPatch):
-    """The app's settings pointing at ``smtp_sink`` (also for CLI runs of this app)."""
+    """The app's settings pointing at ``smtp_sink`` (also for CLI runs of this app); clear
+    text, which is allowed on the loopback only (``tests/services/test_smtp_security.py`` has
+    the encrypted connections)."""
     settings = app.extensions["settings"].replace(
-        smtp_host=smtp_sink.host, smtp_port=smtp_sink.port, smtp_timeout_seconds=5.0
+        smtp_host=smtp_sink.host,
+        smtp_port=smtp_sink.port,
+        smtp_security="none",
+        smtp_timeout_seconds=5.0,
     )
     monkeypatch.setitem(app.extensions, "settings", settings)
     return settings

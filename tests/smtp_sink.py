@@ -1,13 +1,17 @@
-"""A real SMTP server for tests (aiosmtpd on 127.0.0.1), with switchable failures."""
+"""A real SMTP server for tests (aiosmtpd on 127.0.0.1), with switchable failures, and
+self-signed certificates for its STARTTLS and implicit TLS."""
 
 from __future__ import annotations
 
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
@@ -16,6 +20,46 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A self-signed server certificate: ``cert_file`` is also the CA file a client trusts."""
+
+    cert_file: Path
+    key_file: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        """For aiosmtpd: ``tls_context=`` (STARTTLS) or ``ssl_context=`` (implicit TLS)."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+
+def self_signed_certificate(directory: Path, name: str, subject_alt_name: str) -> Certificate:
+    """A fresh key and self-signed certificate for ``subject_alt_name`` (e.g.
+    ``IP:127.0.0.1``), made with the ``openssl`` command and a configuration of its own (not
+    the system's), valid for two days. A CA (so it can be its own trust anchor) with the key
+    usages strict X.509 checking asks for."""
+    config = directory / f"{name}.cnf"
+    config.write_text(
+        "[req]\n"
+        "distinguished_name = dn\n"
+        "prompt = no\n"
+        "[dn]\n"
+        f"CN = {name}\n"
+        "[self_signed]\n"
+        "basicConstraints = critical, CA:TRUE\n"
+        "keyUsage = critical, digitalSignature, keyEncipherment, keyCertSign\n"
+        "extendedKeyUsage = serverAuth\n"
+        f"subjectAltName = {subject_alt_name}\n"
+        "subjectKeyIdentifier = hash\n"
+    )
+    certificate = Certificate(directory / f"{name}.pem", directory / f"{name}.key")
+    command = "openssl req -x509 -extensions self_signed -newkey rsa:2048 -nodes -days 2 -sha256"
+    files = ("-config", config, "-keyout", certificate.key_file, "-out", certificate.cert_file)
+    subprocess.run([*command.split(), *files], check=True, capture_output=True)
+    return certificate
 
 
 @dataclass
@@ -84,7 +128,8 @@ class SmtpSink:
         self._controller: Controller | None = None
 
     def start(self, **smtp_options: object) -> SmtpSink:
-        """``smtp_options`` go to aiosmtpd's ``SMTP`` (``authenticator``, ``auth_required``…)."""
+        """``smtp_options`` go to aiosmtpd's ``Controller`` (``ssl_context``: implicit TLS)
+        and ``SMTP`` (``tls_context``, ``require_starttls``, ``authenticator``…)."""
         self._controller = Controller(
             self.handler, hostname=self.host, port=self.port, **smtp_options
         )

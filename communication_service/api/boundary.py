@@ -76,6 +76,7 @@ def response(
     description: str | None = None,
     path_params: Mapping[str, str] | None = None,
     responses: Mapping[int, type[Schema] | None] | None = None,
+    media_type: str = "application/json",
 ) -> Callable[[F], F]:
     """The view's answer (see the module docstring); ``errors``: statuses answered in the one
     error format besides those every such route has (the generator adds those)."""
@@ -92,6 +93,7 @@ def response(
             errors=tuple(errors),
             path_params=dict(path_params or {}),
             responses=dict(responses or {}),
+            media_type=media_type,
         )
         run: Callable[..., Any] | None = None
 
@@ -148,9 +150,9 @@ def _runner(view: Callable[..., Any], doc: dict[str, Any]) -> Callable[..., Any]
 
 
 def _reject_any_query() -> None:
-    """An ``/api`` operation that documents no query string takes none (400 if it is not
-    UTF-8); ``/health`` ignores one, as load balancers may add their own."""
-    if request.query_string and request.blueprint == "api":
+    """An operation that documents no query string takes none (400 if it is not UTF-8);
+    ``/health`` ignores one, as load balancers and probes may add their own."""
+    if request.query_string and request.blueprint != "health":
         require_utf8_query()
         if request.args:
             raise ValidationError({printable(key): ["Unknown parameter."] for key in request.args})

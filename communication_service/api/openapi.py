@@ -38,6 +38,8 @@ API_VERSION = "0.1.0"
 SECURITY_SCHEME = "bearerAuth"
 DOCUMENT_PATH = "/api/openapi.json"
 IGNORED_METHODS = frozenset({"HEAD", "OPTIONS"})
+# Routes behind the bearer token: the API and the metrics.
+PROTECTED = ("/api/", "/metrics")
 _EXTENSION_KEY = "openapi_document"
 _VARIABLE = re.compile(r"<(?:[^<>:]+:)?([A-Za-z_][A-Za-z0-9_]*)>")
 
@@ -152,7 +154,7 @@ def build_openapi_document(app: Flask) -> dict[str, Any]:
 
 def _operation(operation: Operation) -> dict[str, Any]:
     doc = operation.apidoc or {}
-    in_api = operation.rule.rule.startswith("/api/")
+    in_api = operation.rule.rule.startswith(PROTECTED)
     result: dict[str, Any] = {
         "operationId": f"{operation.rule.endpoint}.{operation.method.lower()}",
         "summary": doc["summary"],
@@ -213,7 +215,9 @@ def _success_response(doc: dict[str, Any]) -> dict[str, Any]:
     if status == 204:
         return {"description": "Done; no body."}
     if schema is None:
-        return {"description": doc["summary"], "content": {"application/json": {"schema": {}}}}
+        media_type = doc.get("media_type", "application/json")
+        body_schema = {"type": "string"} if media_type.startswith("text/") else {}
+        return {"description": doc["summary"], "content": {media_type: {"schema": body_schema}}}
     if doc.get("paginated"):
         body: Any = {
             "type": "object",

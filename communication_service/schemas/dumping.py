@@ -1,4 +1,4 @@
-"""Output schemas dumped at the speed of a dict comprehension, with marshmallow's result.
+"""Output schemas dumped at the speed of a dict comprehension, with marshmallow's JSON.
 
 ``Schema.dump`` resolves the attribute of every value, dispatches through
 ``Field.serialize`` and runs the hooks (BENCHMARKS.md has what that costs a page).
@@ -7,13 +7,14 @@ the conversion each field type needs; the schema stays the one description
 of the output (the OpenAPI document is built from it). Field types without a fast path go
 through ``Field.serialize`` as in ``Schema.dump``, so every schema dumps correctly; schemas with
 ``pre_dump``/``post_dump`` hooks are refused (their work belongs in the service).
-``tests/schemas/test_dumping.py`` holds the dumpers to ``Schema.dump``.
+``tests/schemas/test_dumping.py`` holds the dumpers to ``Schema.dump``: both encode to the
+same JSON.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, time
+from datetime import time
 from typing import Any
 
 from marshmallow import Schema, fields, missing
@@ -25,10 +26,10 @@ Dumper = Callable[[Any], dict[str, Any]]
 _ABSENT = object()
 
 
-def _utc_iso(value: datetime) -> str:
-    if value.tzinfo is None:  # naive UTC, as the database stores timestamps
-        return value.isoformat() + "+00:00"
-    return value.isoformat()
+# Dates and timestamps go to the encoder as they are: orjson writes them, in C, exactly as
+# marshmallow's Date and UtcDateTime would (json_provider.py). The dumper's output is only
+# ever encoded, never read.
+_AS_IT_IS = object()
 
 
 def _hour_minute(value: time) -> str:
@@ -49,10 +50,8 @@ def _converter(field: fields.Field) -> Callable[[Any], Any] | None:
         return bool
     if kind is fields.Dict and field.key_field is None and field.value_field is None:
         return dict
-    if kind is fields.Date and field.format in (None, "iso"):
-        return date.isoformat
-    if kind is UtcDateTime and field.format in (None, "iso"):
-        return _utc_iso
+    if kind in (fields.Date, UtcDateTime) and field.format in (None, "iso"):
+        return _AS_IT_IS
     if kind is HourMinute and field.format == "%H:%M":
         return _hour_minute
     if kind is fields.Nested and isinstance(field.nested, type | Schema):
@@ -67,8 +66,9 @@ def _converter(field: fields.Field) -> Callable[[Any], Any] | None:
 
 
 def row_dumper(schema: Schema) -> Dumper:
-    """A function dumping one row (a mapping: a ``RowMapping`` or a dict) exactly as
-    ``schema.dump`` would; a field whose key the row lacks is left out, as marshmallow does.
+    """A function dumping one row (a mapping: a ``RowMapping`` or a dict) to what encodes to
+    the JSON of ``schema.dump``; a field whose key the row lacks is left out, as marshmallow
+    does.
 
     The function is generated once (as ``dataclasses`` generates ``__init__``). A row that
     has every field's key (a row as the services select it) is dumped by one dict display;
@@ -96,6 +96,10 @@ def row_dumper(schema: Schema) -> Dumper:
             continue
         lines.append(f"    value = row.get({attribute!r}, _ABSENT)")
         lines.append("    if value is not _ABSENT:")
+        if convert is _AS_IT_IS:
+            lines.append(f"        out[{key!r}] = value")
+            entries.append(f"{key!r}: row[{attribute!r}]")
+            continue
         lines.append(f"        out[{key!r}] = None if value is None else _convert{number}(value)")
         if convert in (int, str, bool):  # the value usually is one already: no call then
             exact = convert.__name__

@@ -271,10 +271,14 @@ def _render_to_file(
             therapists.c.vorname,
             therapists.c.nachname,
             sa.func.btrim(therapists.c.email).label("email"),
+            candidates.c.placement_request_id,
             patients.c.vorname.label("patient_vorname"),
             sa.func.left(patients.c.nachname, 1).label("patient_initial"),
             age.label("patient_age"),
-            patients.c.diagnose,
+            # Rule 5: the diagnosis is not even read unless the emails are to carry it.
+            (patients.c.diagnose if settings.email_include_diagnosis else sa.null()).label(
+                "diagnose"
+            ),
         )
         .join(therapists, therapists.c.id == candidates.c.therapist_id)
         .join(placement_requests, placement_requests.c.id == candidates.c.placement_request_id)
@@ -299,7 +303,11 @@ def _render_to_file(
                 nachname=first.nachname,
                 patients=[
                     PatientLine.of(
-                        line.patient_vorname, line.patient_initial, line.patient_age, line.diagnose
+                        line.placement_request_id,
+                        line.patient_vorname,
+                        line.patient_initial,
+                        line.patient_age,
+                        line.diagnose,
                     )
                     for line in lines
                 ],

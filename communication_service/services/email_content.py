@@ -26,24 +26,28 @@ TEMPLATE_NAME = "therapist_batch_email"
 
 @dataclass(frozen=True, slots=True)
 class PatientLine:
-    """Only what the therapist needs: first name and initial of the last name (``label``,
-    e.g. "Anna M."), age, diagnosis."""
+    """Only what the therapist needs (rule 5): first name and initial of the last name
+    (``label``, e.g. "Anna M."), age, and the placement request's id (``reference``, shown
+    as "Anfrage Nr. 17") to quote in the answer. The diagnosis is health data: it is given
+    (and shown) only with ``EMAIL_INCLUDE_DIAGNOSIS``."""
 
     label: str
     age: int | None
-    diagnose: str | None
+    reference: int
+    diagnose: str | None = None
 
     @classmethod
     def of(
         cls,
+        reference: int,
         vorname: str | None,
         nachname_initial: str | None,
         age: int | None,
-        diagnose: str | None,
+        diagnose: str | None = None,
     ) -> PatientLine:
         initial = f"{nachname_initial}." if nachname_initial else ""
         label = " ".join(part for part in (vorname, initial) if part) or "Ohne Namen"
-        return cls(label, age, diagnose)
+        return cls(label, age, reference, diagnose)
 
 
 @dataclass(frozen=True, slots=True)

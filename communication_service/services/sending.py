@@ -20,6 +20,13 @@
 - One SMTP connection per run, re-opened once if the server drops it. When the server cannot
   be reached the run stops: the email in hand counts a temporary failure, the rest of the
   claimed rows go back to ``queued`` untouched. Nothing is lost.
+- Emails carry health data, so the connection is encrypted (``SMTP_SECURITY``): ``starttls``
+  requires STARTTLS (a server that does not offer it, or whose certificate does not verify,
+  counts as unreachable: the run stops, nothing goes out in clear text), ``tls`` speaks TLS
+  from the first byte; the certificate and host name are always verified
+  (``ssl.create_default_context``, trusting ``SMTP_CA_FILE`` instead of the system's CAs
+  when set). ``none`` (clear text) is accepted only for a server on the loopback
+  (``config.py`` refuses anything else at start).
 """
 
 from __future__ import annotations
@@ -86,6 +93,7 @@ class SendResult:
     recovered: int = 0
     withdrawn: int = 0
     smtp_unavailable: bool = False
+    smtp_error: str = ""  # why the server was unavailable (no patient data)
     left_queued: int = 0
 
     def summary(self) -> str:
@@ -99,7 +107,10 @@ class SendResult:
                 "recently or is no longer active)"
             )
         if self.smtp_unavailable:
-            text += f"; SMTP server unavailable, run stopped ({self.left_queued} left queued)"
+            text += (
+                f"; SMTP server unavailable ({self.smtp_error}), run stopped "
+                f"({self.left_queued} left queued)"
+            )
         return text
 
 
@@ -132,11 +143,19 @@ class SmtpConnection:
 
     def _connect(self) -> None:
         s = self.settings
-        smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds)
+        smtp: smtplib.SMTP
+        if s.smtp_security == "tls":
+            smtp = smtplib.SMTP_SSL(
+                s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds, context=tls_context(s)
+            )
+        else:
+            smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds)
         try:
             smtp.ehlo()
-            if s.smtp_use_tls:
-                smtp.starttls(context=ssl.create_default_context())
+            if s.smtp_security == "starttls":
+                # Raises SMTPNotSupportedError when the server does not offer STARTTLS: never
+                # a fallback to clear text.
+                smtp.starttls(context=tls_context(s))
                 smtp.ehlo()
             if s.smtp_username:
                 smtp.login(s.smtp_username, s.smtp_password)
@@ -173,6 +192,11 @@ class SmtpConnection:
                 if attempt == 2:
                     return DeliveryResult(Delivery.TEMPORARY, _describe(exc))
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    """Certificate and host name verified; ``SMTP_CA_FILE`` replaces the system's CAs."""
+    return ssl.create_default_context(cafile=settings.smtp_ca_file or None)
 
 
 def _by_code(code: int, text: bytes | str) -> DeliveryResult:
@@ -227,8 +251,11 @@ def send_emails(
                     untried = [r["id"] for r in claimed[index + 1 :] + next_chunk.result()]
                     database.record(outcomes, release_ids=untried)
                     result.smtp_unavailable = True
+                    result.smtp_error = delivery.message
                     result.left_queued = len(untried)
-                    log.warning("SMTP server unreachable; send-emails stopped")
+                    log.warning(
+                        "SMTP server unreachable; send-emails stopped (%s)", result.smtp_error
+                    )
                     return result
                 # A slow server: refresh as soon as it is due, not only every RECORD_EVERY.
                 refresh_due = utc_naive(clock) - held_since >= keep_alive_after

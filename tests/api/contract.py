@@ -48,7 +48,8 @@ class DocumentedOperation:
 
     @property
     def in_api(self) -> bool:
-        return self.path.startswith("/api/")
+        """Behind the bearer token, held to the API's input rules: ``/api`` and ``/metrics``."""
+        return self.path.startswith("/api/") or self.path == "/metrics"
 
     def parameters(self, location: str) -> list[dict[str, Any]]:
         return [p for p in self.spec.get("parameters", []) if p["in"] == location]

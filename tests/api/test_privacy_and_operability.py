@@ -10,12 +10,6 @@ import json
 import logging
 import os
 import re
-import signal
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,6 +18,7 @@ from communication_service.logging_setup import JsonFormatter, TextFormatter
 from tests.api.contract import operations
 from tests.conftest import API_TOKEN
 from tests.factories import reset_and_seed
+from tests.gunicorn import Gunicorn
 from tests.pg import recreate_database
 
 REPO = Path(__file__).resolve().parents[2]
@@ -272,61 +267,6 @@ def test_sane_request_ids_are_echoed(client, value):
 
 
 # JSON logs from a real server --------------------------------------------------------------
-
-
-class Gunicorn:
-    """gunicorn wsgi:app with the project's gunicorn.conf.py, its stderr read line by line."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.lines: list[str] = []
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                "gunicorn.conf.py",
-                "--bind",
-                "127.0.0.1:0",
-                "--workers",
-                "1",
-                "wsgi:app",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.base_url = self._wait_for_listening()
-
-    def _wait_for_listening(self) -> str:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = self.process.stderr.readline()
-            if not line:
-                raise AssertionError(f"gunicorn exited: {self.lines}")
-            self.lines.append(line)
-            match = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", line)
-            if match:
-                return match.group(1)
-        raise AssertionError(f"gunicorn did not start: {self.lines}")
-
-    def request(self, method: str, path: str, body: bytes | None = None, headers=None):
-        req = urllib.request.Request(
-            self.base_url + path, data=body, method=method, headers=headers or {}
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=30) as response:
-                return response.status, dict(response.headers), response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, dict(error.headers), error.read()
-
-    def stop(self) -> list[str]:
-        self.process.send_signal(signal.SIGTERM)
-        _, rest = self.process.communicate(timeout=60)
-        self.lines.extend(rest.splitlines(keepends=True))
-        return self.lines
 
 
 def test_log_format_json_gives_one_object_per_line_from_gunicorn(tableless_database_url):

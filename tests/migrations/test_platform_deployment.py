@@ -142,7 +142,11 @@ def test_a_platform_database_upgraded_by_the_cli_runs_the_days_work(platform_url
 
     # Sending: the platform's queued email (retry count NULL before the upgrade) meets a 451.
     smtp_sink.handler.refuse_recipients["anna@example.org"] = "451 4.3.0 Try again later"
-    smtp = {"SMTP_HOST": smtp_sink.host, "SMTP_PORT": str(smtp_sink.port)}
+    smtp = {
+        "SMTP_HOST": smtp_sink.host,
+        "SMTP_PORT": str(smtp_sink.port),
+        "SMTP_SECURITY": "none",  # the sink on 127.0.0.1
+    }
     send = flask(platform_url, "comm", "send-emails", **smtp)
     assert send.returncode == 0, send.stderr[-3000:]
     assert [r.rcpt_tos for r in smtp_sink.handler.received] == [["eva@example.org"]]

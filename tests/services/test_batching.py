@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from communication_service.extensions import db
 from communication_service.models import Email, EmailBatch, PhoneCall, PhoneCallBatch, Therapist
 from communication_service.services.batching import batch_emails
-from tests.conftest import BERLIN, DEFAULT_NOW
+from tests.conftest import BERLIN, DEFAULT_NOW, with_settings
 from tests.factories import (
     make_email,
     make_patient,
@@ -230,7 +230,8 @@ def test_potentially_available_therapists_come_first_rule_12(session, ctx):
     assert ordered == [flagged, plain]
 
 
-def test_content_lists_only_first_name_initial_age_diagnosis_in_rank_order(session, ctx, settings):
+def two_patients_for_dr_roth(session) -> tuple[int, int]:
+    """Dr. Roth's requests: (older patient's, younger patient's); the younger waited longer."""
     therapist_id = make_therapist(session, anrede="Herr", titel="Dr.", nachname="Roth")
     older = make_patient(
         session,
@@ -248,8 +249,16 @@ def test_content_lists_only_first_name_initial_age_diagnosis_in_rank_order(sessi
         diagnose="F41.1",
         startdatum=date(2026, 1, 1),
     )
-    make_placement_request(session, therapist_id=therapist_id, patient_id=older)
-    make_placement_request(session, therapist_id=therapist_id, patient_id=younger)
+    return (
+        make_placement_request(session, therapist_id=therapist_id, patient_id=older),
+        make_placement_request(session, therapist_id=therapist_id, patient_id=younger),
+    )
+
+
+def test_content_lists_first_name_initial_age_and_a_reference_in_rank_order_rule_5(
+    session, ctx, settings
+):
+    eva, tom = two_patients_for_dr_roth(session)
 
     batch_emails(ctx)
 
@@ -257,14 +266,34 @@ def test_content_lists_only_first_name_initial_age_diagnosis_in_rank_order(sessi
     text, html = email.body_text, email.body_html
     assert text.startswith("Sehr geehrter Herr Dr. Roth,")
     assert (
-        "1. <b>Tom</b> Ö., 26 Jahre, Diagnose F41.1\n2. Eva M., 45 Jahre, Diagnose F33.1\n" in text
-    )
-    assert "&lt;b&gt;Tom&lt;/b&gt; Ö., 26&nbsp;Jahre, Diagnose F41.1" in html  # escaped
+        f"1. <b>Tom</b> Ö., 26 Jahre (Anfrage Nr. {tom})\n2. Eva M., 45 Jahre (Anfrage Nr. {eva})\n"
+    ) in text
+    assert (
+        f"<li>&lt;b&gt;Tom&lt;/b&gt; Ö., 26&nbsp;Jahre (Anfrage&nbsp;Nr.&nbsp;{tom})</li>" in html
+    )  # escaped
     assert html.index("Tom") < html.index("Eva")
     for body in (text, html):
         assert "Maier" not in body and "Ötzi" not in body and "1980" not in body
+        # The diagnosis is health data: not in the email by default (EMAIL_INCLUDE_DIAGNOSIS).
+        assert "Diagnose" not in body and "F41.1" not in body and "F33.1" not in body
         assert settings.email_signature.splitlines()[-1] in body
     assert email.recipient_name == "Dr. Test Roth"
+
+
+def test_the_diagnosis_is_in_the_email_only_with_email_include_diagnosis(session, ctx, settings):
+    eva, tom = two_patients_for_dr_roth(session)
+
+    batch_emails(with_settings(ctx, settings.replace(email_include_diagnosis="true")))
+
+    email = session.execute(sa.select(Email)).scalar_one()
+    assert (
+        f"1. <b>Tom</b> Ö., 26 Jahre, Diagnose F41.1 (Anfrage Nr. {tom})\n"
+        f"2. Eva M., 45 Jahre, Diagnose F33.1 (Anfrage Nr. {eva})\n"
+    ) in email.body_text
+    assert (
+        f"<li>&lt;b&gt;Tom&lt;/b&gt; Ö., 26&nbsp;Jahre, Diagnose F41.1 "
+        f"(Anfrage&nbsp;Nr.&nbsp;{tom})</li>"
+    ) in email.body_html
 
 
 def test_statement_count_does_not_grow_with_the_data(app, session, ctx):

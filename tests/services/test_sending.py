@@ -43,14 +43,14 @@ def utc(dt: datetime) -> datetime:
     return dt.astimezone(UTC).replace(tzinfo=None)
 
 
-def queue_batch_emails(ctx, therapists: int = 3) -> dict[int, list[str]]:
-    """Therapists with requests, batched by the real job; returns patient first names per
-    therapist in the order they must appear."""
+def queue_batch_emails(ctx, therapists: int = 3) -> dict[int, list[tuple[str, int]]]:
+    """Therapists with requests, batched by the real job; returns each therapist's patients
+    (first name, placement request id) in the order they must appear. Diagnoses F40.0-F42.0."""
     session = ctx.session
     expected = {}
     for t in range(therapists):
         therapist_id = make_therapist(session, anrede="Frau", titel="Dr.", nachname=f"Kern{t}")
-        names = []
+        names: list[tuple[str, int]] = []
         for i in range(3):
             first_name = f"Pat{t}x{i}"
             patient_id = make_patient(
@@ -61,8 +61,10 @@ def queue_batch_emails(ctx, therapists: int = 3) -> dict[int, list[str]]:
                 geburtsdatum=date(1990, 12, 1),
                 diagnose=f"F4{i}.0",
             )
-            make_placement_request(session, therapist_id=therapist_id, patient_id=patient_id)
-            names.insert(0, first_name)
+            request_id = make_placement_request(
+                session, therapist_id=therapist_id, patient_id=patient_id
+            )
+            names.insert(0, (first_name, request_id))
         expected[therapist_id] = names
     batch_emails(ctx)
     return expected
@@ -100,10 +102,15 @@ def test_delivers_batch_emails_with_headers_parts_and_patients_in_order(
         html = message.get_body(("html",)).get_content()
         assert "Sehr geehrte Frau Dr. Kern" in text
         for body in (text, html):
-            positions = [body.index(f"{name} Z.") for name in names]
+            positions = [body.index(f"{name} Z.") for name, _ in names]
             assert positions == sorted(positions)  # longest waiting first
             assert "Zander" not in body  # only the initial of the last name
-            assert "35" in body and "F40.0" in body  # age at the job's date, diagnosis
+            # Rule 5: no diagnosis unless EMAIL_INCLUDE_DIAGNOSIS.
+            assert "Diagnose" not in body
+            assert not any(code in body for code in ("F40.0", "F41.0", "F42.0"))
+        for name, request_id in names:  # age at the job's date, the reference to quote
+            assert f"{name} Z., 35 Jahre (Anfrage Nr. {request_id})" in text
+            assert f"<li>{name} Z., 35&nbsp;Jahre (Anfrage&nbsp;Nr.&nbsp;{request_id})</li>" in html
         assert smtp_settings.email_signature.splitlines()[0] in text
     rows = email_rows(session)
     assert {row.status for row in rows.values()} == {"sent"}
