@@ -77,8 +77,10 @@ class Settings:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "smtp_security", self.smtp_security.strip().lower())
-        if problem := _smtp_problem(self):
+        # Values with an obvious normal form are taken in it ("by" is Bavaria, "JSON" json).
+        for name, normal in _NORMAL_FORMS.items():
+            object.__setattr__(self, name, normal(getattr(self, name).strip()))
+        if problem := _smtp_problem(self) or _range_problem(self) or _calendar_problem(self):
             raise ConfigError(problem)
 
     @classmethod
@@ -90,7 +92,10 @@ class Settings:
             raw = environ.get(f.name.upper())
             if raw is None or f.name == "extra":
                 continue
-            values[f.name] = _convert(f, raw)
+            try:
+                values[f.name] = _convert(f, raw)
+            except ValueError:
+                raise ConfigError(f"{f.name.upper()}={raw!r}: expected {_KIND[f.type]}") from None
         return cls(**values)
 
     def replace(self, **overrides: Any) -> Settings:
@@ -136,6 +141,74 @@ def _smtp_problem(settings: Settings) -> str:
         )
     if settings.smtp_ca_file and not os.path.isfile(settings.smtp_ca_file):
         return f"SMTP_CA_FILE={settings.smtp_ca_file!r} is not a file"
+    return ""
+
+
+_NORMAL_FORMS = {
+    "smtp_security": str.lower,
+    "log_format": str.lower,
+    "log_level": str.upper,
+    "holiday_country": str.upper,
+    "holiday_subdivision": str.upper,
+}
+_KIND = {"int": "an integer", "float": "a number"}
+# (least, greatest) of each number; None: no bound. Zero where "none" is meaningful.
+_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "max_content_length": (1024, None),
+    "call_slot_minutes": (1, 60),
+    "default_call_minutes": (1, 24 * 60),
+    "call_lines": (0, None),
+    "scheduling_horizon_days": (1, 366),
+    "contact_interval_days": (0, None),
+    "max_patients_per_email": (1, 100),
+    "follow_up_after_days": (0, None),
+    "max_call_attempts": (1, None),
+    "cooling_period_days": (0, None),
+    "smtp_port": (1, 65535),
+    "smtp_timeout_seconds": (0.1, None),
+    "max_email_retries": (0, None),
+    "email_retry_base_seconds": (0, None),
+    "sending_stale_after_seconds": (1, None),
+}
+
+
+def _range_problem(settings: Settings) -> str:
+    for name, (least, greatest) in _RANGES.items():
+        value = getattr(settings, name)
+        if (least is not None and value < least) or (greatest is not None and value > greatest):
+            bounds = f"at least {least}" if greatest is None else f"{least} to {greatest}"
+            return f"{name.upper()}={value!r}: expected {bounds}"
+    if settings.log_format not in ("text", "json"):
+        return f"LOG_FORMAT={settings.log_format!r}: expected text or json"
+    if settings.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        return f"LOG_LEVEL={settings.log_level!r}: expected DEBUG, INFO, WARNING, ERROR or CRITICAL"
+    return ""
+
+
+def _calendar_problem(settings: Settings) -> str:
+    """The time zone and the holiday calendar the scheduling engine will use."""
+    import zoneinfo
+
+    import holidays
+
+    try:
+        zoneinfo.ZoneInfo(settings.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return f"TIMEZONE={settings.timezone!r}: expected an IANA time zone such as Europe/Berlin"
+    supported = holidays.list_supported_countries()
+    country, subdivision = settings.holiday_country, settings.holiday_subdivision
+    if not country:  # no public holidays at all
+        return f"HOLIDAY_SUBDIVISION={subdivision!r} needs a HOLIDAY_COUNTRY" if subdivision else ""
+    if country not in supported:
+        return f"HOLIDAY_COUNTRY={country!r}: expected an ISO 3166-1 code such as DE"
+    if subdivision:
+        known = {code.upper(): code for code in supported[country]}
+        if subdivision not in known:
+            return (
+                f"HOLIDAY_SUBDIVISION={subdivision!r}: not a subdivision of {country} "
+                f"(one of {', '.join(sorted(known))})"
+            )
+        object.__setattr__(settings, "holiday_subdivision", known[subdivision])
     return ""
 
 
