@@ -142,8 +142,10 @@ class Reader:
                 self._execute(cursor, query.explain_sql, _bound(query, params))
                 (plan,) = cursor.fetchone()
         except self._dbapi_error as error:
-            self.close()  # whatever broke, the next read starts on a new connection
-            raise self._wrapped(error, query, lost=True) from None
+            lost = self._lost(held, error)
+            if lost:
+                self.close()
+            raise self._wrapped(error, query, lost=lost) from None
         return int(plan[0]["Plan"]["Plan Rows"])
 
     def tuples(self, query: ReadQuery, params: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -161,9 +163,7 @@ class Reader:
                     return _processed(rows, query.processors) if query.processors else rows
             except self._dbapi_error as error:
                 connection = held.dbapi_connection
-                lost = connection.closed or self.engine.dialect.is_disconnect(
-                    error, connection, None
-                )
+                lost = self._lost(held, error)
                 outdated = getattr(error, "pgcode", None) == _PLAN_OUTDATED
                 if lost:
                     self.close()
@@ -174,6 +174,11 @@ class Reader:
                 if attempt == 2 or not (lost or outdated):
                     raise self._wrapped(error, query, lost=lost) from None
         raise AssertionError("unreachable")
+
+    def _lost(self, held: _HeldConnection, error: Exception) -> bool:
+        """The error means the connection is gone (a restart, a failover), not the statement."""
+        connection = held.dbapi_connection
+        return bool(connection.closed) or self.engine.dialect.is_disconnect(error, connection, None)
 
     def close(self) -> None:
         """Close this thread's connection (the next read opens a new one)."""
