@@ -9,8 +9,9 @@ killed with SIGKILL. The next scheduled run (20 minutes later, past
 ``SENDING_STALE_AFTER_SECONDS``, so rows the dead worker left in ``sending`` are recovered)
 delivers the rest.
 
-Checked: the kill really landed mid-send; every email arrived at least once; no email is
-``sent`` whose Message-ID the sink never accepted; every message carries the Message-ID
+Checked: the kill really landed mid-send; every email arrived at least once; at most one
+arrived twice (the one in flight at the kill); no email is ``sent`` whose Message-ID the sink
+never accepted; every message carries the Message-ID
 stored for its email (a repeat has the same one); nothing is left queued or sending.
 """
 
@@ -80,6 +81,10 @@ def run(
     checks.figures["emails by status"] = dict(statuses)
     checks.figures["messages received"] = (
         f"{len(messages)} ({len(messages) - len(received)} repeats)"
+    )
+    repeats = len(messages) - len(received)
+    checks.check(
+        "at most the email in flight at the kill arrived twice", repeats <= 1, f"{repeats}"
     )
     never = [i for i, mid in ids.items() if not mid or received[mid] == 0]
     checks.check("every email arrived at least once", not never, f"{len(never)} never arrived")

@@ -10,7 +10,7 @@ from communication_service.schemas.phone_call import (
     CallSheetCallSchema,
     CallSheetQuerySchema,
     FreeSlotSchema,
-    PhoneCallBatchSchema,
+    PhoneCallBatchUpdateResultSchema,
     PhoneCallBatchUpdateSchema,
     PhoneCallCreateSchema,
     PhoneCallListQuerySchema,
@@ -94,7 +94,7 @@ class PhoneCallResource(Resource):
 class PhoneCallBatchResource(Resource):
     @arguments(PhoneCallBatchUpdateSchema)
     @response(
-        PhoneCallBatchSchema,
+        PhoneCallBatchUpdateResultSchema,
         summary="Record what was discussed about a request on a call (rule 9)",
         errors=(400, 404, 415, 422),
     )

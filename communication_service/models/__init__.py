@@ -3,6 +3,7 @@
 from communication_service.models.email import Email, EmailBatch, EmailStatus
 from communication_service.models.patient import Patient, PatientStatus
 from communication_service.models.phone_call import (
+    CallBookedBy,
     PhoneCall,
     PhoneCallBatch,
     PhoneCallStatus,
@@ -14,6 +15,7 @@ from communication_service.models.placement_request import (
 from communication_service.models.therapist import Therapist, TherapistStatus
 
 __all__ = [
+    "CallBookedBy",
     "Email",
     "EmailBatch",
     "EmailStatus",

@@ -73,6 +73,8 @@ class Email(db.Model):
     message_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     next_attempt_at: Mapped[datetime | None] = mapped_column(sa.DateTime())
     sending_started_at: Mapped[datetime | None] = mapped_column(sa.DateTime())
+    # Added by d4b8f2a6c1e3: rule 7 recorded on the email, where deleting a call cannot erase it.
+    followed_up_at: Mapped[datetime | None] = mapped_column(sa.DateTime())
 
     batches: Mapped[list[EmailBatch]] = relationship(
         back_populates="email",

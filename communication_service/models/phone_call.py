@@ -17,6 +17,14 @@ if TYPE_CHECKING:
     from communication_service.models.placement_request import PlacementRequest
 
 
+class CallBookedBy(enum.StrEnum):
+    """Who put the call on the sheet: staff through the API, or the service by itself
+    (``batch-emails``, ``schedule-follow-ups``, re-plans of failed calls)."""
+
+    STAFF = "staff"
+    AUTOMATIC = "automatic"
+
+
 class PhoneCallStatus(enum.StrEnum):
     SCHEDULED = "scheduled"
     COMPLETED = "completed"
@@ -48,10 +56,16 @@ class PhoneCall(db.Model):
             "scheduled_time",
             "id",
         ),
+        # One follow-up per email (rule 7); its re-plans name the same email (rule 10).
         sa.Index(
             "uq_phone_calls_follow_up_email_id",
             "follow_up_email_id",
             unique=True,
+            postgresql_where=sa.text("follow_up_email_id IS NOT NULL AND attempt = 1"),
+        ),
+        sa.Index(
+            "idx_phone_calls_follow_up_email_id",
+            "follow_up_email_id",
             postgresql_where=sa.text("follow_up_email_id IS NOT NULL"),
         ),
         # No two scheduled calls of one therapist overlap, whoever writes (docs/rules.md rule 2).
@@ -92,6 +106,12 @@ class PhoneCall(db.Model):
     )
     follow_up_email_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("communication_service.emails.id", ondelete="SET NULL")
+    )
+    # Added by d4b8f2a6c1e3: rule 9 cancels automatic calls, never staff's.
+    booked_by: Mapped[CallBookedBy] = mapped_column(
+        pg_enum(CallBookedBy, "callbookedby"),
+        nullable=False,
+        server_default=CallBookedBy.STAFF.value,
     )
 
     batches: Mapped[list[PhoneCallBatch]] = relationship(

@@ -18,6 +18,7 @@ from communication_service.schemas.common import (
     UniqueList,
     UtcDateTime,
 )
+from communication_service.schemas.phone_call import CallEffectsSchema
 
 PRIORITY_RANGE = validate.Range(min=1, max=10_000)
 # Longest texts accepted. Together (JSON-escaped, up to 6 bytes a character) they stay below
@@ -101,6 +102,10 @@ class EmailSummarySchema(Schema):
     response_content = fields.String(allow_none=True)
     follow_up_required = fields.Boolean(allow_none=True)
     follow_up_notes = fields.String(allow_none=True)
+    followed_up_at = UtcDateTime(
+        allow_none=True,
+        metadata={"description": "When its follow-up call was booked (rule 7: only once)."},
+    )
     created_at = UtcDateTime(allow_none=True)
     updated_at = UtcDateTime(allow_none=True)
 
@@ -113,9 +118,12 @@ class EmailSchema(EmailSummarySchema):
     batches = fields.List(fields.Nested(EmailBatchSchema))
 
 
-class EmailResponseResultSchema(EmailSchema):
+class EmailResponseResultSchema(EmailSchema, CallEffectsSchema):
     canceled_follow_up_call_ids = fields.List(
-        fields.Integer(), metadata={"description": "Scheduled follow-up calls canceled (rule 10)."}
+        fields.Integer(),
+        metadata={
+            "description": "The follow-up calls it canceled (rule 10; in canceled_call_ids too)."
+        },
     )
 
 

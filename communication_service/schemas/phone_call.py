@@ -12,7 +12,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from communication_service.models import PhoneCallStatus
+from communication_service.models import CallBookedBy, PhoneCallStatus
 from communication_service.schemas.common import (
     HourMinute,
     PageQuerySchema,
@@ -55,6 +55,30 @@ class PhoneCallBatchSchema(Schema):
     created_at = UtcDateTime(allow_none=True)
 
 
+class CallEffectsSchema(Schema):
+    """What a write that records outcomes or a reply did to other calls."""
+
+    canceled_call_ids = fields.List(
+        fields.Integer(),
+        metadata={
+            "description": "Every call this write canceled: a rejecting therapist's automatic "
+            "calls inside the cooling period (rule 9) and, for a reply, the email's follow-up "
+            "calls (rule 10)."
+        },
+    )
+    kept_staff_call_ids = fields.List(
+        fields.Integer(),
+        metadata={
+            "description": "Staff-booked calls inside the cooling period, left for staff to "
+            "decide (rule 9)."
+        },
+    )
+
+
+class PhoneCallBatchUpdateResultSchema(PhoneCallBatchSchema, CallEffectsSchema):
+    pass
+
+
 class PhoneCallSchema(Schema):
     id = fields.Integer()
     therapist_id = fields.Integer()
@@ -67,7 +91,17 @@ class PhoneCallSchema(Schema):
     status = fields.String()
     attempt = fields.Integer()
     previous_call_id = fields.Integer(allow_none=True)
-    follow_up_email_id = fields.Integer(allow_none=True)
+    follow_up_email_id = fields.Integer(
+        allow_none=True,
+        metadata={"description": "The email this call follows up (its re-plans name it too)."},
+    )
+    booked_by = fields.String(
+        metadata={
+            "enum": [who.value for who in CallBookedBy],
+            "description": "staff: booked through the API; automatic: booked by a job or "
+            "re-planned after a failed call (rule 9 cancels these, never staff's).",
+        }
+    )
     actual_date = fields.Date(allow_none=True)
     actual_time = HourMinute(allow_none=True)
     outcome = fields.String(allow_none=True)

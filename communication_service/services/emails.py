@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from communication_service.clock import Clock, to_utc_naive, utc_naive
+from communication_service.clock import Clock, local_date, to_utc_naive, utc_naive
 from communication_service.config import Settings
 from communication_service.context import Context
 from communication_service.errors import Conflict, NotFound, Unprocessable
@@ -32,7 +32,8 @@ from communication_service.models import (
 from communication_service.reads import ReadQuery, prefixed
 from communication_service.services.email_content import new_message_id, recipient_name
 from communication_service.services.listing import ReaderListing, SelectListing
-from communication_service.services.outcomes import DECISIVE_OUTCOMES, record_outcomes
+from communication_service.services.outcomes import OutcomeEffects, appended_note, record_outcomes
+from communication_service.services.scheduling import lock_bookings_of
 
 emails = Email.__table__
 email_batches = EmailBatch.__table__
@@ -365,8 +366,23 @@ def delete_email_batch(ctx: Context, batch_id: int) -> None:
 
 
 def record_response(ctx: Context, email_id: int, data: Mapping[str, Any]) -> dict[str, Any]:
-    """Store a therapist's reply; apply per-request outcomes (rule 9); cancel follow-ups (10)."""
+    """Store a therapist's reply; apply per-request outcomes (rule 9, dated on the reply's
+    ``response_date``); cancel every call that follows the email up (rule 10: the follow-up
+    and its re-plans). ``canceled_call_ids`` lists every call this canceled,
+    ``canceled_follow_up_call_ids`` those of rule 10, ``kept_staff_call_ids`` the staff calls
+    inside a cooling period it left alone.
+
+    Lock order, as every writer of calls: the therapist's booking lock, then the email, then
+    the calls. ``schedule-follow-ups`` takes the same locks and re-reads the email under
+    them, so a reply and the job never leave a scheduled follow-up for an answered email,
+    whichever commits first.
+    """
     session, clock = ctx.session, ctx.clock
+    lock_bookings_of(
+        session,
+        ctx.settings,
+        sa.select(emails.c.therapist_id).where(emails.c.id == email_id).scalar_subquery(),
+    )
     email = _lock_email(session, email_id)
     if email["status"] != EmailStatus.SENT:
         session.rollback()
@@ -413,29 +429,39 @@ def record_response(ctx: Context, email_id: int, data: Mapping[str, Any]) -> dic
             values[name] = data[name]
     session.execute(sa.update(emails).where(emails.c.id == email_id).values(**values))
 
-    for outcome in DECISIVE_OUTCOMES:  # rule 9, written the same way as for phone calls
-        decided = {rid: value for rid, value in outcomes.items() if value == outcome.value}
-        if decided:
-            record_outcomes(
-                ctx,
-                decided,
-                response=f"{outcome.value.capitalize()} by email (email {email_id}).",
-            )
-
-    # Rule 10: compare-and-swap, so a call already completed or failed stays as it is.
-    canceled = list(
+    # Rule 10 first: compare-and-swap, so a call already completed or failed stays as it is.
+    follow_ups = list(
         session.scalars(
             sa.update(phone_calls)
             .where(
                 phone_calls.c.follow_up_email_id == email_id,
                 phone_calls.c.status == PhoneCallStatus.SCHEDULED,
             )
-            .values(status=PhoneCallStatus.CANCELED, updated_at=utc_naive(clock))
+            .values(
+                status=PhoneCallStatus.CANCELED,
+                notes=appended_note(
+                    phone_calls.c.notes,
+                    f"Automatisch abgesagt: E-Mail {email_id} wurde beantwortet (Regel 10).",
+                ),
+            )
             .returning(phone_calls.c.id)
         )
     )
+    effects = OutcomeEffects()
+    if outcomes:  # rule 9, written the same way as for phone calls
+        effects = record_outcomes(
+            ctx,
+            outcomes,
+            via=f"by email (email {email_id})",
+            day=local_date(received_at, clock),
+        )
     session.commit()
-    return {**get_email(ctx, email_id), "canceled_follow_up_call_ids": canceled}
+    return {
+        **get_email(ctx, email_id),
+        "canceled_call_ids": sorted([*follow_ups, *effects.canceled_call_ids]),
+        "canceled_follow_up_call_ids": sorted(follow_ups),
+        "kept_staff_call_ids": effects.kept_staff_call_ids,
+    }
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -22,11 +22,16 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from communication_service.clock import local_date, local_midnight_utc
+from communication_service.clock import local_date, local_midnight_utc, utc_naive
 from communication_service.context import Context
 from communication_service.models import EmailStatus, PhoneCallStatus
 from communication_service.services import contact_rules as rules
-from communication_service.services.scheduling import CallOrder, describe_unbooked, schedule_calls
+from communication_service.services.scheduling import (
+    CallOrder,
+    describe_unbooked,
+    lock_bookings,
+    schedule_calls,
+)
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -65,7 +70,6 @@ def due_follow_ups(ctx: Context) -> list[sa.Row]:
     sent_before = local_midnight_utc(
         today - timedelta(days=settings.follow_up_after_days - 1), clock
     )
-    follow_up = phone_calls.alias("follow_up_call")
     call = phone_calls.alias("call")
     call_batch = phone_call_batches.alias("call_batch")
     # A request already handled by phone is not called about again: it is on a scheduled
@@ -93,8 +97,7 @@ def due_follow_ups(ctx: Context) -> list[sa.Row]:
         .where(
             emails.c.status == EmailStatus.SENT,
             emails.c.sent_at < sent_before,
-            emails.c.response_received.is_not(True),
-            ~sa.exists().where(follow_up.c.follow_up_email_id == emails.c.id),
+            *_still_unanswered(),
             rules.therapist_is_active(),
             ~rules.in_cooling_period(therapists.c.id, today, settings),
             rules.request_is_due(today),
@@ -110,6 +113,23 @@ def due_follow_ups(ctx: Context) -> list[sa.Row]:
     ).all()
 
 
+def _still_unanswered() -> tuple[sa.ColumnElement[bool], ...]:
+    return emails.c.response_received.is_not(True), emails.c.followed_up_at.is_(None)
+
+
+def _lock_unanswered(ctx: Context, email_ids: list[int]) -> set[int]:
+    """Those of ``email_ids`` still unanswered and not followed up, locked until the commit
+    (after the booking locks: the lock order of every writer of calls)."""
+    return set(
+        ctx.session.scalars(
+            sa.select(emails.c.id)
+            .where(emails.c.id.in_(email_ids), *_still_unanswered())
+            .order_by(emails.c.id)
+            .with_for_update()
+        )
+    )
+
+
 def schedule_follow_ups(ctx: Context, *, progress: Progress | None = None) -> FollowUpResult:
     """Book the due follow-up calls in one transaction (serialised across workers by an
     advisory lock; a therapist that cannot be booked now is tried again by the next run)."""
@@ -117,12 +137,18 @@ def schedule_follow_ups(ctx: Context, *, progress: Progress | None = None) -> Fo
     session = ctx.session
     session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(LOCK_NAME))))
     rows = due_follow_ups(ctx)
+    lock_bookings(session, ctx.settings, {row.therapist_id for row in rows})
+    unanswered = _lock_unanswered(ctx, sorted({row.email_id for row in rows}))
     orders = []
+    emails_of: dict[int, list[int]] = {}  # therapist → the emails their call follows up
     for therapist_id, group in itertools.groupby(rows, key=lambda row: row.therapist_id):
-        group = list(group)
+        group = [row for row in group if row.email_id in unanswered]
+        if not group:
+            continue  # answered meanwhile
         request_ids = list(dict.fromkeys(row.placement_request_id for row in group))
         oldest = group[0]
-        result.emails_due += len({row.email_id for row in group})
+        emails_of[therapist_id] = sorted({row.email_id for row in group})
+        result.emails_due += len(emails_of[therapist_id])
         sent_on = local_date(oldest.sent_at, ctx.clock)
         orders.append(
             CallOrder(
@@ -136,16 +162,24 @@ def schedule_follow_ups(ctx: Context, *, progress: Progress | None = None) -> Fo
             )
         )
     done = 0
+    followed_up: list[int] = []
     for start in range(0, len(orders), BOOKING_CHUNK):
         chunk = orders[start : start + BOOKING_CHUNK]
         for booking in schedule_calls(ctx, chunk):
             if booking.call_id is not None:
                 result.calls_scheduled += 1
                 result.requests_called += len(booking.order.placement_request_ids)
+                followed_up.extend(emails_of[booking.order.therapist_id])
             else:
                 result.calls_not_booked[booking.error.code] += 1
         done += len(chunk)
         if progress is not None:
             progress(done, len(orders))
+    if followed_up:
+        session.execute(
+            sa.update(emails)
+            .where(emails.c.id.in_(followed_up))
+            .values(followed_up_at=utc_naive(ctx.clock))
+        )
     session.commit()
     return result

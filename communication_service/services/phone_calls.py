@@ -6,6 +6,7 @@ through the reader (``reads.py``): one statement per page, calls joined with the
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -24,6 +25,8 @@ from communication_service.clock import today
 from communication_service.context import Context
 from communication_service.errors import Conflict, NotFound, Unprocessable
 from communication_service.models import (
+    CallBookedBy,
+    Email,
     Patient,
     PhoneCall,
     PhoneCallBatch,
@@ -32,10 +35,16 @@ from communication_service.models import (
     Therapist,
 )
 from communication_service.reads import Reader, ReadQuery, prefixed
-from communication_service.services.outcomes import DECISIVE_OUTCOMES, record_outcomes
+from communication_service.services.outcomes import (
+    DECISIVE_OUTCOMES,
+    OutcomeEffects,
+    appended_note,
+    record_outcomes,
+)
 from communication_service.services.scheduling import (
     free_slots,
     lock_bookings_for_call,
+    lock_bookings_of,
     move_call,
     schedule_call,
 )
@@ -52,6 +61,7 @@ batches = PhoneCallBatch.__table__
 therapists = Therapist.__table__
 placement_requests = PlacementRequest.__table__
 patients = Patient.__table__
+emails = Email.__table__
 
 CALL_ORDER = (calls.c.scheduled_date, calls.c.scheduled_time, calls.c.id)
 SCHEDULED = PhoneCallStatus.SCHEDULED.value
@@ -408,6 +418,7 @@ def update_call(ctx: Context, call_id: int, changes: Mapping[str, Any]) -> dict[
         if status is not None and status != SCHEDULED:
             if status == PhoneCallStatus.FAILED:  # re-planned: may book (lock order first)
                 lock_bookings_for_call(session, ctx.settings, call_id)
+                _lock_followed_up_email(session, call_id)
             replanned_call_id = _end_call(ctx, call_id, status, changes)
         else:
             current = _edit_call(session, call_id, changes)
@@ -416,6 +427,21 @@ def update_call(ctx: Context, call_id: int, changes: Mapping[str, Any]) -> dict[
     call = get_call(ctx, call_id)
     call["replanned_call_id"] = replanned_call_id
     return call
+
+
+def _lock_followed_up_email(session: Session, call_id: int) -> None:
+    """The email a follow-up call belongs to, locked before the call (the lock order of every
+    writer: booking lock, email, calls): a reply to it then waits until the re-plan is
+    committed and cancels it too (rule 10), or is seen by the re-plan, which then plans
+    nothing."""
+    session.execute(
+        sa.select(emails.c.id)
+        .where(
+            emails.c.id
+            == sa.select(calls.c.follow_up_email_id).where(calls.c.id == call_id).scalar_subquery()
+        )
+        .with_for_update()
+    )
 
 
 def _current_status(session: Session, call_id: int) -> str:
@@ -528,6 +554,14 @@ def replan_failed_call(ctx: Context, failed: Any) -> int | None:
     open_ids = [row.placement_request_id for row in carried if row.status not in DECISIVE_OUTCOMES]
     if carried and not open_ids:
         return None  # every request was decided meanwhile: nothing left to call about
+    email_id = failed["follow_up_email_id"]
+    if (
+        email_id is not None
+        and session.execute(
+            sa.select(emails.c.response_received).where(emails.c.id == email_id)
+        ).scalar()
+    ):
+        return None  # rule 10: the email was answered; its follow-ups end here
 
     tz = ZoneInfo(settings.timezone)
     availability = session.execute(
@@ -556,6 +590,8 @@ def replan_failed_call(ctx: Context, failed: Any) -> int | None:
                 not_before=not_before.replace(tzinfo=tz),
                 attempt=attempt + 1,
                 previous_call_id=failed["id"],
+                follow_up_email_id=email_id,
+                booked_by=CallBookedBy.AUTOMATIC,
             )
     except (Conflict, NotFound, Unprocessable) as error:
         flag_for_staff(
@@ -583,19 +619,17 @@ def flag_for_staff(session: Session, call_id: int, note: str) -> None:
     """
     log.info("phone call %s flagged for staff", call_id)
 
-    def appended(column: sa.Column) -> sa.ColumnElement:
-        return sa.case(
-            (sa.func.coalesce(column, "") == "", note),
-            else_=column + "\n" + note,
-        )
-
     session.execute(
         sa.update(batches)
         .where(batches.c.phone_call_id == call_id)
-        .values(follow_up_required=True, follow_up_notes=appended(batches.c.follow_up_notes))
+        .values(
+            follow_up_required=True, follow_up_notes=appended_note(batches.c.follow_up_notes, note)
+        )
     )
     session.execute(
-        sa.update(calls).where(calls.c.id == call_id).values(notes=appended(calls.c.notes))
+        sa.update(calls)
+        .where(calls.c.id == call_id)
+        .values(notes=appended_note(calls.c.notes, note))
     )
 
 
@@ -619,13 +653,25 @@ def delete_call(ctx: Context, call_id: int) -> None:
             )
 
 
-def update_batch(ctx: Context, batch_id: int, changes: Mapping[str, Any]) -> sa.RowMapping:
-    """Record what was discussed about one request; ``accepted``/``rejected`` apply rule 9."""
+def update_batch(ctx: Context, batch_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Record what was discussed about one request; ``accepted``/``rejected`` apply rule 9,
+    dated on the call's ``actual_date`` (the day it happened) or today when it has none."""
     session = ctx.session
     values = dict(changes)
     if "outcome" in values:
         values.setdefault("discussed", True)  # an outcome was discussed by definition
+    effects = OutcomeEffects()
     with _unit_of_work(session):
+        outcome = values.get("outcome")
+        if outcome in DECISIVE_OUTCOMES:  # may cancel calls: the booking lock first
+            lock_bookings_of(
+                session,
+                ctx.settings,
+                sa.select(calls.c.therapist_id)
+                .join(batches, batches.c.phone_call_id == calls.c.id)
+                .where(batches.c.id == batch_id)
+                .scalar_subquery(),
+            )
         row = (
             session.execute(
                 sa.update(batches)
@@ -638,11 +684,16 @@ def update_batch(ctx: Context, batch_id: int, changes: Mapping[str, Any]) -> sa.
         )
         if row is None:
             raise NotFound(f"Phone call batch {batch_id} does not exist.", details={"id": batch_id})
-        outcome = values.get("outcome")
         if outcome in DECISIVE_OUTCOMES:
-            record_outcomes(
+            call_id = row["phone_call_id"]
+            actual_date = session.execute(
+                sa.select(calls.c.actual_date).where(calls.c.id == call_id)
+            ).scalar()
+            effects = record_outcomes(
                 ctx,
                 {row["placement_request_id"]: outcome},
-                response=f"{outcome.capitalize()} by phone (call {row['phone_call_id']}).",
+                via=f"by phone (call {call_id})",
+                day=actual_date or today(ctx.clock),
+                current_call_id=call_id,
             )
-    return row
+    return {**row, **dataclasses.asdict(effects)}

@@ -34,6 +34,7 @@ from communication_service.config import Settings
 from communication_service.context import Context
 from communication_service.errors import ApiError, Conflict, NotFound, Unprocessable
 from communication_service.models import (
+    CallBookedBy,
     PhoneCall,
     PhoneCallBatch,
     PhoneCallStatus,
@@ -87,23 +88,27 @@ def lock_bookings(session: Session, settings: Settings, therapist_ids: Iterable[
         )
 
 
-def lock_bookings_for_call(session: Session, settings: Settings, call_id: int) -> None:
-    """``lock_bookings`` for the therapist of ``call_id``, in one statement.
+def lock_bookings_of(
+    session: Session, settings: Settings, therapist_id: sa.ScalarSelect[int]
+) -> None:
+    """``lock_bookings`` for the therapist a one-row select names, in one statement.
 
-    For a change that may book (a failed call is re-planned, rule 8), taken before the call
-    is changed, as every writer of calls does: lock first, rows second. A move of the same
-    call holds the lock while it waits for the call's row; row first, lock second would
-    deadlock with it.
+    For writes that may book or cancel calls (a failed call is re-planned, rule 8; an
+    outcome or a reply cancels calls, rules 9 and 10), taken before any row is touched, as
+    every writer of calls does: the booking lock first, then the email, then the calls.
     """
     if settings.call_lines > 0:
         lock_bookings(session, settings, ())
         return
-    session.execute(
-        sa.text(
-            "SELECT pg_advisory_xact_lock(:namespace, therapist_id)"
-            " FROM communication_service.phone_calls WHERE id = :call_id"
-        ),
-        {"namespace": BOOKING_LOCK_NAMESPACE, "call_id": call_id},
+    session.execute(sa.select(sa.func.pg_advisory_xact_lock(BOOKING_LOCK_NAMESPACE, therapist_id)))
+
+
+def lock_bookings_for_call(session: Session, settings: Settings, call_id: int) -> None:
+    """``lock_bookings_of`` the therapist of ``call_id``."""
+    lock_bookings_of(
+        session,
+        settings,
+        sa.select(phone_calls.c.therapist_id).where(phone_calls.c.id == call_id).scalar_subquery(),
     )
 
 
@@ -447,6 +452,7 @@ def schedule_call(
     attempt: int = 1,
     previous_call_id: int | None = None,
     follow_up_email_id: int | None = None,
+    booked_by: CallBookedBy = CallBookedBy.STAFF,
 ) -> int:
     """Book one call; return its id. Does not commit (the lock is held until the caller does).
 
@@ -528,6 +534,7 @@ def schedule_call(
             "attempt": attempt,
             "previous_call_id": previous_call_id,
             "follow_up_email_id": follow_up_email_id,
+            "booked_by": booked_by,
         },
         request_ids,
     )
@@ -701,6 +708,7 @@ def schedule_calls(ctx: Context, orders: Iterable[CallOrder]) -> list[BookingRes
                     notes=order.notes,
                     duration_minutes=order.duration_minutes,
                     follow_up_email_id=order.follow_up_email_id,
+                    booked_by=CallBookedBy.AUTOMATIC,
                 )
         except (NotFound, Conflict, Unprocessable) as error:
             log.info("call for therapist %s not booked: %s", order.therapist_id, error.code)

@@ -8,15 +8,14 @@
 - Rows left in ``sending`` longer than ``SENDING_STALE_AFTER_SECONDS`` (a crashed worker)
   go back to ``queued``; they are resent with the same ``Message-ID``, which the receiving
   side uses to drop a duplicate.
-- Emails are claimed CLAIM_CHUNK at a time; every RECORD_EVERY SMTP answers are committed
-  together: ``sent`` (+ rule 11 contact dates), a temporary failure (4xx,
+- Emails are claimed CLAIM_CHUNK at a time; each SMTP answer is committed before the next
+  email goes out: ``sent`` (+ rule 11 contact dates), a temporary failure (4xx,
   connection refused/reset/timeout) → ``queued`` again with ``next_attempt_at`` = now +
   EMAIL_RETRY_BASE_SECONDS · 2^(retries - 1), ``failed`` once the retries exceed
-  MAX_EMAIL_RETRIES; a permanent failure (5xx) → ``failed`` at once. Claims and those
-  commits run in a background thread on a second database connection (``DatabaseWorker``)
-  while the next emails go out; only outcomes the server has answered are stored, so a
-  crash before a commit can only lead to a resend with the same Message-ID. If storing
-  fails, sending stops.
+  MAX_EMAIL_RETRIES; a permanent failure (5xx) → ``failed`` at once. Claims run ahead in a
+  background thread on a second database connection (``DatabaseWorker``); only outcomes
+  the server has answered are stored, so a crash can repeat at most the one email in
+  flight, with the same Message-ID. If storing fails, sending stops.
 - One SMTP connection per run, re-opened once if the server drops it. When the server cannot
   be reached the run stops: the email in hand counts a temporary failure, the rest of the
   claimed rows go back to ``queued`` untouched. Nothing is lost.
@@ -68,8 +67,8 @@ placement_requests = rules.placement_requests
 therapists = rules.therapists
 
 CLAIM_CHUNK = 100  # emails claimed (marked 'sending') per statement
-RECORD_EVERY = 25  # SMTP outcomes stored with one statement and one commit
 ERROR_MESSAGE_MAX = 1000
+ASYNC_COMMIT = sa.func.set_config("synchronous_commit", "off", True)  # SET LOCAL
 
 
 class Delivery(Enum):
@@ -238,18 +237,15 @@ def send_emails(
         while claimed := next_chunk.result():
             # Claimed ahead: the next chunk is ready when this one is through.
             next_chunk = database.claim(_chunk_size(limit, done + len(claimed)))
-            outcomes: list[tuple[sa.RowMapping, DeliveryResult]] = []
             for index, row in enumerate(claimed):
-                database.raise_if_failed()  # nothing more goes out that could not be stored
                 delivery = _deliver(smtp, row, settings, clock)
-                outcomes.append((row, delivery))
                 _count(result, row, delivery, settings)
                 done += 1
                 if progress is not None:
                     progress(done, max(total, done))
                 if delivery.outcome is Delivery.UNREACHABLE:
                     untried = [r["id"] for r in claimed[index + 1 :] + next_chunk.result()]
-                    database.record(outcomes, release_ids=untried)
+                    database.record(row, delivery, release_ids=untried)
                     result.smtp_unavailable = True
                     result.smtp_error = delivery.message
                     result.left_queued = len(untried)
@@ -257,17 +253,12 @@ def send_emails(
                         "SMTP server unreachable; send-emails stopped (%s)", result.smtp_error
                     )
                     return result
-                # A slow server: refresh as soon as it is due, not only every RECORD_EVERY.
-                refresh_due = utc_naive(clock) - held_since >= keep_alive_after
-                if len(outcomes) == RECORD_EVERY or refresh_due:
-                    in_hand: list[int] = []
-                    if refresh_due:
-                        in_hand = [r["id"] for r in claimed[index + 1 :] + next_chunk.result()]
-                        held_since = utc_naive(clock)
-                    database.record(outcomes, keep_alive_ids=in_hand)
-                    outcomes = []
-            if outcomes:
-                database.record(outcomes)
+                in_hand: list[int] = []
+                if utc_naive(clock) - held_since >= keep_alive_after:  # a slow server
+                    in_hand = [r["id"] for r in claimed[index + 1 :] + next_chunk.result()]
+                    held_since = utc_naive(clock)
+                # Stored before the next email goes out: a crash repeats at most this one.
+                database.record(row, delivery, keep_alive_ids=in_hand)
     return result
 
 
@@ -296,24 +287,19 @@ def _chunk_size(limit: int | None, planned: int) -> int:
 
 
 class DatabaseWorker:
-    """The run's claims and bookkeeping, in one background thread on a database session of its
-    own, in the order they are handed over: the next chunk is claimed and SMTP outcomes are
-    stored while the next emails go out (the thread waits for the database with the GIL
-    released, so the send loop does not).
-
-    Each batch of outcomes is stored in one transaction, as before; handing over a batch waits
-    until the one before is stored, so sending never runs more than a batch ahead of what is
-    stored. When a task fails, the worker runs no further tasks, the send loop sees the error
-    before its next email and the error is raised: emails accepted but not stored stay
-    ``sending``; they are recovered and resent with their Message-ID, exactly as after a
-    crash. Leaving the ``with`` block finishes what was handed over.
+    """The run's database work on a session of its own, in one background thread: the next
+    chunk is claimed while the emails in hand go out (the thread waits for the database with
+    the GIL released, so the send loop does not). Each SMTP outcome is stored through the
+    same thread, and the send loop waits until it is committed before the next email goes
+    out: emails accepted but not stored can only be the one in flight when a crash comes
+    (it stays ``sending``, is recovered and resent with its Message-ID). When a task fails,
+    the worker runs no further tasks and the error is raised in the send loop.
     """
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = dataclasses.replace(ctx, session=Session(bind=ctx.session.get_bind()))
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="send-emails-db")
         self._error: BaseException | None = None
-        self._last_record: Future[None] | None = None
         self._due = DueQueue()  # the run's order, read once (see DueQueue)
 
     def claim(self, size: int) -> Future[list[sa.RowMapping]]:
@@ -327,21 +313,21 @@ class DatabaseWorker:
 
     def record(
         self,
-        outcomes: list[tuple[sa.RowMapping, DeliveryResult]],
+        row: sa.RowMapping,
+        delivery: DeliveryResult,
         *,
         release_ids: Sequence[int] = (),
         keep_alive_ids: Sequence[int] = (),
     ) -> None:
-        """``record_deliveries`` in the background, once the batch before is stored."""
-        if self._last_record is not None:
-            self._last_record.result()  # raises that batch's error
-        self._last_record = self._executor.submit(
+        """``record_delivery``, committed when this returns (raises its error)."""
+        self._executor.submit(
             self._run,
-            record_deliveries,
-            outcomes,
+            record_delivery,
+            row,
+            delivery,
             release_ids=release_ids,
             keep_alive_ids=keep_alive_ids,
-        )
+        ).result()
 
     def raise_if_failed(self) -> None:
         if self._error is not None:
@@ -540,30 +526,32 @@ def _claim_ids(ctx: Context, ids: list[int]) -> list[sa.RowMapping]:
     return sorted(rows, key=lambda row: position[row["id"]])  # RETURNING has no order
 
 
-def record_deliveries(
+def record_delivery(
     ctx: Context,
-    outcomes: list[tuple[sa.RowMapping, DeliveryResult]],
+    row: sa.RowMapping,
+    delivery: DeliveryResult,
     *,
     release_ids: Sequence[int] = (),
     keep_alive_ids: Sequence[int] = (),
 ) -> None:
-    """Store a chunk's SMTP outcomes in one transaction (only rows still ours: ``sending``).
+    """Store one SMTP outcome and commit (only while the row is still ours: ``sending``).
 
-    One commit per RECORD_EVERY emails, not per email: a crash between an SMTP "250" and this
-    commit leaves those few in ``sending``; stale recovery resends them with the same
-    Message-ID (at least once, never under a new id). Claimed rows that were not tried
-    (``release_ids``) go back to ``queued`` as they were; rows still waiting in this worker's
-    claim (``keep_alive_ids``) get a fresh ``sending_started_at``, so a slow run is not
-    mistaken for a crashed one.
+    ``sent`` with rule 11's contact dates; a temporary failure → ``queued`` again after a
+    back-off, or ``failed`` once the retries are used up; a permanent one → ``failed``.
+    Claimed rows that were not tried (``release_ids``) go back to ``queued`` as they were;
+    rows still waiting in this worker's claim (``keep_alive_ids``) get a fresh
+    ``sending_started_at``, so a slow run is not mistaken for a crashed one.
     """
     session, clock, settings = ctx.session, ctx.clock, ctx.settings
     now = utc_naive(clock)
-    sent_ids = [row["id"] for row, delivery in outcomes if delivery.outcome is Delivery.SENT]
-    if sent_ids:
-        _mark_sent(session, clock, sent_ids)
-    for row, delivery in outcomes:
-        if delivery.outcome is Delivery.SENT:
-            continue
+    # The commit returns once PostgreSQL has it, without waiting for the disk flush (most of
+    # a commit's time): this process dying loses nothing. Only a crash of PostgreSQL
+    # itself within a fraction of a second could lose the last outcomes; their emails are
+    # then resent with the same Message-ID (docs/decisions.md).
+    if delivery.outcome is Delivery.SENT:
+        _mark_sent(session, clock, row["id"])  # one statement, with the commit mode
+    else:
+        session.execute(sa.select(ASYNC_COMMIT))
         if delivery.outcome is Delivery.PERMANENT:
             values: dict[str, Any] = {"status": EmailStatus.FAILED, "next_attempt_at": None}
             log.warning("email %s failed permanently", row["id"])
@@ -599,13 +587,13 @@ def record_deliveries(
     session.commit()
 
 
-def _mark_sent(session: Session, clock: Clock, email_ids: list[int]) -> None:
+def _mark_sent(session: Session, clock: Clock, email_id: int) -> None:
     """``sent`` and rule 11 (``email_contact_date``, ``letzter_kontakt_email``) in one statement."""
     now = utc_naive(clock)
     today = clock.now().date()
     sent = (
         sa.update(emails)
-        .where(emails.c.id.in_(email_ids), emails.c.status == EmailStatus.SENDING)
+        .where(emails.c.id == email_id, emails.c.status == EmailStatus.SENDING)
         .values(
             status=EmailStatus.SENT,
             sent_at=now,
@@ -638,7 +626,7 @@ def _mark_sent(session: Session, clock: Clock, email_ids: list[int]) -> None:
         .cte("therapists_contacted")
     )
     session.execute(
-        sa.select(sa.func.count())
+        sa.select(sa.func.count(), ASYNC_COMMIT)
         .select_from(sent)
         .add_cte(requests_contacted)
         .add_cte(therapists_contacted)

@@ -377,11 +377,15 @@ def test_response_with_outcomes_updates_requests_and_cancels_follow_up_calls(
     }
     assert requests[accepted].status == "accepted"
     assert requests[accepted].response == f"Accepted by email (email {email_id})."
-    assert requests[accepted].response_date == DEFAULT_NOW.date()  # the day it is recorded
+    answered_on = date(2026, 11, 29)  # the reply's day, not the day it is recorded
+    assert requests[accepted].response_date == answered_on
     assert requests[accepted].next_contact_after is None
     assert requests[rejected].status == "rejected"
     assert requests[rejected].response == f"Rejected by email (email {email_id})."
-    assert requests[rejected].next_contact_after == DEFAULT_NOW.date() + timedelta(days=28)
+    assert requests[rejected].response_date == answered_on
+    assert requests[rejected].next_contact_after == answered_on + timedelta(days=28)
+    # The staff call inside the cooling period stays, and is named.
+    assert (body["canceled_call_ids"], body["kept_staff_call_ids"]) == ([follow_up], [unrelated])
     assert requests[untouched].status == "open" and requests[untouched].response is None
     statuses = dict(session.execute(sa.select(PhoneCall.id, PhoneCall.status)).all())
     assert statuses == {follow_up: "canceled", unrelated: "scheduled"}

@@ -637,6 +637,7 @@ def test_accepted_outcome_updates_the_request(client, session):
         None,
     )
     assert stored.response == f"Accepted by phone (call {call['id']})."
+    assert (body.pop("canceled_call_ids"), body.pop("kept_staff_call_ids")) == ([], [])
     assert client.get(f"/api/phone-calls/{call['id']}").get_json()["batches"][0] == body
 
 

@@ -525,7 +525,7 @@ def test_a_long_run_keeps_its_claimed_rows_from_looking_stale(
         Delivery,
         DeliveryResult,
         DueQueue,
-        record_deliveries,
+        record_delivery,
         recover_stale,
     )
 
@@ -534,9 +534,10 @@ def test_a_long_run_keeps_its_claimed_rows_from_looking_stale(
     first, *waiting = DueQueue().claim(smtp_ctx, 3)
     # Much later (a slow server), the first answer is stored; the others are still in hand.
     clock.instant = DEFAULT_NOW + timedelta(seconds=smtp_settings.sending_stale_after_seconds)
-    record_deliveries(
+    record_delivery(
         smtp_ctx,
-        [(first, DeliveryResult(Delivery.SENT))],
+        first,
+        DeliveryResult(Delivery.SENT),
         keep_alive_ids=[row["id"] for row in waiting],
     )
     clock.instant += timedelta(seconds=60)
@@ -606,17 +607,15 @@ def test_a_slow_server_does_not_make_the_rows_still_in_hand_look_stale(
     assert max(ages) < settings.sending_stale_after_seconds  # never recoverable by others
 
 
-def test_a_failure_to_store_outcomes_stops_the_run_and_loses_nothing(
+def test_a_failure_to_store_an_outcome_stops_the_run_and_loses_nothing(
     session, smtp_ctx, smtp_settings, smtp_sink
 ):
-    """Outcomes are stored in a background thread: when that fails, sending stops before the
-    next recording point and the error is raised; the emails accepted but not stored stay
-    'sending' with their Message-ID (recovered and resent with it, as after a crash)."""
-    from communication_service.services.sending import RECORD_EVERY
-
+    """Each outcome is stored before the next email goes out: when storing fails, nothing
+    more is sent and the error is raised; the email accepted but not stored stays 'sending'
+    with its Message-ID (recovered and resent with it, as after a crash)."""
     therapist_id = make_therapist(session)
-    ids = [make_email(session, therapist_id=therapist_id) for _ in range(4 * RECORD_EVERY)]
-    poison = ids[RECORD_EVERY + 3]  # in the second batch
+    ids = [make_email(session, therapist_id=therapist_id) for _ in range(40)]
+    poison = ids[13]
     session.execute(
         sa.text(
             """
@@ -638,15 +637,11 @@ def test_a_failure_to_store_outcomes_stops_the_run_and_loses_nothing(
         session.commit()
 
     rows = email_rows(session)
-    delivered = {m["Message-ID"] for m in smtp_sink.handler.messages()}
-    by_message_id = {row.message_id: row for row in rows.values()}
-    first, second = ids[:RECORD_EVERY], ids[RECORD_EVERY : 2 * RECORD_EVERY]
-    assert {rows[i].status for i in first} == {"sent"}
-    assert {rows[i].status for i in ids[RECORD_EVERY:]} == {"sending"}  # recovered later
-    assert delivered >= {rows[i].message_id for i in first + second}
-    # It stopped before the next recording point: the last batch never went out.
-    assert len(delivered) <= 3 * RECORD_EVERY
-    assert {by_message_id[m].status for m in delivered} <= {"sent", "sending"}
+    delivered = [m["Message-ID"] for m in smtp_sink.handler.messages()]
+    assert {rows[i].status for i in ids[:13]} == {"sent"}
+    assert {rows[i].status for i in ids[13:]} == {"sending"}  # recovered later
+    # Nothing went out after the email whose outcome could not be stored.
+    assert delivered == [rows[i].message_id for i in ids[:14]]
 
 
 def test_server_gone_mid_run_releases_the_rows_in_hand_including_those_claimed_ahead(
