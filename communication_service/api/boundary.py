@@ -77,9 +77,12 @@ def response(
     path_params: Mapping[str, str] | None = None,
     responses: Mapping[int, type[Schema] | None] | None = None,
     media_type: str = "application/json",
+    operation_id: str | None = None,
 ) -> Callable[[F], F]:
     """The view's answer (see the module docstring); ``errors``: statuses answered in the one
-    error format besides those every such route has (the generator adds those)."""
+    error format besides those every such route has (the generator adds those);
+    ``operation_id``: the operation's name where the one derived from the resource and method
+    reads badly (``api/openapi.py``)."""
 
     def wrap(view: F) -> F:
         doc = _apidoc(view)
@@ -94,6 +97,7 @@ def response(
             path_params=dict(path_params or {}),
             responses=dict(responses or {}),
             media_type=media_type,
+            operation_id=operation_id,
         )
         run: Callable[..., Any] | None = None
 

@@ -107,6 +107,7 @@ class EmailResponseResource(Resource):
         summary="Record the therapist's reply, with optional per-request outcomes; cancels "
         "the email's scheduled follow-up calls",
         errors=(400, 404, 409, 415, 422),
+        operation_id="recordEmailResponse",
     )
     def put(self, data, email_id: int):
         return service.record_response(current_context(), email_id, data)

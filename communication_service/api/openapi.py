@@ -5,20 +5,29 @@ resource method or a plain view function) says what it takes and gives with ``@a
 and ``@response`` (``api/boundary.py``), and ``apispec``'s Marshmallow plugin turns the
 schemas into components.
 The document is built once per application and served at ``GET /api/openapi.json``.
+
+Client generators name their functions and types after it, so every name is derived to read
+well without work on a new route: the operationId from the method and the resource
+(``PhoneCallListResource``: ``listPhoneCalls``, ``createPhoneCall``; ``@response``'s
+``operation_id`` where that reads badly), a named set of values (``Choice``, ``fields.Enum``)
+is one enum component, a page of a list is the component ``<Item>Page``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow import resolver as schema_name_resolver
 from flask import Flask, current_app
 from flask_restful import Api, Resource
+from marshmallow import fields, validate
 from werkzeug.routing import Rule
 from werkzeug.routing.converters import (
     BaseConverter,
@@ -29,7 +38,7 @@ from werkzeug.routing.converters import (
 
 from communication_service.api.boundary import response
 from communication_service.schemas.api import ErrorSchema
-from communication_service.schemas.common import MAX_PER_PAGE, PageQuerySchema
+from communication_service.schemas.common import MAX_PER_PAGE, Choice, PageQuerySchema
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +49,12 @@ DOCUMENT_PATH = "/api/openapi.json"
 IGNORED_METHODS = frozenset({"HEAD", "OPTIONS"})
 # Routes behind the bearer token: the API and the metrics.
 PROTECTED = ("/api/", "/metrics")
+# Relative: the host that served the document (RFC 3986 resolution, OpenAPI 3.1 §4.8.5).
+SERVERS = [{"url": "/", "description": "This service: the host that served this document."}]
+# What an operation does, by method; a GET of a list (paginated or an array) is ``list``.
+VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "update", "DELETE": "delete"}
+# Keys of a property that annotate it and stay beside the reference to a named enum.
+ANNOTATIONS = ("description", "default", "readOnly", "writeOnly", "deprecated", "examples")
 _EXTENSION_KEY = "openapi_document"
 _VARIABLE = re.compile(r"<(?:[^<>:]+:)?([A-Za-z_][A-Za-z0-9_]*)>")
 
@@ -65,9 +80,9 @@ phone calls, recording replies and outcomes.
 * **Errors** always have the body `{{"error": {{"code", "message", "details"}}}}`.
 * **Lists** take `?page=1&per_page=50` (at most {MAX_PER_PAGE}) and answer
   `{{"data": [...], "page", "per_page", "total"}}`.
-* Dates are `YYYY-MM-DD`, times `HH:MM` (wall clock in the service's time zone),
-  timestamps ISO 8601 with offset. Unknown or repeated query parameters and unknown body
-  fields are rejected (422).
+* Dates are `YYYY-MM-DD`, times `HH:MM` (24-hour, zero-padded; wall clock in the service's
+  time zone), timestamps ISO 8601 with offset. Unknown or repeated query parameters and
+  unknown body fields are rejected (422).
 """
 
 
@@ -78,6 +93,7 @@ class Operation:
     method: str
     rule: Rule
     handler: Any
+    owner: str  # the resource class, or the view function, answering it
 
     @property
     def apidoc(self) -> dict[str, Any] | None:
@@ -96,9 +112,10 @@ def iter_operations(app: Flask) -> Iterator[Operation]:
             continue
         view = app.view_functions[rule.endpoint]
         view_class = getattr(view, "view_class", None)
+        owner = (view_class or view).__name__
         for method in sorted((rule.methods or set()) - IGNORED_METHODS):
             handler = getattr(view_class, method.lower(), None) if view_class else view
-            yield Operation(method, rule, handler)
+            yield Operation(method, rule, handler, owner)
 
 
 def undocumented_operations(app: Flask) -> list[tuple[str, str]]:
@@ -122,14 +139,18 @@ def build_openapi_document(app: Flask) -> dict[str, Any]:
             "operations without @response are missing from the OpenAPI document: %s",
             ", ".join(f"{method} {rule}" for method, rule in missing),
         )
+    plugin = MarshmallowPlugin()
     spec = APISpec(
         title="Communication Service API",
         version=API_VERSION,
         openapi_version=OPENAPI_VERSION,
-        plugins=[MarshmallowPlugin()],
+        plugins=[plugin],
         info={"description": DESCRIPTION},
+        servers=SERVERS,
         security=[{SECURITY_SCHEME: []}],
     )
+    enums = NamedEnums()
+    plugin.converter.add_attribute_function(enums.attribute_function())
     spec.components.security_scheme(
         SECURITY_SCHEME,
         {"type": "http", "scheme": "bearer", "description": "A token from `API_TOKENS`."},
@@ -140,23 +161,134 @@ def build_openapi_document(app: Flask) -> dict[str, Any]:
             name, {"description": description, "content": _json_content(ErrorSchema)}
         )
 
+    documented = [op for op in iter_operations(app) if op.apidoc is not None]
+    _require_unique_operation_ids(documented)
     paths: dict[str, dict[str, dict[str, Any]]] = {}
-    for operation in iter_operations(app):
-        if operation.apidoc is not None:
-            paths.setdefault(operation.path, {})[operation.method.lower()] = _operation(operation)
+    for operation in documented:
+        paths.setdefault(operation.path, {})[operation.method.lower()] = _operation(
+            operation, plugin
+        )
     for path in sorted(paths):
         spec.path(path=path, operations=paths[path])
+    enums.register(spec)
 
     document = spec.to_dict()
     _require_every_output_field(document)
+    _query_parameters_are_text(document)
     return document
 
 
-def _operation(operation: Operation) -> dict[str, Any]:
+def operation_id(operation: Operation) -> str:
+    """``@response(operation_id=…)``, else verb and noun: ``listPhoneCalls`` (a GET answering
+    a list), ``getPhoneCall``, ``createPhoneCall`` (POST), ``updatePhoneCall`` (PUT/PATCH),
+    ``deletePhoneCall``; the noun is the resource class without ``Resource`` and ``List``
+    (``PhoneCallListResource``), or the view function's name (``health``: ``getHealth``)."""
+    doc = operation.apidoc or {}
+    if doc.get("operation_id"):
+        return doc["operation_id"]
+    noun = _pascal(operation.owner.removesuffix("Resource").removesuffix("List"))
+    if operation.method == "GET" and (doc.get("paginated") or doc.get("response_many")):
+        return "list" + _plural(noun)
+    return VERBS[operation.method] + noun
+
+
+def _plural(noun: str) -> str:
+    if noun.endswith("s"):  # TherapistSlots, PlacementRequestCommunications
+        return noun
+    if noun.endswith(("ch", "sh", "x", "z")):
+        return noun + "es"
+    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
+        return noun[:-1] + "ies"
+    return noun + "s"
+
+
+def _require_unique_operation_ids(documented: list[Operation]) -> None:
+    """Clients name a function after each operationId: two alike would collide."""
+    taken = Counter(operation_id(op) for op in documented)
+    clashes = [
+        f"{operation_id(op)}: {op.method} {op.rule.rule}"
+        for op in documented
+        if taken[operation_id(op)] > 1
+    ]
+    if clashes:
+        raise ValueError(
+            "operationIds must be unique (set @response(operation_id=...)): " + "; ".join(clashes)
+        )
+
+
+class NamedEnums:
+    """Each set of values as one component, referenced wherever a field holds it; a nullable
+    field refers to it ``anyOf`` it or ``null``. The name: a ``Choice``'s, a ``fields.Enum``'s
+    class name, else schema and field (``OneOf`` on ``status`` of ``ItemQuerySchema``:
+    ``ItemQueryStatus``), so a generated client never falls back to names like ``…Type0``."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, tuple[Any, ...]] = {}
+
+    def attribute_function(self):
+        enums = self
+
+        def named_enum(converter: Any, field: fields.Field, ret: dict[str, Any], **kwargs: Any):
+            named = enums.name_and_values(field)
+            if named is None:
+                return {}
+            reference = {"$ref": f"#/components/schemas/{enums.add(*named)}"}
+            annotations = {key: ret[key] for key in ANNOTATIONS if key in ret}
+            ret.clear()
+            if field.allow_none:
+                return {"anyOf": [reference, {"type": "null"}], **annotations}
+            # A sibling of $ref is not read by every tool (a default would be lost): allOf.
+            return {"allOf": [reference], **annotations} if annotations else reference
+
+        return named_enum
+
+    @staticmethod
+    def name_and_values(field: fields.Field) -> tuple[str, tuple[Any, ...]] | None:
+        if isinstance(field, Choice):
+            return field.enum_name, field.choices
+        if isinstance(field, fields.Enum):
+            members = list(field.enum)
+            values = [m.value for m in members] if field.by_value else [m.name for m in members]
+            return field.enum.__name__, tuple(values)
+        for validator in field.validators:
+            if isinstance(validator, validate.OneOf):
+                return _owner_name(field) + _pascal(field.name or ""), tuple(validator.choices)
+        return None
+
+    def add(self, name: str, values: tuple[Any, ...]) -> str:
+        known = self.values.setdefault(name, values)
+        if known != values:
+            raise ValueError(f"two sets of values named {name}: {known} and {values}")
+        return name
+
+    def register(self, spec: APISpec) -> None:
+        for name, values in sorted(self.values.items()):
+            types = sorted({_JSON_TYPES[type(v)] for v in values})
+            spec.components.schema(
+                name, {"type": types[0] if len(types) == 1 else types, "enum": list(values)}
+            )
+
+
+_JSON_TYPES = {str: "string", int: "integer", bool: "boolean", float: "number"}
+
+
+def _owner_name(field: fields.Field) -> str:
+    """The component name of the schema holding ``field`` (through List and Dict fields)."""
+    owner: Any = field
+    while isinstance(owner, fields.Field):
+        owner = owner.parent
+    return schema_name_resolver(type(owner)) if owner is not None else ""
+
+
+def _pascal(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+def _operation(operation: Operation, plugin: MarshmallowPlugin) -> dict[str, Any]:
     doc = operation.apidoc or {}
     in_api = operation.rule.rule.startswith(PROTECTED)
     result: dict[str, Any] = {
-        "operationId": f"{operation.rule.endpoint}.{operation.method.lower()}",
+        "operationId": operation_id(operation),
         "summary": doc["summary"],
         "tags": [_tag(operation.rule.rule)],
     }
@@ -178,7 +310,7 @@ def _operation(operation: Operation) -> dict[str, Any]:
     if body is not None:
         result["requestBody"] = {"required": True, "content": _json_content(body)}
 
-    responses: dict[str, Any] = {str(doc["status"]): _success_response(doc)}
+    responses: dict[str, Any] = {str(doc["status"]): _success_response(doc, plugin)}
     for status, schema in doc.get("responses", {}).items():
         responses[str(status)] = {
             "description": f"HTTP {status}",
@@ -210,7 +342,7 @@ def _error_statuses(operation: Operation, in_api: bool) -> set[int]:
     return statuses
 
 
-def _success_response(doc: dict[str, Any]) -> dict[str, Any]:
+def _success_response(doc: dict[str, Any], plugin: MarshmallowPlugin) -> dict[str, Any]:
     status, schema = doc["status"], doc.get("response")
     if status == 204:
         return {"description": "Done; no body."}
@@ -219,22 +351,34 @@ def _success_response(doc: dict[str, Any]) -> dict[str, Any]:
         body_schema = {"type": "string"} if media_type.startswith("text/") else {}
         return {"description": doc["summary"], "content": {media_type: {"schema": body_schema}}}
     if doc.get("paginated"):
-        body: Any = {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["data", "page", "per_page", "total"],
-            "properties": {
-                "data": {"type": "array", "items": schema},
-                "page": {"type": "integer", "minimum": 1},
-                "per_page": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
-                "total": {"type": "integer", "minimum": 0},
-            },
-        }
+        body: Any = _page_component(schema, plugin)
     elif doc.get("response_many"):
         body = {"type": "array", "items": schema}
     else:
         body = schema
     return {"description": doc["summary"], "content": {"application/json": {"schema": body}}}
+
+
+def _page_component(schema: Any, plugin: MarshmallowPlugin) -> dict[str, str]:
+    """A reference to ``<Item>Page``, the envelope of a list of ``schema``, made on first use."""
+    item = plugin.converter.resolve_nested_schema(schema)
+    name = item["$ref"].rsplit("/", 1)[-1] + "Page"
+    if name not in plugin.spec.components.schemas:
+        plugin.spec.components.schema(
+            name,
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["data", "page", "per_page", "total"],
+                "properties": {
+                    "data": {"type": "array", "items": item},
+                    "page": {"type": "integer", "minimum": 1},
+                    "per_page": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+                    "total": {"type": "integer", "minimum": 0},
+                },
+            },
+        )
+    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _json_content(schema: Any) -> dict[str, Any]:
@@ -289,6 +433,35 @@ def _converter_schema(converter: BaseConverter | None) -> dict[str, Any]:
     return {"type": "string", "pattern": "^[^/]+$"}
 
 
+def _query_parameters_are_text(document: dict[str, Any]) -> None:
+    """A query parameter is given or absent, never null: ``null`` leaves its type and its
+    default (a schema's ``load_default=None`` means "absent" to the service, not a value)."""
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "query":
+                    parameter["schema"] = _without_null(parameter["schema"])
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    schema = dict(schema)
+    if schema.get("default", ...) is None:
+        del schema["default"]
+    if isinstance(schema.get("type"), list):
+        types = [t for t in schema["type"] if t != "null"]
+        schema["type"] = types[0] if len(types) == 1 else types
+    if "enum" in schema:
+        schema["enum"] = [value for value in schema["enum"] if value is not None]
+    options = [option for option in schema.pop("anyOf", []) if option != {"type": "null"}]
+    if len(options) > 1:
+        schema["anyOf"] = options
+    elif options and "$ref" in options[0] and schema:  # annotations beside a reference
+        schema["allOf"] = options
+    elif options:
+        schema.update(options[0])
+    return schema
+
+
 def _require_every_output_field(document: dict[str, Any]) -> None:
     """Mark every field of response-only components as required.
 
@@ -336,7 +509,10 @@ def _referenced(roots: list[Any], components: dict[str, Any]) -> set[str]:
 
 
 class OpenApiResource(Resource):
-    @response(summary="This OpenAPI document (needs a token like every /api route)")
+    @response(
+        summary="This OpenAPI document (needs a token like every /api route)",
+        operation_id="getOpenApiDocument",
+    )
     def get(self):
         return openapi_document(current_app)
 

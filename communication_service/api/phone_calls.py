@@ -63,6 +63,7 @@ class CallSheetResource(Resource):
         paginated=True,
         summary="The call sheet of a day: calls by time with therapist and patients",
         errors=(422,),
+        operation_id="getCallSheet",  # one day's sheet, paged; not a list of sheets
     )
     def get(self, query):
         return service.call_sheet(current_context(), query)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
+
+from communication_service.schemas.common import Choice
 
 
 class ErrorBodySchema(Schema):
@@ -26,6 +28,9 @@ class ErrorSchema(Schema):
     error = fields.Nested(ErrorBodySchema, required=True)
 
 
+HEALTH_STATES = ("ok", "unavailable")
+
+
 class HealthSchema(Schema):
-    status = fields.String(required=True, validate=validate.OneOf(["ok", "unavailable"]))
-    database = fields.String(required=True, validate=validate.OneOf(["ok", "unavailable"]))
+    status = Choice(HEALTH_STATES, name="HealthState", required=True)
+    database = Choice(HEALTH_STATES, name="HealthState", required=True)

@@ -6,15 +6,14 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validates_schema
 
-TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
-TIME_RULE = "Must be a time HH:MM (24-hour, zero-padded)."
+from communication_service.schemas.common import HourMinuteText
 
 
 class TimeWindowSchema(Schema):
-    start = fields.String(required=True, validate=validate.Regexp(TIME_PATTERN, error=TIME_RULE))
-    end = fields.String(required=True, validate=validate.Regexp(TIME_PATTERN, error=TIME_RULE))
+    start = HourMinuteText(required=True)
+    end = HourMinuteText(required=True)
 
     @validates_schema(skip_on_field_errors=True)
     def end_after_start(self, data: dict[str, str], **kwargs: Any) -> None:

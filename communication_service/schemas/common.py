@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from datetime import UTC, datetime
+import enum
+import re
+from collections.abc import Hashable, Iterable
+from datetime import UTC, datetime, time
 from typing import Any
 
 from marshmallow import Schema, fields, validate
@@ -21,11 +23,58 @@ class UtcDateTime(fields.DateTime):
         return super()._serialize(value, attr, obj, **kwargs)
 
 
+# Every time of day on the wire, in requests and responses: zero-padded 24-hour HH:MM.
+TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+TIME_RULE = "Must be a time HH:MM (24-hour, zero-padded)."
+
+
+def _with_metadata(kwargs: dict[str, Any], **metadata: Any) -> dict[str, Any]:
+    return {**kwargs, "metadata": {**metadata, **kwargs.get("metadata", {})}}
+
+
 class HourMinute(fields.Time):
-    """``HH:MM`` on the wire."""
+    """``HH:MM`` on the wire, loaded as a ``time``; the document states the pattern.
+
+    ``strptime("%H:%M")`` alone reads ``"7:0"`` as 07:00: the pattern is checked first, so
+    a time is written one way only.
+    """
+
+    default_error_messages = {"invalid": TIME_RULE}
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(format="%H:%M", **kwargs)
+        super().__init__(format="%H:%M", **_with_metadata(kwargs, pattern=TIME_PATTERN))
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> time:
+        if not isinstance(value, str) or not re.fullmatch(TIME_PATTERN, value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class HourMinuteText(fields.String):
+    """``HH:MM`` kept as text (the telephone-hours JSON stores it so)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=validate.Regexp(TIME_PATTERN, error=TIME_RULE), **kwargs)
+
+
+class Choice(fields.String):
+    """One of a fixed set of values, a named set: the OpenAPI document makes ``name`` one
+    enum component, referenced wherever the set appears (request, response, query), so a
+    generated client has one enum type for it. Given an ``enum.Enum`` class, the set is its
+    values and the name its class name.
+    """
+
+    def __init__(
+        self, values: type[enum.Enum] | Iterable[str], *, name: str | None = None, **kwargs: Any
+    ) -> None:
+        if isinstance(values, type) and issubclass(values, enum.Enum):
+            name = name or values.__name__
+            values = [member.value for member in values]
+        if not name:
+            raise TypeError("Choice needs a name for its set of values")
+        self.enum_name = name
+        self.choices = tuple(values)
+        super().__init__(validate=validate.OneOf(self.choices), **kwargs)
 
 
 class StrictBoolean(fields.Boolean):

@@ -20,7 +20,7 @@ from typing import Any
 from marshmallow import Schema, fields, missing
 from marshmallow.decorators import POST_DUMP, PRE_DUMP
 
-from communication_service.schemas.common import HourMinute, UtcDateTime
+from communication_service.schemas.common import Choice, HourMinute, HourMinuteText, UtcDateTime
 
 Dumper = Callable[[Any], dict[str, Any]]
 _ABSENT = object()
@@ -40,11 +40,14 @@ def _hour_minute(value: time) -> str:
 
 def _converter(field: fields.Field) -> Callable[[Any], Any] | None:
     """How to turn a present, non-None value into output; None: no fast path."""
+    declared = getattr(field, "dump_value", None)  # a field's own fast path (TelephoneHours)
+    if declared is not None:
+        return declared
     # Exact types only: a subclass may serialise differently (it then takes the slow path).
     kind = type(field)
     if kind is fields.Integer:
         return int
-    if kind is fields.String:
+    if kind in (fields.String, Choice, HourMinuteText):  # text on the way out, as String dumps
         return str
     if kind is fields.Boolean:
         return bool
@@ -84,6 +87,7 @@ def row_dumper(schema: Schema) -> Dumper:
     }
     entries: list[str] = []  # every key present: one dict display
     lines: list[str] = []  # some keys absent: field by field
+    looked_up: list[str] = []  # keys the dict display needs besides those its entries read
     for number, (name, field) in enumerate(schema.dump_fields.items()):
         key, attribute = field.data_key or name, field.attribute or name
         convert = _converter(field)
@@ -93,6 +97,8 @@ def row_dumper(schema: Schema) -> Dumper:
             lines.append(f"    value = {serialized}")
             lines.append(f"    if value is not _missing: out[{key!r}] = value")
             entries.append(f"{key!r}: {serialized}")
+            if field._CHECK_ATTRIBUTE:  # absent, it is left out: the field-by-field path
+                looked_up.append(f"row[{attribute!r}]")
             continue
         lines.append(f"    value = row.get({attribute!r}, _ABSENT)")
         lines.append("    if value is not _ABSENT:")
@@ -115,6 +121,7 @@ def row_dumper(schema: Schema) -> Dumper:
         [
             "def dump(row):",
             "    try:",
+            *[f"        {lookup}" for lookup in looked_up],
             f"        return {{{', '.join(entries)}}}",
             "    except KeyError:",
             "        pass",

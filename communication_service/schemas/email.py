@@ -7,9 +7,10 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from communication_service.models import EmailStatus
+from communication_service.models import EmailStatus, PhoneCallStatus
 from communication_service.schemas.common import (
     PG_INTEGER_MAX,
+    Choice,
     HourMinute,
     PageQuerySchema,
     RowId,
@@ -18,7 +19,11 @@ from communication_service.schemas.common import (
     UniqueList,
     UtcDateTime,
 )
-from communication_service.schemas.phone_call import CallEffectsSchema
+from communication_service.schemas.phone_call import (
+    BATCH_OUTCOME,
+    BATCH_OUTCOMES,
+    CallEffectsSchema,
+)
 
 PRIORITY_RANGE = validate.Range(min=1, max=10_000)
 # Longest texts accepted. Together (JSON-escaped, up to 6 bytes a character) they stay below
@@ -31,6 +36,9 @@ RESPONSE_MAX = 50_000
 OUTCOMES = ("accepted", "rejected")
 # Staff create emails as drafts or queue them at once; the sender owns the other states.
 CREATABLE_STATUSES = (EmailStatus.DRAFT.value, EmailStatus.QUEUED.value)
+# A communication is an email or a call: its status is one of either's.
+SETTABLE_EMAIL_STATUS = "SettableEmailStatus"
+COMMUNICATION_STATUSES = tuple(dict.fromkeys(s.value for s in (*EmailStatus, *PhoneCallStatus)))
 
 
 def plausible_year(value: Any) -> None:
@@ -63,7 +71,7 @@ class QueryBoolean(fields.Boolean):
 
 class EmailListQuerySchema(PageQuerySchema):
     therapist_id = RowId()
-    status = fields.String(validate=validate.OneOf([s.value for s in EmailStatus]))
+    status = Choice(EmailStatus)
     response_received = QueryBoolean()
     batch_id = fields.String(validate=validate.Length(min=1, max=50))
 
@@ -89,7 +97,7 @@ class EmailSummarySchema(Schema):
     recipient_name = fields.String(allow_none=True)
     sender_email = fields.String(allow_none=True)
     sender_name = fields.String(allow_none=True)
-    status = fields.String()
+    status = Choice(EmailStatus)
     batch_id = fields.String(allow_none=True)
     message_id = fields.String(allow_none=True)
     queued_at = UtcDateTime(allow_none=True)
@@ -130,10 +138,10 @@ class EmailResponseResultSchema(EmailSchema, CallEffectsSchema):
 class CommunicationSchema(Schema):
     """One email or phone call that carried a placement request."""
 
-    type = fields.String(metadata={"enum": ["email", "phone_call"]})
+    type = Choice(("email", "phone_call"), name="CommunicationType")
     id = fields.Integer()
     therapist_id = fields.Integer()
-    status = fields.String()
+    status = Choice(COMMUNICATION_STATUSES, name="CommunicationStatus")
     priority = fields.Integer(allow_none=True)
     created_at = UtcDateTime(allow_none=True)
     # emails
@@ -146,7 +154,7 @@ class CommunicationSchema(Schema):
     scheduled_date = fields.Date(allow_none=True)
     scheduled_time = HourMinute(allow_none=True)
     discussed = fields.Boolean(allow_none=True)
-    outcome = fields.String(allow_none=True)
+    outcome = Choice(BATCH_OUTCOMES, name=BATCH_OUTCOME, allow_none=True)
 
 
 # --- input ------------------------------------------------------------------------------------
@@ -163,8 +171,8 @@ class EmailCreateSchema(Schema):
         validate=validate.Length(max=200),
         metadata={"description": "Requests carried by the email; list order is the priority."},
     )
-    status = fields.String(
-        load_default=EmailStatus.DRAFT.value, validate=validate.OneOf(CREATABLE_STATUSES)
+    status = Choice(
+        CREATABLE_STATUSES, name=SETTABLE_EMAIL_STATUS, load_default=EmailStatus.DRAFT.value
     )
 
 
@@ -174,7 +182,7 @@ class EmailUpdateSchema(Schema):
     subject = fields.String(validate=validate.Length(min=1, max=SUBJECT_MAX))
     body_text = fields.String(validate=validate.Length(min=1, max=BODY_TEXT_MAX))
     body_html = fields.String(allow_none=True, validate=validate.Length(max=BODY_HTML_MAX))
-    status = fields.String(validate=validate.OneOf(CREATABLE_STATUSES))
+    status = Choice(CREATABLE_STATUSES, name=SETTABLE_EMAIL_STATUS)
 
     @validates_schema
     def something_to_change(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -200,7 +208,7 @@ class EmailResponseSchema(Schema):
     follow_up_notes = fields.String(allow_none=True, validate=validate.Length(max=NOTES_MAX))
     outcomes = fields.Dict(
         keys=IdKey(),
-        values=fields.String(validate=validate.OneOf(OUTCOMES)),
+        values=Choice(OUTCOMES, name="DecisiveOutcome"),
         load_default=dict,
         metadata={
             "description": "{placement_request_id: 'accepted' | 'rejected'} (rule 9).",

@@ -12,8 +12,9 @@ from marshmallow import (
     validates_schema,
 )
 
-from communication_service.models import CallBookedBy, PhoneCallStatus
+from communication_service.models import CallBookedBy, PhoneCallStatus, PlacementRequestStatus
 from communication_service.schemas.common import (
+    Choice,
     HourMinute,
     PageQuerySchema,
     RowId,
@@ -25,13 +26,13 @@ from communication_service.schemas.common import (
 from communication_service.services.scheduling import MAX_CALL_MINUTES
 
 BATCH_OUTCOMES = ("accepted", "rejected", "undecided")
+BATCH_OUTCOME = "BatchOutcome"  # the name of that set in the OpenAPI document
 FINAL_STATUSES = (PhoneCallStatus.COMPLETED, PhoneCallStatus.FAILED, PhoneCallStatus.CANCELED)
 MAX_REQUESTS_PER_CALL = 100
 MAX_SLOT_DAYS = 92
 TEXT_LIMIT = validate.Length(max=10_000)
 
 _duration = validate.Range(min=1, max=MAX_CALL_MINUTES)
-_statuses = validate.OneOf([status.value for status in PhoneCallStatus])
 
 
 # ---------------------------------------------------------------------------- output
@@ -49,7 +50,7 @@ class PhoneCallBatchSchema(Schema):
     placement_request_id = fields.Integer()
     priority = fields.Integer(allow_none=True)
     discussed = fields.Boolean(allow_none=True)
-    outcome = fields.String(allow_none=True)
+    outcome = Choice(BATCH_OUTCOMES, name=BATCH_OUTCOME, allow_none=True)
     follow_up_required = fields.Boolean(allow_none=True)
     follow_up_notes = fields.String(allow_none=True)
     created_at = UtcDateTime(allow_none=True)
@@ -88,23 +89,25 @@ class PhoneCallSchema(Schema):
     within_availability = fields.Boolean(
         metadata={"description": "The call lies wholly inside one of the therapist's windows."}
     )
-    status = fields.String()
+    status = Choice(PhoneCallStatus)
     attempt = fields.Integer()
     previous_call_id = fields.Integer(allow_none=True)
     follow_up_email_id = fields.Integer(
         allow_none=True,
         metadata={"description": "The email this call follows up (its re-plans name it too)."},
     )
-    booked_by = fields.String(
+    booked_by = Choice(
+        CallBookedBy,
         metadata={
-            "enum": [who.value for who in CallBookedBy],
             "description": "staff: booked through the API; automatic: booked by a job or "
-            "re-planned after a failed call (rule 9 cancels these, never staff's).",
-        }
+            "re-planned after a failed call (rule 9 cancels these, never staff's)."
+        },
     )
     actual_date = fields.Date(allow_none=True)
     actual_time = HourMinute(allow_none=True)
-    outcome = fields.String(allow_none=True)
+    outcome = fields.String(
+        allow_none=True, metadata={"description": "How the call went, in the staff's words."}
+    )
     notes = fields.String(allow_none=True)
     retry_after = fields.Date(allow_none=True)
     created_at = UtcDateTime(allow_none=True)
@@ -140,7 +143,7 @@ class CallSheetPatientSchema(Schema):
 
 
 class CallSheetBatchSchema(PhoneCallBatchSchema):
-    placement_request_status = fields.String()
+    placement_request_status = Choice(PlacementRequestStatus, allow_none=True)
     patient = fields.Nested(CallSheetPatientSchema)
 
 
@@ -200,11 +203,15 @@ class PhoneCallUpdateSchema(Schema):
     scheduled_time = HourMinute()
     duration_minutes = StrictInteger(validate=_duration)
     notes = fields.String(allow_none=True, validate=TEXT_LIMIT)
-    outcome = fields.String(allow_none=True, validate=TEXT_LIMIT)
+    outcome = fields.String(
+        allow_none=True,
+        validate=TEXT_LIMIT,
+        metadata={"description": "How the call went, in the staff's words."},
+    )
     actual_date = fields.Date(allow_none=True)
     actual_time = HourMinute(allow_none=True)
-    status = fields.String(
-        validate=_statuses,
+    status = Choice(
+        PhoneCallStatus,
         metadata={"description": "Only scheduled → completed, failed or canceled."},
     )
     retry_after = fields.Date(
@@ -227,7 +234,7 @@ class PhoneCallListQuerySchema(PageQuerySchema):
     """Filters and page of the call list."""
 
     therapist_id = RowId()
-    status = fields.String(validate=_statuses)
+    status = Choice(PhoneCallStatus)
     scheduled_date = fields.Date()
     date_from = fields.Date()
     date_to = fields.Date()
@@ -245,13 +252,14 @@ class CallSheetQuerySchema(PageQuerySchema):
     """The day of the call sheet, and the page."""
 
     date = fields.Date(load_default=None, metadata={"description": "The day (default today)."})
-    status = fields.String(validate=_statuses)
+    status = Choice(PhoneCallStatus)
 
 
 class PhoneCallBatchUpdateSchema(Schema):
     discussed = StrictBoolean()
-    outcome = fields.String(
-        validate=validate.OneOf(BATCH_OUTCOMES),
+    outcome = Choice(
+        BATCH_OUTCOMES,
+        name=BATCH_OUTCOME,
         metadata={"description": "accepted/rejected update the placement request (rule 9)."},
     )
     follow_up_required = StrictBoolean()

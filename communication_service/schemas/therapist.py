@@ -8,7 +8,22 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from communication_service.models import TherapistStatus
 from communication_service.schemas.availability import AvailabilitySchema
-from communication_service.schemas.common import StrictBoolean
+from communication_service.schemas.common import Choice, StrictBoolean
+from communication_service.services.slots import telephone_hours
+
+
+class TelephoneHours(fields.Nested):
+    """``telefonische_erreichbarkeit`` on the way out: the schema the update takes
+    (``Availability``), filled with the hours as the rules read them; other services write the
+    column directly, so what is stored may not have that shape."""
+
+    dump_value = staticmethod(telephone_hours)  # the fast dumper's path (schemas/dumping.py)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(AvailabilitySchema, **kwargs)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return None if value is None else telephone_hours(value)
 
 
 class TherapistSchema(Schema):
@@ -19,10 +34,10 @@ class TherapistSchema(Schema):
     nachname = fields.String()
     email = fields.String(allow_none=True)
     telefon = fields.String(allow_none=True)
-    telefonische_erreichbarkeit = fields.Dict(allow_none=True)
-    status = fields.String(
-        allow_none=True, validate=validate.OneOf([s.value for s in TherapistStatus])
+    telefonische_erreichbarkeit = TelephoneHours(
+        allow_none=True, metadata={"description": "null or {}: no telephone hours."}
     )
+    status = Choice(TherapistStatus, allow_none=True)
     letzter_kontakt_email = fields.Date(allow_none=True)
     letzter_kontakt_telefon = fields.Date(allow_none=True)
     potentially_available = fields.Boolean(allow_none=True)

@@ -72,6 +72,21 @@ def weekday_windows(availability: Mapping[str, Any] | None, weekday: int) -> lis
     return sorted(result)
 
 
+def telephone_hours(availability: Any) -> dict[str, list[dict[str, str]]]:
+    """The telephone hours as the rules read them, in the API's shape: each weekday with
+    windows (sorted, zero-padded ``HH:MM``), a malformed window or day left out. What other
+    services wrote directly is shown so, as the slot finder uses it."""
+    return {
+        day: [{"start": _hh_mm(start), "end": _hh_mm(end)} for start, end in windows]
+        for weekday, day in enumerate(WEEKDAYS)
+        if (windows := weekday_windows(availability, weekday))
+    }
+
+
+def _hh_mm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
 def containing_window(
     availability: Mapping[str, Any] | None, day: date, start: time, duration_minutes: int
 ) -> tuple[time, time] | None:

@@ -9,13 +9,17 @@ built here never connects to a database: it only lends its URL map to the genera
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
-from dataclasses import dataclass
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
+from openapi_core import OpenAPI
+from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 from sqlalchemy.orm import Session
+from werkzeug import Request, Response
 
 from communication_service import create_app
 from communication_service.api.openapi import IGNORED_METHODS, openapi_document
@@ -145,3 +149,37 @@ def table_fingerprints(session: Session) -> dict[str, tuple[int, str | None]]:
         fingerprints[table] = tuple(session.execute(sa.text(query)).one())
     session.rollback()
     return fingerprints
+
+
+@dataclass
+class CheckedByOpenApiCore:
+    """WSGI middleware: every request to ``app`` and its answer held to ``document`` by
+    openapi-core, a reading of the document independent of the generator and of schemathesis,
+    whichever client sends them. ``checked`` lists the exchanges, ``problems`` what failed."""
+
+    app: Any
+    document: dict[str, Any]
+    checked: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.openapi = OpenAPI.from_dict(self.document)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        body = environ["wsgi.input"].read()
+        request = Request({**environ, "wsgi.input": io.BytesIO(body)})
+        environ["wsgi.input"] = io.BytesIO(body)
+        response = Response.from_app(self.app, environ)
+        self.check(request, response)
+        return response(environ, start_response)
+
+    def check(self, request: Request, response: Response) -> None:
+        label = f"{request.method} {request.full_path.rstrip('?')} -> {response.status_code}"
+        seen = WerkzeugOpenAPIRequest(request)
+        for part, result in (
+            ("request", self.openapi.unmarshal_request(seen)),
+            ("response", self.openapi.unmarshal_response(seen, WerkzeugOpenAPIResponse(response))),
+        ):
+            if result.errors:
+                self.problems.append(f"{label}: {part}: {[str(e) for e in result.errors]}")
+        self.checked.append(label)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+import json
 import re
 
 import pytest
@@ -17,12 +19,26 @@ from communication_service.api.openapi import (
     openapi_document,
     undocumented_operations,
 )
-from communication_service.schemas.common import PG_INTEGER_MAX, RowId, UniqueList
+from communication_service.models import (
+    EmailStatus,
+    PhoneCallStatus,
+    PlacementRequestStatus,
+    TherapistStatus,
+)
+from communication_service.schemas.common import (
+    PG_INTEGER_MAX,
+    TIME_PATTERN,
+    Choice,
+    HourMinute,
+    RowId,
+    UniqueList,
+)
 from tests.api.contract import (
     api_operations,
     collection_app,
     document,
     operations,
+    query_parameters,
     url_map_operations,
     walk_request_schemas,
 )
@@ -195,14 +211,25 @@ def test_every_list_of_ids_a_client_sends_is_unique():
 # A throwaway resource using every feature of @arguments and @response.
 
 
+class Color(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
 class ItemSchema(Schema):
     id = fields.Integer()
     name = fields.String(allow_none=True)
     secret = fields.String(load_only=True)
+    kind = Choice(("small", "large"), name="ItemKind", allow_none=True)
+    color = fields.Enum(Color, by_value=True)
+    due = HourMinute()
+    state = fields.String(validate=validate.OneOf(["new", "old"]), allow_none=True)
 
 
 class ItemQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf(["open", "done"]))
+    kind = Choice(("small", "large"), name="ItemKind", load_default=None)
+    since = fields.Date(load_default=None, metadata={"description": "First day."})
     page = fields.Integer(validate=validate.Range(min=1, max=10))
     per_page = fields.Integer(validate=validate.Range(min=1, max=200))
 
@@ -212,7 +239,7 @@ class ItemCreateSchema(Schema):
     placement_request_ids = UniqueList(RowId(), load_default=list)
 
 
-class ItemsResource(Resource):
+class ItemListResource(Resource):
     @arguments(ItemQuerySchema, location="query")
     @response(ItemSchema, summary="List items", paginated=True)
     def get(self, query):
@@ -231,6 +258,7 @@ class ItemResource(Resource):
         many=True,
         path_params={"item_id": "The item."},
         responses={202: None},
+        operation_id="listItemParts",  # derived, it would be listItems like the list's
     )
     def get(self, item_id, part):
         return []
@@ -242,16 +270,30 @@ class ItemResource(Resource):
 
 def test_generator_features_on_a_throwaway_app():
     app = throwaway_app()
-    app.add_url_rule("/api/items", view_func=ItemsResource.as_view("items"))
+    app.add_url_rule("/api/items", view_func=ItemListResource.as_view("items"))
     app.add_url_rule("/api/items/<id:item_id>/parts/<part>", view_func=ItemResource.as_view("item"))
     doc = build_openapi_document(app)
     validate_openapi(doc)
     items = doc["paths"]["/api/items"]
 
     listing = items["get"]
-    assert [p["name"] for p in listing["parameters"]] == ["status", "page", "per_page"]
-    assert listing["parameters"][0]["schema"] == {"type": "string", "enum": ["open", "done"]}
-    envelope = listing["responses"]["200"]["content"]["application/json"]["schema"]
+    names = [p["name"] for p in listing["parameters"]]
+    assert names == ["status", "kind", "since", "page", "per_page"]
+    status, kind, since = listing["parameters"][:3]
+    # An unnamed set (OneOf) is a component too, named after schema and field.
+    assert status["schema"] == {"$ref": "#/components/schemas/ItemQueryStatus"}
+    assert doc["components"]["schemas"]["ItemQueryStatus"] == {
+        "type": "string",
+        "enum": ["open", "done"],
+    }
+    # A query parameter is given or absent, never null (load_default=None means absent).
+    assert kind["schema"] == {"$ref": "#/components/schemas/ItemKind"}
+    assert since["schema"] == {"type": "string", "format": "date"}
+    assert since["description"] == "First day."
+    # The page envelope is a component named after the item.
+    page = listing["responses"]["200"]["content"]["application/json"]["schema"]
+    assert page == {"$ref": "#/components/schemas/ItemPage"}
+    envelope = doc["components"]["schemas"]["ItemPage"]
     assert envelope["required"] == ["data", "page", "per_page", "total"]
     assert envelope["properties"]["data"] == {
         "type": "array",
@@ -281,8 +323,35 @@ def test_generator_features_on_a_throwaway_app():
 
     # Item is only ever sent: every field it dumps is required; load-only ones are not.
     item_component = doc["components"]["schemas"]["Item"]
-    assert item_component["required"] == ["id", "name"]
+    assert item_component["required"] == ["color", "due", "id", "kind", "name", "state"]
     assert item_component["properties"]["secret"]["writeOnly"] is True
+
+    # Named sets of values are one component each, referenced (nullable: anyOf null).
+    properties = item_component["properties"]
+    assert properties["kind"] == {
+        "anyOf": [{"$ref": "#/components/schemas/ItemKind"}, {"type": "null"}]
+    }
+    assert properties["color"] == {"$ref": "#/components/schemas/Color"}
+    assert properties["state"] == {
+        "anyOf": [{"$ref": "#/components/schemas/ItemState"}, {"type": "null"}]
+    }
+    assert doc["components"]["schemas"]["ItemKind"] == {
+        "type": "string",
+        "enum": ["small", "large"],
+    }
+    assert doc["components"]["schemas"]["Color"] == {"type": "string", "enum": ["red", "blue"]}
+    assert properties["due"] == {"type": "string", "pattern": TIME_PATTERN}
+
+    # operationIds: verb from the method (a GET of a list: list), noun from the resource;
+    # the override where the derived one would clash.
+    assert [items["get"]["operationId"], items["post"]["operationId"]] == [
+        "listItems",
+        "createItem",
+    ]
+    assert [item["get"]["operationId"], item["delete"]["operationId"]] == [
+        "listItemParts",
+        "deleteItem",
+    ]
 
 
 def test_paginated_without_query_schema_takes_page_parameters():
@@ -302,3 +371,186 @@ def test_paginated_without_query_schema_takes_page_parameters():
 def test_every_operation_has_a_summary_and_a_success_response(op):
     assert op.spec["summary"]
     assert any(int(status) < 300 for status in op.spec["responses"])
+
+
+# What a generated client relies on: names, enums, times, query parameters.
+
+# The operations of the main flows and the names clients call them by. New routes get theirs
+# from the same rule (test_generator_features_on_a_throwaway_app).
+KNOWN_OPERATION_IDS = {
+    ("GET", "/api/therapists/{therapist_id}"): "getTherapist",
+    ("PUT", "/api/therapists/{therapist_id}/availability"): "updateTherapistAvailability",
+    ("GET", "/api/therapists/{therapist_id}/slots"): "listTherapistSlots",
+    ("GET", "/api/phone-calls"): "listPhoneCalls",
+    ("POST", "/api/phone-calls"): "createPhoneCall",
+    ("GET", "/api/phone-calls/daily"): "getCallSheet",
+    ("GET", "/api/phone-calls/{call_id}"): "getPhoneCall",
+    ("PUT", "/api/phone-calls/{call_id}"): "updatePhoneCall",
+    ("DELETE", "/api/phone-calls/{call_id}"): "deletePhoneCall",
+    ("PUT", "/api/phone-call-batches/{batch_id}"): "updatePhoneCallBatch",
+    ("GET", "/api/emails"): "listEmails",
+    ("POST", "/api/emails"): "createEmail",
+    ("GET", "/api/emails/{email_id}"): "getEmail",
+    ("PUT", "/api/emails/{email_id}"): "updateEmail",
+    ("DELETE", "/api/emails/{email_id}"): "deleteEmail",
+    ("GET", "/api/emails/{email_id}/batches"): "listEmailBatches",
+    ("POST", "/api/emails/{email_id}/batches"): "createEmailBatch",
+    ("DELETE", "/api/email-batches/{batch_id}"): "deleteEmailBatch",
+    ("PUT", "/api/emails/{email_id}/response"): "recordEmailResponse",
+    (
+        "GET",
+        "/api/placement-requests/{placement_request_id}/communications",
+    ): "listPlacementRequestCommunications",
+    ("GET", "/api/openapi.json"): "getOpenApiDocument",
+    ("GET", "/health"): "getHealth",
+    ("GET", "/metrics"): "getMetrics",
+}
+
+
+def test_every_operation_has_a_readable_unique_operation_id():
+    ids = {(op.method, op.path): op.spec.get("operationId") for op in operations()}
+    for (method, path), operation_id in ids.items():
+        assert re.fullmatch(r"[a-z]+(?:[A-Z][a-z]*)+", operation_id or ""), (method, path)
+    assert len(set(ids.values())) == len(ids)
+    assert {key: ids.get(key) for key in KNOWN_OPERATION_IDS} == KNOWN_OPERATION_IDS
+
+
+def test_a_clash_of_operation_ids_fails_the_build():
+    class Twin(Resource):
+        @response(ItemSchema, summary="One", many=True)
+        def get(self):
+            return []
+
+    app = throwaway_app()
+    app.add_url_rule("/api/twins", view_func=Twin.as_view("twins"))
+    app.add_url_rule("/api/twin-list", view_func=Twin.as_view("twin_list"))
+    clash = "listTwins: GET /api/twins; listTwins: GET /api/twin-list"
+    with pytest.raises(ValueError, match=clash):
+        build_openapi_document(app)
+
+
+def test_the_document_names_its_server():
+    """Relative: the host that served the document (where a client read it from)."""
+    assert document()["servers"] == [
+        {"url": "/", "description": "This service: the host that served this document."}
+    ]
+
+
+def test_query_parameters_are_never_null():
+    """A query parameter is given or absent; openapi-core refuses null declarations on them."""
+    found = 0
+    for op, parameter in query_parameters():
+        found += 1
+        schema = parameter["schema"]
+        assert "null" not in json.dumps(schema), (op.label, parameter)
+        assert schema.get("default", "absent") is not None, (op.label, parameter)
+    assert found >= 10
+    slots = next(op for op in api_operations() if op.path.endswith("/slots"))
+    assert [p["schema"] for p in slots.parameters("query")] == [
+        {"type": "string", "format": "date"},
+        {"type": "integer", "minimum": 1, "maximum": 92},
+        {"type": "integer", "minimum": 1, "maximum": 480},
+    ]
+
+
+def _enum(name: str) -> list[str]:
+    return document()["components"]["schemas"][name]["enum"]
+
+
+def _property(component: str, name: str) -> dict:
+    return document()["components"]["schemas"][component]["properties"][name]
+
+
+def _ref(name: str, *, nullable: bool = False) -> dict:
+    reference = {"$ref": f"#/components/schemas/{name}"}
+    return {"anyOf": [reference, {"type": "null"}]} if nullable else reference
+
+
+def test_statuses_and_outcomes_are_named_enums_in_requests_and_responses():
+    assert _enum("PhoneCallStatus") == [s.value for s in PhoneCallStatus]
+    assert _enum("EmailStatus") == [s.value for s in EmailStatus]
+    assert _enum("TherapistStatus") == [s.value for s in TherapistStatus]
+    assert _enum("PlacementRequestStatus") == [s.value for s in PlacementRequestStatus]
+    assert _enum("BatchOutcome") == ["accepted", "rejected", "undecided"]
+    assert _enum("SettableEmailStatus") == ["draft", "queued"]
+    assert _enum("DecisiveOutcome") == ["accepted", "rejected"]
+    assert set(_enum("CommunicationStatus")) == {*_enum("EmailStatus"), *_enum("PhoneCallStatus")}
+
+    # responses
+    for component in ("PhoneCall", "PhoneCallUpdateResult", "CallSheetCall"):
+        assert _property(component, "status") == _ref("PhoneCallStatus"), component
+    for component in ("PhoneCallBatch", "CallSheetBatch", "Communication"):
+        assert _property(component, "outcome") == _ref("BatchOutcome", nullable=True), component
+    for component in ("Email", "EmailSummary", "EmailResponseResult"):
+        assert _property(component, "status") == _ref("EmailStatus"), component
+    assert _property("Therapist", "status") == _ref("TherapistStatus", nullable=True)
+    assert _property("CallSheetBatch", "placement_request_status") == _ref(
+        "PlacementRequestStatus", nullable=True
+    )
+    assert _property("Communication", "status") == _ref("CommunicationStatus")
+    assert _property("Communication", "type") == _ref("CommunicationType")
+    # the same components on the request side
+    assert _property("PhoneCallUpdate", "status")["allOf"] == [_ref("PhoneCallStatus")]
+    assert _property("PhoneCallBatchUpdate", "outcome")["allOf"] == [_ref("BatchOutcome")]
+    assert _property("EmailCreate", "status") == {
+        "allOf": [_ref("SettableEmailStatus")],
+        "default": "draft",
+    }
+    assert _property("EmailResponse", "outcomes")["additionalProperties"] == _ref("DecisiveOutcome")
+    statuses = {
+        op.label: parameter["schema"]
+        for op, parameter in query_parameters()
+        if parameter["name"] == "status"
+    }
+    expected = {
+        "GET /api/emails": _ref("EmailStatus"),
+        "GET /api/phone-calls": _ref("PhoneCallStatus"),
+        "GET /api/phone-calls/daily": _ref("PhoneCallStatus"),
+    }
+    assert {label: statuses.get(label) for label in expected} == expected
+
+
+def test_telephone_hours_answer_in_the_schema_the_update_takes():
+    assert _property("Therapist", "telefonische_erreichbarkeit") == {
+        **_ref("Availability", nullable=True),
+        "description": "null or {}: no telephone hours.",
+    }
+    assert _property("AvailabilityUpdate", "telefonische_erreichbarkeit") == _ref("Availability")
+
+
+def test_every_time_of_day_is_hh_mm_with_the_pattern():
+    """Requests and responses: every ``*_time`` field and the windows' and slots' start/end."""
+    components = document()["components"]["schemas"]
+    found = []
+    for name, component in components.items():
+        for key, prop in component.get("properties", {}).items():
+            if key.endswith("_time") or (name in ("TimeWindow", "FreeSlot") and key != "date"):
+                found.append(f"{name}.{key}")
+                assert prop["pattern"] == TIME_PATTERN, f"{name}.{key}"
+                assert "string" in prop["type"], f"{name}.{key}"
+    assert {
+        "PhoneCall.scheduled_time",
+        "PhoneCall.actual_time",
+        "PhoneCallCreate.scheduled_time",
+        "PhoneCallUpdate.scheduled_time",
+        "PhoneCallUpdate.actual_time",
+        "Communication.scheduled_time",
+        "TimeWindow.start",
+        "TimeWindow.end",
+        "FreeSlot.start",
+        "FreeSlot.end",
+    } <= set(found)
+    assert re.fullmatch(TIME_PATTERN, "07:00") and not re.fullmatch(TIME_PATTERN, "7:0")
+
+
+def test_lists_answer_named_pages():
+    for op in api_operations():
+        answer = op.spec["responses"].get("200", {}).get("content", {}).get("application/json")
+        ref = (answer or {}).get("schema", {}).get("$ref", "")
+        if ref.endswith("Page"):
+            page = document()["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+            assert page["required"] == ["data", "page", "per_page", "total"]
+    listing = next(op for op in api_operations() if op.label == "GET /api/phone-calls")
+    assert listing.spec["responses"]["200"]["content"]["application/json"]["schema"] == _ref(
+        "PhoneCallPage"
+    )

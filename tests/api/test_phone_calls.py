@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from communication_service.extensions import db
 from communication_service.models import PhoneCall, PhoneCallBatch, PlacementRequest, Therapist
 from communication_service.reads import current_reader
+from communication_service.schemas.common import TIME_RULE
 from communication_service.services.phone_calls import EXACT_TOTAL_UP_TO
 from tests.conftest import BERLIN
 from tests.factories import make_patient, make_placement_request, make_therapist
@@ -834,3 +835,43 @@ def test_a_long_list_answers_an_estimated_total_without_counting_it(client, sess
     assert first["total"] > EXACT_TOTAL_UP_TO and abs(first["total"] - many) < many * 0.1
     past_the_end = client.get(f"/api/phone-calls?therapist_id={therapist}&page=1000").get_json()
     assert past_the_end["data"] == [] and past_the_end["total"] == first["total"]
+
+
+UNPADDED_TIMES = ["7:0", "7:00", "07:0", "9:30", "24:00", "07:00:00", "0700", "07.00", 700]
+
+
+@pytest.mark.parametrize("bad", UNPADDED_TIMES, ids=repr)
+def test_times_are_hh_mm_zero_padded_in_every_request(client, session, bad):
+    """``strptime("%H:%M")`` reads "7:0" as 07:00: a time is written one way only, and the 422
+    names the field and the format."""
+    therapist = make_therapist(session)
+    expected = [TIME_RULE]
+    response = post_call(
+        client, therapist_id=therapist, scheduled_date="2026-12-01", scheduled_time=bad
+    )
+    assert response.status_code == 422
+    assert error_of(response)["details"] == {"scheduled_time": expected}
+    assert count(session, PhoneCall) == 0
+
+    call = book(client, therapist_id=therapist)
+    url = f"/api/phone-calls/{call['id']}"
+    for body in (
+        {"scheduled_date": "2026-12-01", "scheduled_time": bad},
+        {"actual_date": "2026-11-30", "actual_time": bad},
+    ):
+        response = client.put(url, json=body)
+        assert response.status_code == 422, body
+        field = next(key for key in body if key.endswith("_time"))
+        assert error_of(response)["details"] == {field: expected}
+    assert client.get(url).get_json() == call
+
+
+def test_times_answer_hh_mm(client, session):
+    therapist = make_therapist(session)
+    call = book(client, therapist_id=therapist, scheduled_date="2026-12-01", scheduled_time="09:05")
+    body = client.put(
+        f"/api/phone-calls/{call['id']}", json={"actual_date": "2026-12-01", "actual_time": "09:07"}
+    ).get_json()
+    assert (body["scheduled_time"], body["actual_time"]) == ("09:05", "09:07")
+    slots = client.get(f"/api/therapists/{therapist}/slots?from=2026-12-02&days=1").get_json()
+    assert (slots[0]["start"], slots[0]["end"]) == ("09:00", "09:05")

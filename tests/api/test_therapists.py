@@ -4,6 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from communication_service.models import Therapist
+from communication_service.schemas.common import TIME_RULE
 from tests.factories import make_therapist
 
 
@@ -134,3 +135,35 @@ def test_the_flag_is_json_true_or_false_only(client, session, flag):
         "potentially_available": ["Not a valid boolean."]
     }
     assert client.get(f"/api/therapists/{therapist_id}").get_json()["potentially_available"]
+
+
+def test_telephone_hours_stored_by_others_answer_in_the_documented_shape(client, session):
+    """The therapist service may write the column directly; the answer is the ``Availability``
+    the update takes, with the hours the slot finder reads (docs/api.md)."""
+    therapist_id = make_therapist(
+        session,
+        telefonische_erreichbarkeit={
+            "monday": [{"start": "9:00", "end": "12:00"}, {"start": "x", "end": "y"}],
+            "Montag": [{"start": "09:00", "end": "10:00"}],
+            "friday": "vormittags",
+        },
+    )
+    body = client.get(f"/api/therapists/{therapist_id}").get_json()
+    assert body["telefonische_erreichbarkeit"] == {"monday": [{"start": "09:00", "end": "12:00"}]}
+    # NULL stays null: no telephone hours, as {} is.
+    no_hours = make_therapist(session, telefonische_erreichbarkeit=None)
+    body = client.get(f"/api/therapists/{no_hours}").get_json()
+    assert body["telefonische_erreichbarkeit"] is None
+
+
+@pytest.mark.parametrize("bad", ["7:0", "7:00", "07:0", "24:00", "07:00:00", "0700", " 07:00"])
+def test_window_times_are_hh_mm_zero_padded(client, session, bad):
+    therapist_id = make_therapist(session)
+    response = client.put(
+        f"/api/therapists/{therapist_id}/availability",
+        json={"telefonische_erreichbarkeit": {"monday": [{"start": bad, "end": "12:00"}]}},
+    )
+    assert response.status_code == 422
+    assert response.get_json()["error"]["details"] == {
+        "telefonische_erreichbarkeit.monday.0.start": [TIME_RULE]
+    }

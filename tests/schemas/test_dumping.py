@@ -15,7 +15,7 @@ from communication_service.json_provider import encode
 from communication_service.models import PhoneCallStatus
 from communication_service.reads import ReadQuery, current_reader
 from communication_service.schemas.api import HealthSchema
-from communication_service.schemas.common import HourMinute, UtcDateTime
+from communication_service.schemas.common import Choice, HourMinute, UtcDateTime
 from communication_service.schemas.dumping import row_dumper
 from communication_service.schemas.email import (
     CommunicationSchema,
@@ -32,7 +32,7 @@ from communication_service.schemas.phone_call import (
     PhoneCallSchema,
     PhoneCallUpdateResultSchema,
 )
-from communication_service.schemas.therapist import TherapistSchema
+from communication_service.schemas.therapist import TelephoneHours, TherapistSchema
 
 # Every schema a response is dumped with (``api/boundary.py``).
 OUTPUT_SCHEMAS = (
@@ -61,6 +61,11 @@ def _value_of(field: fields.Field) -> st.SearchStrategy:
         plain = st.integers(-(2**31), 2**31 - 1)
     elif kind is fields.String:
         plain = st.text(max_size=20) | st.sampled_from(list(PhoneCallStatus))
+    elif kind is Choice:  # text, or the models' StrEnum members
+        plain = st.sampled_from(field.choices) | st.sampled_from(list(PhoneCallStatus))
+    elif kind is TelephoneHours:  # what another service may have stored
+        window = st.fixed_dictionaries({"start": st.text(max_size=5), "end": st.text(max_size=5)})
+        plain = st.dictionaries(st.sampled_from(["monday", "funday"]), st.lists(window, max_size=2))
     elif kind is fields.Boolean:
         plain = st.booleans()
     elif kind is fields.Date:
@@ -109,7 +114,7 @@ def test_the_dumper_matches_marshmallow(schema_class):
 def test_fields_without_a_fast_path_go_through_marshmallow():
     class Mixed(Schema):
         ratio = fields.Float()
-        label = fields.Function(lambda row: f"#{row['ratio']}")
+        label = fields.Function(lambda row: f"#{row.get('ratio')}")
         renamed = fields.Integer(data_key="number", attribute="count")
 
     row = {"ratio": 1, "count": 7}
@@ -122,6 +127,9 @@ def test_fields_without_a_fast_path_go_through_marshmallow():
             "number": 7,
         }
     )
+    # A key the row lacks is left out by those fields too.
+    row = {"count": 7}
+    assert row_dumper(Mixed())(row) == Mixed().dump(row) == {"label": "#None", "number": 7}
 
 
 def test_schemas_with_dump_hooks_are_refused():

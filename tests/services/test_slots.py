@@ -12,6 +12,7 @@ from communication_service.services.slots import (
     find_free_slots,
     holiday_dates,
     merge_intervals,
+    telephone_hours,
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -195,3 +196,20 @@ def test_many_booked_slots_give_the_same_answer_as_one_interval():
     one = find(everyday, start=at(MONDAY, "00:00"), booked=[(first, calls[-1][1])], days=2, limit=1)
     many = find(everyday, start=at(MONDAY, "00:00"), booked=calls, days=2, limit=1)
     assert one == many == [FreeSlot(date(2026, 12, 1), time(1, 0), time(1, 5))]
+
+
+def test_telephone_hours_are_shown_as_the_rules_read_them():
+    """What other services stored directly is shown in the API's shape: windows the slot finder
+    uses, sorted and zero-padded; the rest (and days without a usable window) left out."""
+    stored = {
+        "tuesday": [{"start": "14:00", "end": "15:30"}, {"start": "9:0", "end": "10:00"}],
+        "monday": [{"start": "10:00", "end": "09:00"}, {"start": "x"}, "09:00-10:00"],
+        "funday": [{"start": "09:00", "end": "10:00"}],
+        "friday": "mornings",
+        "sunday": [],
+    }
+    assert telephone_hours(stored) == {
+        "tuesday": [{"start": "09:00", "end": "10:00"}, {"start": "14:00", "end": "15:30"}]
+    }
+    assert telephone_hours(hours(monday=[("09:00", "12:00")])) == hours(monday=[("09:00", "12:00")])
+    assert telephone_hours({}) == telephone_hours([]) == telephone_hours("none") == {}
