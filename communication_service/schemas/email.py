@@ -22,7 +22,7 @@ from communication_service.schemas.common import (
 from communication_service.schemas.phone_call import (
     BATCH_OUTCOME,
     BATCH_OUTCOMES,
-    CallEffectsSchema,
+    PlacementEffectsSchema,
 )
 
 PRIORITY_RANGE = validate.Range(min=1, max=10_000)
@@ -126,7 +126,7 @@ class EmailSchema(EmailSummarySchema):
     batches = fields.List(fields.Nested(EmailBatchSchema))
 
 
-class EmailResponseResultSchema(EmailSchema, CallEffectsSchema):
+class EmailResponseResultSchema(EmailSchema, PlacementEffectsSchema):
     canceled_follow_up_call_ids = fields.List(
         fields.Integer(),
         metadata={

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
-from communication_service.clock import Clock, utc_naive
+from communication_service.clock import Clock, local_now, utc_naive
 from communication_service.config import Settings
 from communication_service.context import Context
 from communication_service.models import EmailStatus, Patient
@@ -130,7 +130,7 @@ def eligible_requests(
         therapist_ok = sa.and_(
             therapist_ok,
             sa.not_(rules.has_email_address()),
-            sa.not_(rules.has_scheduled_call(therapists.c.id)),
+            sa.not_(rules.has_scheduled_call(therapists.c.id, local_now(clock))),
         )
     ranked = (
         sa.select(

@@ -6,7 +6,7 @@ set-based statements, so a rule is written once and evaluated by PostgreSQL for 
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -16,6 +16,7 @@ from communication_service.models import (
     Email,
     EmailBatch,
     EmailStatus,
+    Patient,
     PhoneCall,
     PhoneCallBatch,
     PhoneCallStatus,
@@ -27,10 +28,17 @@ from communication_service.models import (
 
 therapists = Therapist.__table__
 placement_requests = PlacementRequest.__table__
+patients = Patient.__table__
 emails = Email.__table__
 email_batches = EmailBatch.__table__
 phone_calls = PhoneCall.__table__
 phone_call_batches = PhoneCallBatch.__table__
+
+# Written into the statement, not bound: the prepared hot reads (``reads.py``) take no
+# constants as parameters.
+ONE_MINUTE = sa.literal_column("interval '1 minute'", sa.Interval())
+SCHEDULED = sa.literal_column(f"'{PhoneCallStatus.SCHEDULED.value}'")
+UNSENT = (EmailStatus.DRAFT, EmailStatus.QUEUED)  # an email that can still change
 
 
 def therapist_is_active(therapist: sa.FromClause = therapists) -> sa.ColumnElement[bool]:
@@ -94,11 +102,22 @@ def emailed_within_interval(
     )
 
 
+def patient_is_placed(patient_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+    """One of the patient's requests was accepted: their other requests are offered no more."""
+    accepted = placement_requests.alias("accepted_request")
+    return sa.exists().where(
+        accepted.c.patient_id == patient_id,
+        accepted.c.status == PlacementRequestStatus.ACCEPTED,
+    )
+
+
 def request_is_due(today: date, request: sa.FromClause = placement_requests):
-    """Open, and its ``next_contact_after`` (if any) is today or earlier."""
+    """Open, its ``next_contact_after`` (if any) is today or earlier, and its patient is not
+    placed elsewhere."""
     return sa.and_(
         request.c.status == PlacementRequestStatus.OPEN,
         sa.or_(request.c.next_contact_after.is_(None), request.c.next_contact_after <= today),
+        ~patient_is_placed(request.c.patient_id),
     )
 
 
@@ -121,11 +140,95 @@ def request_has_live_call(request_id: sa.ColumnElement[int]) -> sa.ColumnElement
     )
 
 
-def has_scheduled_call(therapist_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+def call_ends_at(call: sa.FromClause = phone_calls) -> sa.ColumnElement[datetime]:
+    """When a call ends, in local wall-clock time (as calls are stored)."""
+    return call.c.scheduled_date + call.c.scheduled_time + call.c.duration_minutes * ONE_MINUTE
+
+
+def call_is_overdue(
+    now_local: datetime | sa.ColumnElement[datetime], call: sa.FromClause = phone_calls
+) -> sa.ColumnElement[bool]:
+    """A call still ``scheduled`` after its end has passed: nobody closed it. It is shown as
+    overdue and no longer counts as pending contact (``has_scheduled_call``)."""
+    return sa.and_(call.c.status == SCHEDULED, call_ends_at(call) <= now_local)
+
+
+def has_scheduled_call(
+    therapist_id: sa.ColumnElement[int], now_local: datetime
+) -> sa.ColumnElement[bool]:
+    """The therapist has a scheduled call that is not overdue (a forgotten call does not block
+    automatic contact for ever)."""
     call = phone_calls.alias("pending_call")
     return sa.exists().where(
-        call.c.therapist_id == therapist_id, call.c.status == PhoneCallStatus.SCHEDULED
+        call.c.therapist_id == therapist_id,
+        call.c.status == PhoneCallStatus.SCHEDULED,
+        ~call_is_overdue(now_local, call),
     )
+
+
+def requests_on_scheduled_calls(
+    request_ids: sa.ColumnElement[list[int]], except_call_id: sa.ColumnElement[int]
+) -> sa.Select:
+    """(placement_request_id, phone_call_id) for those of ``request_ids`` on a scheduled call
+    other than ``except_call_id``: a request is on at most one scheduled call at a time."""
+    batch = phone_call_batches.alias("holding_batch")
+    call = phone_calls.alias("holding_call")
+    return (
+        sa.select(batch.c.placement_request_id, batch.c.phone_call_id)
+        .join(call, call.c.id == batch.c.phone_call_id)
+        .where(
+            batch.c.placement_request_id == sa.any_(request_ids),
+            call.c.status == SCHEDULED,
+            call.c.id != except_call_id,
+        )
+    )
+
+
+def requests_on_unsent_emails(
+    request_ids: sa.ColumnElement[list[int]] | list[int], except_email_id: int
+) -> sa.Select:
+    """(placement_request_id, email_id) for those of ``request_ids`` in a draft or queued email
+    other than ``except_email_id``: a request is in at most one unsent email at a time."""
+    batch = email_batches.alias("holding_email_batch")
+    email = emails.alias("holding_email")
+    return (
+        sa.select(batch.c.placement_request_id, batch.c.email_id)
+        .join(email, email.c.id == batch.c.email_id)
+        .where(
+            batch.c.placement_request_id.in_(request_ids)
+            if isinstance(request_ids, list)
+            else batch.c.placement_request_id == sa.any_(request_ids),
+            email.c.status.in_(UNSENT),
+            email.c.id != except_email_id,
+        )
+        .order_by(batch.c.placement_request_id)
+    )
+
+
+def on_live_contact(request_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+    """The request is on a scheduled call or in an unsent email (live contacts)."""
+    call_batch = phone_call_batches.alias("live_call_batch")
+    call = phone_calls.alias("live_call")
+    email_batch = email_batches.alias("live_email_batch")
+    email = emails.alias("live_email")
+    return sa.or_(
+        sa.exists().where(
+            call_batch.c.placement_request_id == request_id,
+            call.c.id == call_batch.c.phone_call_id,
+            call.c.status == SCHEDULED,
+        ),
+        sa.exists().where(
+            email_batch.c.placement_request_id == request_id,
+            email.c.id == email_batch.c.email_id,
+            email.c.status.in_(UNSENT),
+        ),
+    )
+
+
+def rank_order(request: sa.FromClause = placement_requests) -> tuple[sa.ColumnElement, ...]:
+    """Rule 12 within a therapist: the patient waiting longest first (``startdatum``), then
+    the request's id. Needs ``patient_service.patients`` joined."""
+    return patients.c.startdatum.asc().nulls_last(), request.c.id
 
 
 def potentially_available_first(therapist: sa.FromClause = therapists):

@@ -32,7 +32,12 @@ from communication_service.models import (
 from communication_service.reads import ReadQuery, prefixed
 from communication_service.services.email_content import new_message_id, recipient_name
 from communication_service.services.listing import ReaderListing, SelectListing
-from communication_service.services.outcomes import OutcomeEffects, appended_note, record_outcomes
+from communication_service.services.outcomes import (
+    OutcomeEffects,
+    appended_note,
+    record_outcomes,
+    therapists_concerned,
+)
 from communication_service.services.scheduling import lock_bookings_of
 
 emails = Email.__table__
@@ -381,7 +386,10 @@ def record_response(ctx: Context, email_id: int, data: Mapping[str, Any]) -> dic
     lock_bookings_of(
         session,
         ctx.settings,
-        sa.select(emails.c.therapist_id).where(emails.c.id == email_id).scalar_subquery(),
+        sa.union(
+            sa.select(emails.c.therapist_id).where(emails.c.id == email_id),
+            therapists_concerned(sorted(data["outcomes"])),
+        ),
     )
     email = _lock_email(session, email_id)
     if email["status"] != EmailStatus.SENT:
@@ -461,6 +469,7 @@ def record_response(ctx: Context, email_id: int, data: Mapping[str, Any]) -> dic
         "canceled_call_ids": sorted([*follow_ups, *effects.canceled_call_ids]),
         "canceled_follow_up_call_ids": sorted(follow_ups),
         "kept_staff_call_ids": effects.kept_staff_call_ids,
+        "withdrawn": effects.withdrawn,
     }
 
 

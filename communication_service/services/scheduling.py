@@ -38,6 +38,7 @@ from communication_service.models import (
     PhoneCall,
     PhoneCallBatch,
     PhoneCallStatus,
+    PlacementRequestStatus,
     Therapist,
     TherapistStatus,
 )
@@ -89,9 +90,9 @@ def lock_bookings(session: Session, settings: Settings, therapist_ids: Iterable[
 
 
 def lock_bookings_of(
-    session: Session, settings: Settings, therapist_id: sa.ScalarSelect[int]
+    session: Session, settings: Settings, therapist_ids: sa.Select | sa.CompoundSelect
 ) -> None:
-    """``lock_bookings`` for the therapist a one-row select names, in one statement.
+    """``lock_bookings`` for the therapists a select names (ascending), in one statement.
 
     For writes that may book or cancel calls (a failed call is re-planned, rule 8; an
     outcome or a reply cancels calls, rules 9 and 10), taken before any row is touched, as
@@ -100,7 +101,12 @@ def lock_bookings_of(
     if settings.call_lines > 0:
         lock_bookings(session, settings, ())
         return
-    session.execute(sa.select(sa.func.pg_advisory_xact_lock(BOOKING_LOCK_NAMESPACE, therapist_id)))
+    named = therapist_ids.subquery("named")
+    key = next(iter(named.c))
+    ordered = sa.select(key.label("key")).distinct().order_by(key).subquery("ordered")
+    # The aggregate consumes the sorted rows in order, so the locks are taken ascending.
+    locks = sa.func.pg_advisory_xact_lock(BOOKING_LOCK_NAMESPACE, ordered.c.key)
+    session.execute(sa.select(sa.func.count(locks)))
 
 
 def lock_bookings_for_call(session: Session, settings: Settings, call_id: int) -> None:
@@ -108,7 +114,7 @@ def lock_bookings_for_call(session: Session, settings: Settings, call_id: int) -
     lock_bookings_of(
         session,
         settings,
-        sa.select(phone_calls.c.therapist_id).where(phone_calls.c.id == call_id).scalar_subquery(),
+        sa.select(phone_calls.c.therapist_id).where(phone_calls.c.id == call_id),
     )
 
 
@@ -157,7 +163,9 @@ SELECT t.id,
        (SELECT array_agg(lower(busy) ORDER BY busy) FROM lines_busy) AS lines_busy_starts,
        (SELECT array_agg(upper(busy) ORDER BY busy) FROM lines_busy) AS lines_busy_ends,
        requests.found AS found_request_ids,
-       requests.of_others AS foreign_request_ids
+       requests.of_others AS foreign_request_ids,
+       held.request_ids AS held_request_ids,
+       held.call_ids AS holding_call_ids
 FROM therapist_service.therapists t
 CROSS JOIN LATERAL (
     SELECT array_agg(c.id ORDER BY c.starts_at) AS ids,
@@ -180,6 +188,11 @@ CROSS JOIN LATERAL (
     FROM matching_service.placement_requests pr
     WHERE pr.id = ANY(CAST(:request_ids AS integer[]))
 ) requests
+CROSS JOIN LATERAL (
+    SELECT array_agg(h.placement_request_id ORDER BY h.placement_request_id) AS request_ids,
+           array_agg(DISTINCT h.phone_call_id) AS call_ids
+    FROM ({requests_on_scheduled_calls}) h
+) held
 WHERE t.id = :therapist_id
 """
 
@@ -187,10 +200,17 @@ WHERE t.id = :therapist_id
 def _booking_context_sql(busy_sql: str) -> sa.TextClause:
     """The booking context with rule 9 as ``contact_rules.cooling_until`` defines it (rendered
     into the statement once, at import); the therapist's status read through its enum type."""
+    literal = {"literal_binds": True}
     cooling = contact_rules.cooling_until(
         sa.literal_column("t.id"), sa.literal_column("CAST(:cooling_days AS integer)")
-    ).compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
-    select_sql = _CONTEXT_SELECT_SQL.replace("{cooling_until}", f"({cooling})")
+    ).compile(dialect=postgresql.dialect(), compile_kwargs=literal)
+    held = contact_rules.requests_on_scheduled_calls(
+        sa.literal_column("CAST(:request_ids AS integer[])"),
+        sa.literal_column(":exclude_call_id"),
+    ).compile(dialect=postgresql.dialect(), compile_kwargs=literal)
+    select_sql = _CONTEXT_SELECT_SQL.replace("{cooling_until}", f"({cooling})").replace(
+        "{requests_on_scheduled_calls}", str(held)
+    )
     return sa.text(_CALLS_IN_RANGE_SQL + busy_sql + select_sql).columns(
         status=Therapist.__table__.c.status.type
     )
@@ -215,6 +235,8 @@ class BookingContext:
     lines_busy: list[Interval]
     found_request_ids: frozenset[int]
     foreign_request_ids: frozenset[int]
+    held_request_ids: tuple[int, ...] = ()  # of the given ones, on another scheduled call
+    holding_call_ids: tuple[int, ...] = ()
 
     def own_intervals(self) -> list[Interval]:
         return [(start, end) for _, start, end in self.own_calls]
@@ -263,6 +285,8 @@ def load_booking_context(
         ),
         found_request_ids=frozenset(row["found_request_ids"] or ()),
         foreign_request_ids=frozenset(row["foreign_request_ids"] or ()),
+        held_request_ids=tuple(row["held_request_ids"] or ()),
+        holding_call_ids=tuple(row["holding_call_ids"] or ()),
     )
 
 
@@ -296,6 +320,40 @@ def check_placement_requests(context: BookingContext, request_ids: Sequence[int]
                     f"Not requests to therapist {context.therapist_id}: "
                     f"{_id_list(context.foreign_request_ids)}."
                 ]
+            },
+        )
+
+
+def requests_to_discuss(session: Session, settings: Settings, therapist_id: int) -> list[int]:
+    """What a call booked without requests carries: the therapist's open requests that are
+    not on a live contact (a scheduled call, an unsent email) and whose patient is not placed,
+    ranked like an email (rule 12), at most ``MAX_PATIENTS_PER_EMAIL``."""
+    requests = contact_rules.placement_requests
+    return list(
+        session.scalars(
+            sa.select(requests.c.id)
+            .join(contact_rules.patients, contact_rules.patients.c.id == requests.c.patient_id)
+            .where(
+                requests.c.therapist_id == therapist_id,
+                requests.c.status == PlacementRequestStatus.OPEN,
+                ~contact_rules.on_live_contact(requests.c.id),
+                ~contact_rules.patient_is_placed(requests.c.patient_id),
+            )
+            .order_by(*contact_rules.rank_order())
+            .limit(settings.max_patients_per_email)
+        )
+    )
+
+
+def check_requests_free(context: BookingContext) -> None:
+    """A request is on at most one scheduled call at a time."""
+    if context.held_request_ids:
+        raise Conflict(
+            "Some placement requests are already on a scheduled call.",
+            code="request_already_in_contact",
+            details={
+                "placement_request_ids": list(context.held_request_ids),
+                "phone_call_ids": list(context.holding_call_ids),
             },
         )
 
@@ -443,7 +501,7 @@ def schedule_call(
     ctx: Context,
     *,
     therapist_id: int,
-    placement_request_ids: Sequence[int] = (),
+    placement_request_ids: Sequence[int] | None = (),
     scheduled_date: date | None = None,
     scheduled_time: time | None = None,
     duration_minutes: int | None = None,
@@ -467,7 +525,7 @@ def schedule_call(
     ``therapist_not_active``, ``cooling_period``, ``follow_up_exists``).
     """
     session, clock, settings = ctx.session, ctx.clock, ctx.settings
-    request_ids = _unique_request_ids(placement_request_ids)
+    request_ids = _unique_request_ids(placement_request_ids or ())
     explicit = scheduled_date is not None or scheduled_time is not None
     if explicit and (scheduled_date is None or scheduled_time is None):
         missing = "scheduled_time" if scheduled_time is None else "scheduled_date"
@@ -492,6 +550,8 @@ def schedule_call(
         last_date = first_date + timedelta(days=max(settings.scheduling_horizon_days - 1, 0))
 
     lock_bookings(session, settings, [therapist_id])
+    if placement_request_ids is None:  # under the lock: no other booking takes them meanwhile
+        request_ids = requests_to_discuss(session, settings, therapist_id)
     context = load_booking_context(
         session,
         settings,
@@ -503,6 +563,7 @@ def schedule_call(
     if context is None:
         raise NotFound(f"Therapist {therapist_id} does not exist.", details={"id": therapist_id})
     check_placement_requests(context, request_ids)
+    check_requests_free(context)
 
     if explicit:
         check_explicit_time(context, settings, now, scheduled_date, scheduled_time, duration)

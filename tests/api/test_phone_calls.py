@@ -119,6 +119,7 @@ def test_post_automatic_call_with_batches(client, session):
         "follow_up_required",
         "follow_up_notes",
     }
+    assert body.pop("notice") is None  # the requests were given
     assert client.get(f"/api/phone-calls/{body['id']}").get_json() == body
 
 
@@ -236,9 +237,9 @@ def test_post_books_with_a_constant_number_of_statements(client, session):
     therapist = make_therapist(
         session, telefonische_erreichbarkeit={"monday": [{"start": "00:00", "end": "23:55"}]}
     )
-    request = make_placement_request(session, therapist_id=therapist)
+    requests = [make_placement_request(session, therapist_id=therapist) for _ in range(25)]
     counts = []
-    for _ in range(25):
+    for request in requests:  # one request on one scheduled call at a time
         with StatementCounter() as counter:
             book(client, therapist_id=therapist, placement_request_ids=[request])
         counts.append(len(counter.statements))
@@ -639,6 +640,11 @@ def test_accepted_outcome_updates_the_request(client, session):
     )
     assert stored.response == f"Accepted by phone (call {call['id']})."
     assert (body.pop("canceled_call_ids"), body.pop("kept_staff_call_ids")) == ([], [])
+    assert body.pop("withdrawn") == {
+        "email_ids": [],
+        "phone_call_ids": [],
+        "placement_request_ids": [],
+    }
     assert client.get(f"/api/phone-calls/{call['id']}").get_json()["batches"][0] == body
 
 
@@ -854,6 +860,7 @@ def test_times_are_hh_mm_zero_padded_in_every_request(client, session, bad):
     assert count(session, PhoneCall) == 0
 
     call = book(client, therapist_id=therapist)
+    assert call.pop("notice") == "No open placement request to discuss: the call is about capacity."
     url = f"/api/phone-calls/{call['id']}"
     for body in (
         {"scheduled_date": "2026-12-01", "scheduled_time": bad},
