@@ -63,8 +63,9 @@ def test_one_queued_email_per_therapist_ranked_by_startdatum_and_capped(session,
     assert email.status == "queued"
     assert email.queued_at == utc(DEFAULT_NOW) and email.next_attempt_at == utc(DEFAULT_NOW)
     assert email.message_id and email.batch_id == result.batch_id
-    assert email.subject == settings.email_subject
+    assert email.subject == "Anfrage: Psychotherapieplätze für zehn Personen"
     assert email.sender_email == settings.email_sender
+    assert email.sender_name == settings.organisation_name
     priorities = session.execute(
         sa.select(EmailBatch.placement_request_id, EmailBatch.priority).order_by(
             EmailBatch.priority
@@ -269,14 +270,15 @@ def test_content_lists_first_name_initial_age_and_a_reference_in_rank_order_rule
         f"1. <b>Tom</b> Ö., 26 Jahre (Anfrage Nr. {tom})\n2. Eva M., 45 Jahre (Anfrage Nr. {eva})\n"
     ) in text
     assert (
-        f"<li>&lt;b&gt;Tom&lt;/b&gt; Ö., 26&nbsp;Jahre (Anfrage&nbsp;Nr.&nbsp;{tom})</li>" in html
+        f'<li style="margin: 0 0 8px;">&lt;b&gt;Tom&lt;/b&gt; Ö., 26 Jahre '
+        f"(Anfrage&nbsp;Nr.&nbsp;{tom})</li>" in html
     )  # escaped
     assert html.index("Tom") < html.index("Eva")
     for body in (text, html):
         assert "Maier" not in body and "Ötzi" not in body and "1980" not in body
         # The diagnosis is health data: not in the email by default (EMAIL_INCLUDE_DIAGNOSIS).
         assert "Diagnose" not in body and "F41.1" not in body and "F33.1" not in body
-        assert settings.email_signature.splitlines()[-1] in body
+        assert "Mit freundlichen Grüßen" in body and settings.contact_person in body
     assert email.recipient_name == "Dr. Test Roth"
 
 
@@ -291,7 +293,7 @@ def test_the_diagnosis_is_in_the_email_only_with_email_include_diagnosis(session
         f"2. Eva M., 45 Jahre, Diagnose F33.1 (Anfrage Nr. {eva})\n"
     ) in email.body_text
     assert (
-        f"<li>&lt;b&gt;Tom&lt;/b&gt; Ö., 26&nbsp;Jahre, Diagnose F41.1 "
+        f'<li style="margin: 0 0 8px;">&lt;b&gt;Tom&lt;/b&gt; Ö., 26 Jahre, Diagnose F41.1 '
         f"(Anfrage&nbsp;Nr.&nbsp;{tom})</li>"
     ) in email.body_html
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from communication_service.models import Email, PlacementRequest, Therapist
 from communication_service.services.batching import batch_emails
+from communication_service.services.email_content import footer
 from communication_service.services.sending import send_emails
 from tests.conftest import BERLIN, DEFAULT_NOW, with_settings
 from tests.factories import make_email, make_patient, make_placement_request, make_therapist
@@ -77,7 +78,7 @@ def test_delivers_batch_emails_with_headers_parts_and_patients_in_order(
     stored = {
         row.therapist_id: row
         for row in session.execute(
-            sa.select(Email.therapist_id, Email.message_id, Email.recipient_email)
+            sa.select(Email.id, Email.therapist_id, Email.message_id, Email.recipient_email)
         )
     }
 
@@ -93,9 +94,12 @@ def test_delivers_batch_emails_with_headers_parts_and_patients_in_order(
         assert item.mail_from == smtp_settings.email_sender
         message = item.message
         assert message["Message-ID"] == row.message_id
-        assert message["Subject"] == smtp_settings.email_subject
+        assert message["Subject"] == (
+            f"Anfrage: Psychotherapieplätze für drei Personen [Vorgang {row.id}]"
+        )
         assert message["From"].addresses[0].addr_spec == smtp_settings.email_sender
-        assert message["From"].addresses[0].display_name == smtp_settings.email_sender_name
+        assert message["From"].addresses[0].display_name == smtp_settings.organisation_name
+        assert message["Reply-To"].addresses[0].addr_spec == smtp_settings.email_reply_to
         assert message["To"].addresses[0].addr_spec == row.recipient_email
         assert message.get_content_type() == "multipart/alternative"
         text = message.get_body(("plain",)).get_content()
@@ -110,8 +114,8 @@ def test_delivers_batch_emails_with_headers_parts_and_patients_in_order(
             assert not any(code in body for code in ("F40.0", "F41.0", "F42.0"))
         for name, request_id in names:  # age at the job's date, the reference to quote
             assert f"{name} Z., 35 Jahre (Anfrage Nr. {request_id})" in text
-            assert f"<li>{name} Z., 35&nbsp;Jahre (Anfrage&nbsp;Nr.&nbsp;{request_id})</li>" in html
-        assert smtp_settings.email_signature.splitlines()[0] in text
+            assert f"{name} Z., 35 Jahre (Anfrage&nbsp;Nr.&nbsp;{request_id})</li>" in html
+        assert "Mit freundlichen Grüßen\r\nErika Mustermann\r\n" in text
     rows = email_rows(session)
     assert {row.status for row in rows.values()} == {"sent"}
     assert all(row.sent_at == NOW_UTC for row in rows.values())
@@ -497,7 +501,7 @@ SUBJECT = "Rückfrage zu Ihren Therapieplätzen: bitte um kurze Antwort, gern au
 
 def test_non_ascii_names_and_subject_arrive_intact(session, smtp_ctx, smtp_settings, smtp_sink):
     therapist_id = make_therapist(session)
-    make_email(
+    email_id = make_email(
         session,
         therapist_id=therapist_id,
         recipient_name="Dr. Jörg Müller-Lüdenscheidt",
@@ -508,9 +512,9 @@ def test_non_ascii_names_and_subject_arrive_intact(session, smtp_ctx, smtp_setti
     send_emails(smtp_ctx)
     [message] = smtp_sink.handler.messages()
     assert message["To"].addresses[0].display_name == "Dr. Jörg Müller-Lüdenscheidt"
-    assert message["Subject"] == SUBJECT
+    assert message["Subject"] == f"{SUBJECT} [Vorgang {email_id}]"
     assert message.get_content_type() == "text/plain"
-    assert message.get_content().strip() == "Grüße"
+    assert message.get_content().startswith("Grüße\r\n\r\n-- \r\n")
     assert all(
         len(line) <= 78
         for line in smtp_sink.handler.received[0].content.split(b"\r\n")
@@ -557,6 +561,8 @@ TRICKY_BODY = (
 
 
 def test_bodies_arrive_exactly_as_written(session, smtp_ctx, smtp_settings, smtp_sink):
+    """As written, followed by the sender's footer (the HTML fragment in the document)."""
+    text_footer, html_footer = footer(smtp_settings.sender)
     therapist_id = make_therapist(session)
     make_email(
         session,
@@ -568,8 +574,9 @@ def test_bodies_arrive_exactly_as_written(session, smtp_ctx, smtp_settings, smtp
     [message] = smtp_sink.handler.messages()
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
-    assert text.replace("\r\n", "\n") == TRICKY_BODY
-    assert html.replace("\r\n", "\n") == f"<p>{TRICKY_BODY}</p>"
+    assert text.replace("\r\n", "\n") == f"{TRICKY_BODY}\n{text_footer}"
+    html = html.replace("\r\n", "\n")
+    assert html.index(f"<p>{TRICKY_BODY}</p>") < html.index(html_footer)
     raw = smtp_sink.handler.received[0].content
     assert max(len(line) for line in raw.split(b"\r\n")) <= 78  # QP soft line breaks
 
