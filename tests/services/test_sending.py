@@ -694,3 +694,60 @@ def test_an_address_smtp_cannot_carry_fails_that_email_not_the_run(
     assert "müller@example.org" not in rows[unsendable].error_message  # no address in logs
     assert rows[first].status == rows[last].status == "sent"
     assert send_emails(smtp_ctx).failed == 0
+
+
+def test_every_email_leaves_with_the_senders_footer_from_and_reply_to(
+    app, session, smtp_ctx, smtp_settings, smtp_sink
+):
+    """A batching email and one written by staff (through the API): the footer is added when
+    they are sent, to both parts; what is stored stays what was written."""
+    from tests.conftest import ApiClient
+
+    queue_batch_emails(smtp_ctx, therapists=1)
+    staff_therapist = make_therapist(session, email="staff-written@example.org")
+    created = ApiClient(app.test_client()).post(
+        "/api/emails",
+        json={
+            "therapist_id": staff_therapist,
+            "subject": "Rückfrage zu Ihrer Antwort",
+            "body_text": "Guten Tag,\nkurze Rückfrage.",
+            "body_html": "<p>Guten Tag,<br>kurze Rückfrage.</p>",
+            "placement_request_ids": [],
+            "status": "queued",
+        },
+    )
+    assert created.status_code == 201, created.get_json()
+    staff_id = created.get_json()["id"]
+    text_footer, html_footer = footer(smtp_settings.sender)
+
+    assert send_emails(smtp_ctx).sent == 2
+
+    received = {item.rcpt_tos[0]: item.message for item in smtp_sink.handler.received}
+    staff = received.pop("staff-written@example.org")
+    [batching] = received.values()
+    for message in (batching, staff):
+        assert message["From"].addresses[0].display_name == "Psychotherapie-Vermittlung (Demo)"
+        assert message["From"].addresses[0].addr_spec == "vermittlung@example.org"
+        assert message["Reply-To"].addresses[0].addr_spec == "antwort@example.org"
+        text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+        html = message.get_body(("html",)).get_content().replace("\r\n", "\n")
+        assert text.endswith("\n\n" + text_footer)
+        assert html_footer in html and 'name="viewport"' in html
+        assert "Musterstraße 1, 10115 Berlin" in text and "Erika Mustermann" in text
+    assert staff["Subject"] == f"Rückfrage zu Ihrer Antwort [Vorgang {staff_id}]"
+    assert staff.get_body(("plain",)).get_content().startswith("Guten Tag,\r\nkurze Rückfrage.")
+    stored = session.execute(sa.select(Email.body_text).where(Email.id == staff_id)).scalar_one()
+    assert stored == "Guten Tag,\nkurze Rückfrage."
+
+
+def test_the_subject_carries_the_email_id_next_to_the_stored_message_id(
+    session, smtp_ctx, smtp_settings, smtp_sink
+):
+    queue_batch_emails(smtp_ctx, therapists=2)
+    stored = dict(session.execute(sa.select(Email.message_id, Email.id)).all())
+
+    send_emails(smtp_ctx)
+
+    for message in smtp_sink.handler.messages():
+        email_id = stored[message["Message-ID"]]
+        assert message["Subject"].endswith(f" [Vorgang {email_id}]")
