@@ -73,6 +73,11 @@ class PatientLine:
         )
         return cls(label, tuple(f for f in facts if f), reference, preferred_times(availability))
 
+    @property
+    def summary(self) -> str:
+        """"Eva M., 45 Jahre, gesetzlich versichert": what the list shows before the reference."""
+        return ", ".join((self.label, *self.facts))
+
 
 GROUP_THERAPY = {True: "offen für Gruppentherapie", False: "nicht offen für Gruppentherapie"}
 
@@ -453,8 +458,20 @@ def build_message(row: Mapping[str, Any], settings: Settings, now: datetime) -> 
     return message
 
 
+class _SmtpGenerator(BytesGenerator):
+    """``BytesGenerator`` writing a body in one piece: the stock one writes it line by line
+    (two writes per line), which costs more than the rest of the message. A body here is
+    quoted-printable with "\n" line ends; anything else takes the stock path."""
+
+    def _write_lines(self, lines: str) -> None:
+        if "\r" in lines:
+            super()._write_lines(lines)
+        elif lines:
+            self.write(lines.replace("\n", self._NL))
+
+
 def message_bytes(message: Message) -> bytes:
     """The message as SMTP carries it (CRLF line ends)."""
     out = io.BytesIO()
-    BytesGenerator(out, mangle_from_=False, policy=SMTP_POLICY).flatten(message)
+    _SmtpGenerator(out, mangle_from_=False, policy=SMTP_POLICY).flatten(message)
     return out.getvalue()
