@@ -63,15 +63,18 @@ class PatientLine:
         (the batching job does not even read it)."""
         initial = f"{nachname_initial}." if nachname_initial else ""
         label = " ".join(part for part in (vorname, initial) if part) or "Ohne Namen"
-        area = postcode_area(plz)
-        facts = (
-            f"{age} Jahre" if age is not None else None,
-            f"Diagnose {diagnose}" if diagnose else None,
-            insurance_status(krankenkasse),
-            f"PLZ-Bereich {area}" if area else None,
-            None if group_therapy is None else GROUP_THERAPY[group_therapy],
-        )
-        return cls(label, tuple(f for f in facts if f), reference, preferred_times(availability))
+        # Called for every patient of every batching email: what is not given costs nothing.
+        facts = [] if age is None else [f"{age} Jahre"]
+        if diagnose:
+            facts.append(f"Diagnose {diagnose}")
+        if krankenkasse and (insurance := insurance_status(krankenkasse)):
+            facts.append(insurance)
+        if plz and (area := postcode_area(plz)):
+            facts.append(f"PLZ-Bereich {area}")
+        if group_therapy is not None:
+            facts.append(GROUP_THERAPY[group_therapy])
+        times = preferred_times(availability) if availability else None
+        return cls(label, tuple(facts), reference, times)
 
     @property
     def summary(self) -> str:
