@@ -68,6 +68,7 @@ staged_emails = sa.Table(
     sa.Column("therapist_id", sa.Integer, nullable=False),
     sa.Column("recipient_email", sa.Text, nullable=False),
     sa.Column("recipient_name", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
     sa.Column("body_text", sa.Text, nullable=False),
     sa.Column("body_html", sa.Text, nullable=False),
     sa.Column("message_id", sa.Text, nullable=False),
@@ -263,6 +264,11 @@ def _render_to_file(
         sa.extract("year", sa.func.age(sa.cast(today, sa.Date), patients.c.geburtsdatum)),
         sa.Integer,
     )
+
+    def if_shown(shown: bool, column: sa.Column, name: str) -> sa.ColumnElement:
+        """Rule 5: what the settings leave out of the email is not even read."""
+        return (column if shown else sa.null()).label(name)
+
     stmt = (
         sa.select(
             candidates.c.therapist_id,
@@ -275,9 +281,18 @@ def _render_to_file(
             patients.c.vorname.label("patient_vorname"),
             sa.func.left(patients.c.nachname, 1).label("patient_initial"),
             age.label("patient_age"),
-            # Rule 5: the diagnosis is not even read unless the emails are to carry it.
-            (patients.c.diagnose if settings.email_include_diagnosis else sa.null()).label(
-                "diagnose"
+            if_shown(settings.email_include_diagnosis, patients.c.diagnose, "diagnose"),
+            if_shown(settings.email_include_insurance, patients.c.krankenkasse, "krankenkasse"),
+            if_shown(settings.email_include_postcode_area, patients.c.plz, "plz"),
+            if_shown(
+                settings.email_include_group_therapy,
+                patients.c.offen_fuer_gruppentherapie,
+                "group_therapy",
+            ),
+            if_shown(
+                settings.email_include_preferred_times,
+                patients.c.zeitliche_verfuegbarkeit,
+                "availability",
             ),
         )
         .join(therapists, therapists.c.id == candidates.c.therapist_id)
@@ -307,7 +322,11 @@ def _render_to_file(
                         line.patient_vorname,
                         line.patient_initial,
                         line.patient_age,
-                        line.diagnose,
+                        diagnose=line.diagnose,
+                        krankenkasse=line.krankenkasse,
+                        plz=line.plz,
+                        group_therapy=line.group_therapy,
+                        availability=line.availability,
                     )
                     for line in lines
                 ],
@@ -318,6 +337,7 @@ def _render_to_file(
                     therapist_id,
                     first.email,
                     recipient_name(first.titel, first.vorname, first.nachname),
+                    rendered.subject,
                     rendered.body_text,
                     rendered.body_html,
                     new_message_id(settings),
@@ -352,13 +372,13 @@ def _insert_emails_and_batches(clock: Clock, settings: Settings, batch_id: str) 
             ],
             sa.select(
                 staged_emails.c.therapist_id,
-                sa.literal(settings.email_subject, sa.String),
+                staged_emails.c.subject,
                 staged_emails.c.body_text,
                 staged_emails.c.body_html,
                 staged_emails.c.recipient_email,
                 sa.func.nullif(staged_emails.c.recipient_name, ""),
-                sa.literal(settings.email_sender, sa.String),
-                sa.literal(settings.email_sender_name, sa.String),
+                sa.literal(settings.sender.address, sa.String),
+                sa.literal(settings.sender.display_name, sa.String),
                 sa.literal(EmailStatus.QUEUED, emails.c.status.type),
                 sa.literal(now, sa.DateTime),
                 sa.literal(now, sa.DateTime),

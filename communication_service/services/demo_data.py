@@ -94,6 +94,10 @@ PATIENTS = [
         geburtsdatum=date(1994, 3, 12),
         diagnose="F32.1",
         startdatum=date(2026, 6, 2),
+        krankenkasse="AOK Nordost",
+        plz="10115",
+        offen_fuer_gruppentherapie=True,
+        zeitliche_verfuegbarkeit={"monday": [{"start": "08:00", "end": "12:00"}]},
     ),
     dict(
         id=2,
@@ -102,6 +106,10 @@ PATIENTS = [
         geburtsdatum=date(1988, 11, 30),
         diagnose="F41.1",
         startdatum=date(2026, 7, 15),
+        krankenkasse="Techniker Krankenkasse",
+        plz="10247",
+        offen_fuer_gruppentherapie=False,
+        zeitliche_verfuegbarkeit={"tuesday": [{"start": "17:00", "end": "20:00"}]},
     ),
     dict(
         id=3,
@@ -110,6 +118,10 @@ PATIENTS = [
         geburtsdatum=date(2001, 1, 5),
         diagnose="F43.1",
         startdatum=date(2026, 5, 20),
+        krankenkasse="Debeka",
+        plz="12043",
+        offen_fuer_gruppentherapie=None,
+        zeitliche_verfuegbarkeit=None,
     ),
     dict(
         id=4,

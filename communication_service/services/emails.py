@@ -234,8 +234,8 @@ def create_email(ctx: Context, data: Mapping[str, Any]) -> dict[str, Any]:
         "recipient_name": recipient_name(
             therapist["titel"], therapist["vorname"], therapist["nachname"]
         ),
-        "sender_email": settings.email_sender,
-        "sender_name": settings.email_sender_name,
+        "sender_email": settings.sender.address,
+        "sender_name": settings.sender.display_name,
         "status": EmailStatus.DRAFT,
     }
     if data["status"] == EmailStatus.QUEUED:
