@@ -465,6 +465,7 @@ def update_call(ctx: Context, call_id: int, changes: Mapping[str, Any]) -> dict[
     ``completed``/``failed``/``canceled`` only; anything else is 409 ``illegal_status_change``.
     """
     changes = dict(changes)
+    _require_not_in_the_future(changes, local_now(ctx.clock))
     moves = {
         key: changes.pop(key)
         for key in ("scheduled_date", "scheduled_time", "duration_minutes")
@@ -503,6 +504,22 @@ def _lock_followed_up_email(session: Session, call_id: int) -> None:
         )
         .with_for_update()
     )
+
+
+def _require_not_in_the_future(changes: Mapping[str, Any], now: datetime) -> None:
+    """A call's ``actual_date``/``actual_time`` say when it happened: not later than now (a
+    time alone is today's)."""
+    day, at = changes.get("actual_date"), changes.get("actual_time")
+    if day is not None and day > now.date():
+        raise Unprocessable(
+            "A call cannot have happened in the future.",
+            details={"actual_date": [f"Must not be after today ({now.date().isoformat()})."]},
+        )
+    if at is not None and (day is None or day == now.date()) and at > now.time():
+        raise Unprocessable(
+            "A call cannot have happened in the future.",
+            details={"actual_time": [f"Must not be after now ({now:%H:%M}) today."]},
+        )
 
 
 def _current_status(session: Session, call_id: int) -> str:
