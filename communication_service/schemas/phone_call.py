@@ -89,6 +89,12 @@ class PhoneCallSchema(Schema):
     within_availability = fields.Boolean(
         metadata={"description": "The call lies wholly inside one of the therapist's windows."}
     )
+    absent = fields.Boolean(
+        metadata={
+            "description": "The therapist is away on the call's day (an absence covers it, "
+            "rule 13); only staff book such a time."
+        }
+    )
     status = Choice(PhoneCallStatus)
     attempt = fields.Integer()
     previous_call_id = fields.Integer(allow_none=True)

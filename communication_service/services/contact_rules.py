@@ -24,6 +24,7 @@ from communication_service.models import (
     Therapist,
     TherapistStatus,
 )
+from communication_service.models.therapist_absence import TherapistAbsence, absence_days
 
 therapists = Therapist.__table__
 placement_requests = PlacementRequest.__table__
@@ -131,3 +132,17 @@ def has_scheduled_call(therapist_id: sa.ColumnElement[int]) -> sa.ColumnElement[
 def potentially_available_first(therapist: sa.FromClause = therapists):
     """Rule 12 ordering key: flagged therapists first."""
     return sa.func.coalesce(therapist.c.potentially_available, False).desc()
+
+
+def absent_on(
+    therapist_id: sa.ColumnElement[int], day: date | sa.ColumnElement[date]
+) -> sa.ColumnElement[bool]:
+    """Rule 13, the one definition: an absence of the therapist covers ``day`` (both ends
+    inclusive). Written on the expression of the exclusion constraint, so PostgreSQL answers
+    it from that constraint's index. Used by batching, by every call read (``absent``) and,
+    rendered into the booking context, by the slot finder."""
+    absence = TherapistAbsence.__table__.alias("absence")
+    return sa.exists().where(
+        absence.c.therapist_id == therapist_id,
+        absence_days(absence).contains(sa.cast(day, sa.Date) if isinstance(day, date) else day),
+    )
