@@ -29,7 +29,6 @@ from communication_service.models import (
     TherapistAbsence,
     TherapistStatus,
 )
-from communication_service.models.therapist_absence import absence_days
 from communication_service.services.listing import SelectListing
 from communication_service.services.outcomes import appended_note
 from communication_service.services.phone_calls import flag_for_staff
@@ -130,10 +129,13 @@ def _insert_absence(ctx: Context, therapist_id: int, data: Mapping[str, Any]) ->
 
 
 def _overlap(ctx: Context, therapist_id: int, starts_on: date, ends_on: date) -> Conflict:
-    wanted = sa.func.daterange(starts_on, ends_on, sa.literal_column("'[]'"))
     existing = ctx.session.execute(
         sa.select(absences.c.id, absences.c.starts_on, absences.c.ends_on)
-        .where(absences.c.therapist_id == therapist_id, absence_days(absences).overlaps(wanted))
+        .where(
+            absences.c.therapist_id == therapist_id,
+            absences.c.ends_on >= starts_on,
+            absences.c.starts_on <= ends_on,
+        )
         .order_by(absences.c.starts_on)
     ).all()
     named = ", ".join(f"{a.id} ({a.starts_on} to {a.ends_on})" for a in existing)

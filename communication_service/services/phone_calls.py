@@ -91,7 +91,7 @@ def _therapist_hours() -> sa.Label:
 
 def _absent() -> sa.Label:
     """``absent``: the therapist is away on the call's day (rule 13; staff may book an
-    explicit time there). An EXISTS per row, answered from the absences' GiST index."""
+    explicit time there). An EXISTS per row: one probe of the absences' B-tree index."""
     return contact_rules.absent_on(calls.c.therapist_id, calls.c.scheduled_date).label("absent")
 
 
