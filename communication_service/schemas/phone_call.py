@@ -106,6 +106,12 @@ class PhoneCallSchema(Schema):
     within_availability = fields.Boolean(
         metadata={"description": "The call lies wholly inside one of the therapist's windows."}
     )
+    absent = fields.Boolean(
+        metadata={
+            "description": "The therapist is away on the call's day (an absence covers it, "
+            "rule 13); only staff book such a time."
+        }
+    )
     status = Choice(PhoneCallStatus)
     overdue = fields.Boolean(
         metadata={"description": "Still scheduled after its end has passed: nobody closed it."}

@@ -1,4 +1,4 @@
-"""The ``batch-emails`` job: rules 4-6, 9 and 12 (docs/rules.md).
+"""The ``batch-emails`` job: rules 4-6, 9, 12 and 13 (docs/rules.md).
 
 Set-based: the eligible requests are ranked per therapist by one ``INSERT … SELECT`` with
 ``row_number() OVER (PARTITION BY therapist_id …)`` into a temporary table; their data is
@@ -109,10 +109,11 @@ def new_batch_id(clock: Clock) -> str:
 def eligible_requests(
     today: date, clock: Clock, settings: Settings, *, with_email: bool
 ) -> sa.Select:
-    """Requests a batching job may take now, ranked per therapist (rules 4, 5, 6, 9).
+    """Requests a batching job may take now, ranked per therapist (rules 4, 5, 6, 9, 13).
 
     Open, due (``next_contact_after``), never emailed, not on a live call; therapist active,
-    not in a cooling period; with an address (and no email within the interval) or without.
+    not in a cooling period; with an address (and no email within the interval, not absent
+    today) or without.
     Ranked by the patient's ``startdatum`` (oldest first), then request id; capped at
     ``MAX_PATIENTS_PER_EMAIL``.
     """
@@ -121,10 +122,13 @@ def eligible_requests(
         sa.not_(rules.in_cooling_period(therapists.c.id, today, settings)),
     )
     if with_email:
+        # Rule 13: an absent therapist's requests wait for the first run after the absence
+        # (a call is booked by the engine, which skips the absent days itself).
         therapist_ok = sa.and_(
             therapist_ok,
             rules.has_email_address(),
             sa.not_(rules.emailed_within_interval(therapists.c.id, today, clock, settings)),
+            sa.not_(rules.absent_on(therapists.c.id, today)),
         )
     else:
         # Rule 6; one pending call at a time: new requests wait while a call is scheduled.

@@ -25,6 +25,7 @@ from communication_service.models import (
     Therapist,
     TherapistStatus,
 )
+from communication_service.models.therapist_absence import TherapistAbsence
 
 therapists = Therapist.__table__
 placement_requests = PlacementRequest.__table__
@@ -234,3 +235,17 @@ def rank_order(request: sa.FromClause = placement_requests) -> tuple[sa.ColumnEl
 def potentially_available_first(therapist: sa.FromClause = therapists):
     """Rule 12 ordering key: flagged therapists first."""
     return sa.func.coalesce(therapist.c.potentially_available, False).desc()
+
+
+def absent_on(
+    therapist_id: sa.ColumnElement[int], day: date | sa.ColumnElement[date]
+) -> sa.ColumnElement[bool]:
+    """Rule 13, the one definition: an absence of the therapist covers ``day`` (both ends
+    inclusive). Answered from ``idx_therapist_absences_therapist_ends``. Used by batching, by
+    every call read (``absent``) and, rendered into the booking context, by the slot finder."""
+    absence = TherapistAbsence.__table__.alias("absence")
+    return sa.exists().where(
+        absence.c.therapist_id == therapist_id,
+        absence.c.ends_on >= day,
+        absence.c.starts_on <= day,
+    )

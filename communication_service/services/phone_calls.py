@@ -35,6 +35,7 @@ from communication_service.models import (
     Therapist,
 )
 from communication_service.reads import Reader, ReadQuery, prefixed
+from communication_service.services import contact_rules
 from communication_service.services.contact_rules import call_is_overdue, patient_is_placed
 from communication_service.services.outcomes import (
     DECISIVE_OUTCOMES,
@@ -90,6 +91,12 @@ def _therapist_hours() -> sa.Label:
     )
 
 
+def _absent() -> sa.Label:
+    """``absent``: the therapist is away on the call's day (rule 13; staff may book an
+    explicit time there). An EXISTS per row: one probe of the absences' B-tree index."""
+    return contact_rules.absent_on(calls.c.therapist_id, calls.c.scheduled_date).label("absent")
+
+
 @functools.lru_cache(maxsize=1024)
 def _hours(text: str | None) -> Mapping[str, Any] | None:
     # Shared between rows and requests: read, never changed.
@@ -134,7 +141,8 @@ def _as_dict(keys: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
 class _CallsWithBatches:
     """A statement of calls left-joined with their batches (columns ``batch_*``), one row
     per batch (or one with NULL batch columns), in call order; and how its rows become
-    calls, each a dict with ``within_availability`` and its ``batches``. With ``total`` (a
+    calls, each a dict with ``within_availability``, ``absent`` (selected by the page) and
+    its ``batches``. With ``total`` (a
     scalar select), every row also carries the number of matching calls, so a page and its
     total are one round trip.
     """
@@ -248,7 +256,7 @@ def _overdue() -> sa.Label:
 
 
 _CALL_BY_ID = _CallsWithBatches(
-    sa.select(*calls.c, _therapist_hours(), _overdue())
+    sa.select(*calls.c, _therapist_hours(), _overdue(), _absent())
     .where(calls.c.id == sa.bindparam("call_id"))
     .subquery("call"),
     (),
@@ -312,7 +320,7 @@ def _call_list_statements(shape: tuple[tuple[str, Any], ...]) -> _ListStatements
             .scalar_subquery()
             .label("availability")
         )
-    page, order = _calls_page(sa.select(*calls.c, hours, _overdue()).where(*conditions))
+    page, order = _calls_page(sa.select(*calls.c, hours, _overdue(), _absent()).where(*conditions))
     matching = sa.select(calls.c.id).where(*conditions)
     capped = matching.limit(sa.literal_column(str(EXACT_TOTAL_UP_TO + 1))).subquery("capped")
     count = sa.select(sa.func.count()).select_from(capped)
@@ -363,6 +371,7 @@ def _call_sheet_statements(by_status: bool, overdue_before: bool = False) -> _Li
             *calls.c,
             _therapist_hours(),
             _overdue(),
+            _absent(),
             *prefixed(therapists, "therapist_", _SHEET_THERAPIST),
         )
         .join_from(calls, therapists, therapists.c.id == calls.c.therapist_id)

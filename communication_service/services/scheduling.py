@@ -149,14 +149,19 @@ _N_LINES_BUSY_SQL = """, line_events AS (
     WHERE level >= :call_lines AND next_at IS NOT NULL
 )"""
 # One statement: the therapist, their scheduled calls, the moments every phone line is busy,
-# the last rejection (cooling period) and which of the given placement requests exist.
-# Calls of the day before the range are read too: a long call can reach past midnight.
+# the last rejection (cooling period), the days they are away (rule 13) and which of the
+# given placement requests exist. Calls of the day before the range are read too: a long
+# call can reach past midnight.
 _CONTEXT_SELECT_SQL = """
 SELECT t.id,
        t.status,
        t.telefonische_erreichbarkeit AS availability,
        t.potentially_available,
        {cooling_until} AS cooling_until,
+       (SELECT array_agg(CAST(g.day AS date))
+        FROM generate_series(CAST(:from_date AS date), CAST(:to_date AS date),
+                             interval '1 day') AS g(day)
+        WHERE {absent_on}) AS absent_dates,
        own.ids AS own_ids,
        own.starts AS own_starts,
        own.ends AS own_ends,
@@ -198,22 +203,37 @@ WHERE t.id = :therapist_id
 
 
 def _booking_context_sql(busy_sql: str) -> sa.TextClause:
-    """The booking context with rule 9 as ``contact_rules.cooling_until`` defines it (rendered
-    into the statement once, at import); the therapist's status read through its enum type."""
-    literal = {"literal_binds": True}
-    cooling = contact_rules.cooling_until(
-        sa.literal_column("t.id"), sa.literal_column("CAST(:cooling_days AS integer)")
-    ).compile(dialect=postgresql.dialect(), compile_kwargs=literal)
-    held = contact_rules.requests_on_scheduled_calls(
-        sa.literal_column("CAST(:request_ids AS integer[])"),
-        sa.literal_column(":exclude_call_id"),
-    ).compile(dialect=postgresql.dialect(), compile_kwargs=literal)
-    select_sql = _CONTEXT_SELECT_SQL.replace("{cooling_until}", f"({cooling})").replace(
-        "{requests_on_scheduled_calls}", str(held)
+    """The booking context with rule 9 as ``contact_rules.cooling_until``, rule 13 as
+    ``contact_rules.absent_on`` and the live-contact rule as
+    ``contact_rules.requests_on_scheduled_calls`` define them (rendered into the statement
+    once, at import); the therapist's status read through its enum type."""
+    therapist_id = sa.literal_column("t.id")
+    cooling = _inline(
+        contact_rules.cooling_until(
+            therapist_id, sa.literal_column("CAST(:cooling_days AS integer)")
+        )
+    )
+    absent = _inline(
+        contact_rules.absent_on(therapist_id, sa.literal_column("CAST(g.day AS date)"))
+    )
+    held = _inline(
+        contact_rules.requests_on_scheduled_calls(
+            sa.literal_column("CAST(:request_ids AS integer[])"),
+            sa.literal_column(":exclude_call_id"),
+        )
+    )
+    select_sql = (
+        _CONTEXT_SELECT_SQL.replace("{cooling_until}", f"({cooling})")
+        .replace("{absent_on}", absent)
+        .replace("{requests_on_scheduled_calls}", held)
     )
     return sa.text(_CALLS_IN_RANGE_SQL + busy_sql + select_sql).columns(
         status=Therapist.__table__.c.status.type
     )
+
+
+def _inline(rule: sa.ClauseElement) -> str:
+    return str(rule.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 
 
 _BOOKING_CONTEXT_SQL = {
@@ -231,6 +251,7 @@ class BookingContext:
     availability: Mapping[str, Any] | None
     potentially_available: bool
     cooling_until: date | None  # rule 9 (contact_rules.cooling_until)
+    absent_dates: frozenset[date]  # rule 13 (contact_rules.absent_on), in the loaded range
     own_calls: list[tuple[int, datetime, datetime]]  # (call id, start, end), local
     lines_busy: list[Interval]
     found_request_ids: frozenset[int]
@@ -277,6 +298,7 @@ def load_booking_context(
         availability=row["availability"],
         potentially_available=bool(row["potentially_available"]),
         cooling_until=row["cooling_until"],
+        absent_dates=frozenset(row["absent_dates"] or ()),
         own_calls=list(
             zip(row["own_ids"] or [], row["own_starts"] or [], row["own_ends"] or [], strict=True)
         ),
@@ -435,6 +457,35 @@ def check_explicit_time(
         )
 
 
+def context_free_slots(
+    context: BookingContext,
+    settings: Settings,
+    start: datetime,
+    duration_minutes: int,
+    *,
+    days: int | None = None,
+    limit: int | None = None,
+) -> list[FreeSlot]:
+    """The free slots the context leaves from ``start`` on (rules 1-3): the slot finder with
+    the therapist's calls and the busy lines taken, and public holidays and the therapist's
+    absent days (rule 13) closed, one set of days without calls."""
+    tz = ZoneInfo(settings.timezone)
+    days = settings.scheduling_horizon_days if days is None else days
+    first_day = start.astimezone(tz).date()
+    last_day = first_day + timedelta(days=max(days - 1, 0))
+    return find_free_slots(
+        context.availability,
+        [*context.own_intervals(), *context.lines_busy],
+        holiday_dates(settings, first_day, last_day) | context.absent_dates,
+        start,
+        days,
+        duration_minutes,
+        settings.call_slot_minutes,
+        tz,
+        limit=limit,
+    )
+
+
 def first_free_slot(
     context: BookingContext,
     settings: Settings,
@@ -443,20 +494,7 @@ def first_free_slot(
     *,
     days: int | None = None,
 ) -> FreeSlot | None:
-    tz = ZoneInfo(settings.timezone)
-    days = settings.scheduling_horizon_days if days is None else days
-    first_day = start.astimezone(tz).date()
-    slots = find_free_slots(
-        context.availability,
-        [*context.own_intervals(), *context.lines_busy],
-        holiday_dates(settings, first_day, first_day + timedelta(days=max(days - 1, 0))),
-        start,
-        days,
-        duration_minutes,
-        settings.call_slot_minutes,
-        tz,
-        limit=1,
-    )
+    slots = context_free_slots(context, settings, start, duration_minutes, days=days, limit=1)
     return slots[0] if slots else None
 
 
@@ -516,9 +554,10 @@ def schedule_call(
 
     Without ``scheduled_date``/``scheduled_time`` the earliest free slot is taken (rule 3):
     not in the past, not before ``not_before``, within ``SCHEDULING_HORIZON_DAYS`` of where the
-    search starts, no holidays, only active therapists outside their cooling period, and a
-    free phone line (rule 2). An explicit time is checked against the therapist's own calls
-    and the phone lines, but may lie outside the telephone hours (staff decide).
+    search starts, no holidays and no day the therapist is away (rule 13), only active
+    therapists outside their cooling period, and a free phone line (rule 2). An explicit time
+    is checked against the therapist's own calls and the phone lines, but may lie outside the
+    telephone hours or on an absent day (staff decide; the call shows it).
 
     Raises ``NotFound`` (therapist), ``Unprocessable`` (placement requests, times),
     ``Conflict`` (``slot_taken``, ``no_line_available``, ``no_slot_available``,
@@ -609,7 +648,8 @@ def free_slots(
     days: int | None = None,
     duration_minutes: int | None = None,
 ) -> list[FreeSlot]:
-    """The therapist's free slots by rules 1-3, as automatic scheduling sees them.
+    """The therapist's free slots by rules 1-3 (absent days closed, rule 13), as automatic
+    scheduling sees them.
 
     The cooling period (rule 9) is not applied: it restricts automatic contact, while staff
     may still pick one of these slots themselves.
@@ -629,16 +669,7 @@ def free_slots(
     if context is None:
         raise NotFound(f"Therapist {therapist_id} does not exist.", details={"id": therapist_id})
     check_therapist_active(context)
-    return find_free_slots(
-        context.availability,
-        [*context.own_intervals(), *context.lines_busy],
-        holiday_dates(settings, start.date(), start.date() + timedelta(days=max(days - 1, 0))),
-        start,
-        days,
-        duration,
-        settings.call_slot_minutes,
-        tz,
-    )
+    return context_free_slots(context, settings, start, duration, days=days)
 
 
 def move_call(
