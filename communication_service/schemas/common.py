@@ -43,6 +43,13 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
+class QueryBoolean(fields.Boolean):
+    """``true``/``false`` (or ``1``/``0``) in a query string."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(truthy={"true", "1"}, falsy={"false", "0"}, **kwargs)
+
+
 class StrictInteger(fields.Integer):
     """An integer as the OpenAPI document says it: a JSON integer (not ``"5"``, ``5.5`` or
     ``true``). In a query string, ``parse_query`` turns exactly the ASCII digits into one.

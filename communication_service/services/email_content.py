@@ -45,9 +45,14 @@ class PatientLine:
         age: int | None,
         diagnose: str | None = None,
     ) -> PatientLine:
-        initial = f"{nachname_initial}." if nachname_initial else ""
-        label = " ".join(part for part in (vorname, initial) if part) or "Ohne Namen"
-        return cls(label, age, reference, diagnose)
+        return cls(patient_label(vorname, nachname_initial), age, reference, diagnose)
+
+
+def patient_label(vorname: str | None, nachname_initial: str | None) -> str:
+    """A patient as therapists and staff lists see them (rule 5): first name and initial of
+    the last name, "Anna M."."""
+    initial = f"{nachname_initial}." if nachname_initial else ""
+    return " ".join(part for part in (vorname, initial) if part) or "Ohne Namen"
 
 
 @dataclass(frozen=True, slots=True)
