@@ -18,8 +18,8 @@ class PlacementRequestListResource(Resource):
     @response(
         PlacementRequestSchema,
         paginated=True,
-        summary="Placement requests by id, each with patient, therapist and where it stands; "
-        "filter by therapist_id, patient_id, status, contact_state",
+        summary="Placement requests, newest first, each with patient, therapist and where it "
+        "stands; filter by therapist_id, patient_id, status, contact_state",
         errors=(422,),
     )
     def get(self, filters):

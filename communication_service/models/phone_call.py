@@ -121,7 +121,7 @@ class PhoneCallBatch(db.Model):
         sa.Index(
             "idx_phone_call_batches_follow_up",
             "placement_request_id",
-            postgresql_where=sa.text("follow_up_required"),
+            postgresql_where=sa.text("follow_up_required IS TRUE"),
         ),
         {"schema": "communication_service"},
     )

@@ -8,6 +8,8 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from communication_service.services.listing import MAX_PER_PAGE
+
 # PostgreSQL ``integer``: a larger id cannot exist, and sending one to the database is an error.
 PG_INTEGER_MAX = 2**31 - 1
 
@@ -96,9 +98,6 @@ class UniqueList(fields.List):
         if duplicates:
             raise self.make_error("duplicates", duplicates=", ".join(map(str, duplicates)))
         return items
-
-
-MAX_PER_PAGE = 200
 
 
 class PageQuerySchema(Schema):

@@ -96,27 +96,38 @@ def next_email_allowed_on(
     today: Day,
     time_zone: str | sa.ColumnElement[str],
     interval_days: int | sa.ColumnElement[int],
-) -> sa.ScalarSelect[date | None]:
+) -> sa.ColumnElement[date | None]:
     """Rule 4, the one definition: the first day a batching email may go out to the therapist
     again, or NULL when no email counts.
 
     An email sent on day D (the calendar day in ``time_zone``) allows the next one on
     D + ``interval_days``; an email on its way (queued, sending) counts as sent ``today``.
     Drafts and failed emails do not count; any other email does, staff emails included.
+    Only the last sent email matters, so each part is one probe of
+    ``idx_emails_therapist_status_sent_at`` however many emails the therapist has had.
     """
-    email = emails.alias("counted_email")
-    utc = sa.literal_column("'UTC'")
-    sent_on = sa.cast(sa.func.timezone(time_zone, sa.func.timezone(utc, email.c.sent_at)), sa.Date)
-    on_its_way = email.c.status.in_([constant(email.c.status, s) for s in EMAIL_ON_ITS_WAY])
-    counted = (*EMAIL_ON_ITS_WAY, EmailStatus.SENT)
-    return (
-        sa.select(sa.func.max(sa.case((on_its_way, today), else_=sent_on)) + interval_days)
+    waiting, sent = emails.alias("email_on_its_way"), emails.alias("sent_email")
+    on_its_way = (
+        sa.select(sa.literal_column("1"))
         .where(
-            email.c.therapist_id == therapist_id,
-            email.c.status.in_([constant(email.c.status, s) for s in counted]),
+            waiting.c.therapist_id == therapist_id,
+            waiting.c.status.in_([constant(waiting.c.status, s) for s in EMAIL_ON_ITS_WAY]),
+        )
+        .limit(sa.literal_column("1"))
+        .scalar_subquery()
+    )
+    last_sent_at = (
+        sa.select(sa.func.max(sent.c.sent_at))
+        .where(
+            sent.c.therapist_id == therapist_id,
+            sent.c.status == constant(sent.c.status, EmailStatus.SENT),
         )
         .scalar_subquery()
     )
+    utc = sa.literal_column("'UTC'")
+    sent_on = sa.cast(sa.func.timezone(time_zone, sa.func.timezone(utc, last_sent_at)), sa.Date)
+    # GREATEST skips NULLs; NULL + n is NULL: no email that counts, no restriction.
+    return sa.func.greatest(sa.case((on_its_way.is_not(None), today)), sent_on) + interval_days
 
 
 def emailed_within_interval(

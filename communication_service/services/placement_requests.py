@@ -26,7 +26,7 @@ from communication_service.models import (
     PlacementRequest,
     Therapist,
 )
-from communication_service.reads import ReadQuery, constant
+from communication_service.reads import ReadQuery, constant, prefixed
 from communication_service.services import contact_rules as rules
 from communication_service.services.email_content import patient_label, recipient_name
 from communication_service.services.listing import EstimatedTotalListing, PagedStatements
@@ -48,16 +48,18 @@ REQUEST_COLUMNS = tuple(placement_requests.c.keys())
 
 
 def _unanswered_emails(request_id: sa.ColumnElement[int]) -> sa.Select:
-    """The sent emails carrying the request that have no recorded reply."""
+    """The sent emails carrying the request that have no recorded reply, latest first (read
+    backwards from ``idx_email_batches_request_email``: the first one found is the answer)."""
     email, batch = emails.alias("unanswered_email"), email_batches.alias("unanswered_batch")
     return (
-        sa.select(email.c.id)
-        .join(batch, batch.c.email_id == email.c.id)
+        sa.select(batch.c.email_id)
+        .join(email, email.c.id == batch.c.email_id)
         .where(
             batch.c.placement_request_id == request_id,
             email.c.status == constant(email.c.status, EmailStatus.SENT),
             email.c.response_received.is_not(True),
         )
+        .order_by(batch.c.email_id.desc())
     )
 
 
@@ -100,27 +102,35 @@ def _shown(page: sa.Subquery) -> sa.Select:
     """The requests of ``page`` with their patient's and therapist's names and their state:
     whether it waits, the latest unanswered email and the next scheduled call carrying it,
     whether it needs staff."""
-    unanswered = _unanswered_emails(page.c.id)
-    latest_email = unanswered.with_only_columns(
-        sa.func.max(unanswered.selected_columns[0]), maintain_column_froms=True
+    one = sa.literal_column("1")
+    latest_email = _unanswered_emails(page.c.id).limit(one)
+    next_call = _scheduled_calls(page.c.id).limit(one)
+    # Looked up by id for each row of the page (LIMIT keeps PostgreSQL from turning the
+    # lookup into a join that hashes every patient or therapist for one page).
+    patient = (
+        sa.select(
+            patients.c.vorname.label("patient_vorname"),
+            sa.func.left(patients.c.nachname, one).label("patient_initial"),
+        )
+        .where(patients.c.id == page.c.patient_id)
+        .limit(one)
+        .lateral("patient")
     )
-    next_call = _scheduled_calls(page.c.id).limit(sa.literal_column("1"))
+    therapist = (
+        sa.select(*prefixed(therapists, "therapist_", ("titel", "vorname", "nachname")))
+        .where(therapists.c.id == page.c.therapist_id)
+        .limit(one)
+        .lateral("therapist")
+    )
     return sa.select(
         *(page.c[name] for name in REQUEST_COLUMNS),
-        patients.c.vorname.label("patient_vorname"),
-        sa.func.left(patients.c.nachname, sa.literal_column("1")).label("patient_initial"),
-        therapists.c.titel.label("therapist_titel"),
-        therapists.c.vorname.label("therapist_vorname"),
-        therapists.c.nachname.label("therapist_nachname"),
+        *patient.c,
+        *therapist.c,
         CONTACT_STATES["waiting"](page).label("waiting"),
         latest_email.scalar_subquery().label("unanswered_email_id"),
         next_call.scalar_subquery().label("scheduled_call_id"),
         CONTACT_STATES["needs_staff"](page).label("needs_staff"),
-    ).select_from(
-        page.outerjoin(patients, patients.c.id == page.c.patient_id).outerjoin(
-            therapists, therapists.c.id == page.c.therapist_id
-        )
-    )
+    ).select_from(page.outerjoin(patient, sa.true()).outerjoin(therapist, sa.true()))
 
 
 _REQUEST_BY_ID = ReadQuery(
@@ -180,11 +190,11 @@ def _request_list_statements(columns: tuple[str, ...], state: str | None) -> Pag
     if state is not None:
         conditions.append(CONTACT_STATES[state](placement_requests))
     matching = sa.select(placement_requests).where(*conditions)
-    return PagedStatements(matching, ("id",), _shown)
+    return PagedStatements(matching, ("id",), _shown, descending=True)
 
 
 def list_placement_requests(ctx: Context, filters: Mapping[str, Any]) -> EstimatedTotalListing:
-    """Requests by id (oldest first), filtered by ``therapist_id``, ``patient_id``,
+    """Requests newest first (by id), filtered by ``therapist_id``, ``patient_id``,
     ``status`` and ``contact_state`` (one of ``CONTACT_STATES``)."""
     params = {name: filters[name] for name in _BY_COLUMN if filters.get(name) is not None}
     statements = _request_list_statements(tuple(params), filters.get("contact_state"))

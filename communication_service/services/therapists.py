@@ -52,16 +52,14 @@ def _with_contact_state(page: sa.Subquery) -> sa.Select:
     ``now_time`` (local), ``time_zone``, ``interval_days`` (rule 4), ``cooling_days`` (9)."""
     # Typed: PostgreSQL prepares the statement before it sees a value.
     today_ = sa.cast(sa.bindparam("today"), sa.Date)
-    request = placement_requests.alias("open_request")
-    requests = (
-        sa.select(
-            sa.func.count().label("open_requests"),
-            sa.func.count()
-            .filter(rules.request_awaits_first_contact(request))
-            .label("open_requests_not_contacted"),
-        )
-        .where(request.c.therapist_id == page.c.id, rules.request_is_open(request))
-        .lateral("open_requests")
+    open_request, waiting = (placement_requests.alias(n) for n in ("open_request", "waiting"))
+    # Counted as two scalar subqueries: "not yet contacted" in a WHERE becomes anti-joins,
+    # which PostgreSQL runs at about half the cost of the same test per row in a FILTER.
+    open_requests = sa.select(sa.func.count()).where(
+        open_request.c.therapist_id == page.c.id, rules.request_is_open(open_request)
+    )
+    not_contacted = sa.select(sa.func.count()).where(
+        waiting.c.therapist_id == page.c.id, rules.request_awaits_first_contact(waiting)
     )
     call = phone_calls.alias("next_call")
     next_call = (
@@ -91,10 +89,10 @@ def _with_contact_state(page: sa.Subquery) -> sa.Select:
         page.c.letzter_kontakt_telefon.label("last_phone_contact"),
         rules.still_in_force(allowed_on, today_).label("next_email_allowed_on"),
         rules.still_in_force(cooling, today_).label("cooling_until"),
-        requests.c.open_requests,
-        requests.c.open_requests_not_contacted,
+        open_requests.scalar_subquery().label("open_requests"),
+        not_contacted.scalar_subquery().label("open_requests_not_contacted"),
         *(next_call.c[name].label(f"next_call_{name}") for name in NEXT_CALL_KEYS),
-    ).select_from(page.join(requests, sa.true()).outerjoin(next_call, sa.true()))
+    ).select_from(page.outerjoin(next_call, sa.true()))
 
 
 def _therapist_row(row: Sequence[Any]) -> dict[str, Any]:

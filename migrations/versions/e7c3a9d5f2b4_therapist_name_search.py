@@ -15,7 +15,11 @@
   (``pg_trgm``: substring matches) and a btree ``(key, id)`` for the list's order.
 - ``matching_service.placement_requests (status, id)``: the request list by status in id
   order; ``communication_service.phone_call_batches (placement_request_id) WHERE
-  follow_up_required``: the few requests flagged for staff, without reading every batch.
+  follow_up_required IS TRUE``: the few requests flagged for staff, without reading every batch;
+  ``communication_service.emails (therapist_id, status, sent_at)`` instead of
+  ``(therapist_id, status)``: rule 4 reads a therapist's last sent email with one probe;
+  ``communication_service.email_batches (placement_request_id, email_id)`` instead of
+  ``(placement_request_id)``: a request's latest unanswered email is the first one read.
 
 ``unaccent`` and ``pg_trgm`` are trusted extensions (a database owner may create them); like
 ``btree_gist`` they stay on downgrade (other objects may use them).
@@ -116,17 +120,45 @@ def upgrade():
         ["status", "id"],
         schema="matching_service",
     )
+    # Rule 4 reads a therapist's last sent email: the index ends with sent_at (and still
+    # serves every lookup by therapist and status the shorter one did).
+    op.drop_index("idx_emails_therapist_id_status", table_name="emails", schema=CS)
+    op.create_index(
+        "idx_emails_therapist_status_sent_at",
+        "emails",
+        ["therapist_id", "status", "sent_at"],
+        schema=CS,
+    )
+    # A request's emails, latest first: the list shows its latest unanswered one.
+    op.drop_index("idx_email_batches_placement_request_id", table_name="email_batches", schema=CS)
+    op.create_index(
+        "idx_email_batches_request_email",
+        "email_batches",
+        ["placement_request_id", "email_id"],
+        schema=CS,
+    )
     op.create_index(
         "idx_phone_call_batches_follow_up",
         "phone_call_batches",
         ["placement_request_id"],
         schema=CS,
-        postgresql_where=sa.text("follow_up_required"),
+        postgresql_where=sa.text("follow_up_required IS TRUE"),
     )
 
 
 def downgrade():
     op.drop_index("idx_phone_call_batches_follow_up", table_name="phone_call_batches", schema=CS)
+    op.drop_index("idx_email_batches_request_email", table_name="email_batches", schema=CS)
+    op.create_index(
+        "idx_email_batches_placement_request_id",
+        "email_batches",
+        ["placement_request_id"],
+        schema=CS,
+    )
+    op.drop_index("idx_emails_therapist_status_sent_at", table_name="emails", schema=CS)
+    op.create_index(
+        "idx_emails_therapist_id_status", "emails", ["therapist_id", "status"], schema=CS
+    )
     op.drop_index(
         "idx_placement_requests_status_id",
         table_name="placement_requests",

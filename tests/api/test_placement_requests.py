@@ -87,19 +87,19 @@ def test_the_requests_are_read_only_here(client, session):
     assert session.execute(sa.select(sa.func.count()).select_from(PlacementRequest)).scalar() == 1
 
 
-def test_the_list_pages_by_id_and_filters_by_therapist_patient_and_status(client, session):
+def test_the_list_pages_newest_first_and_filters_by_therapist_patient_and_status(client, session):
     eva, ole = make_therapist(session), make_therapist(session)
     anna = make_patient(session)
     first = make_placement_request(session, therapist_id=eva, patient_id=anna)
     second = make_placement_request(session, therapist_id=ole, patient_id=anna)
     third = make_placement_request(session, therapist_id=eva, status="rejected")
     fourth = make_placement_request(session, therapist_id=ole, status="accepted")
-    page = listed(client, "per_page=3")
-    assert [r["id"] for r in page["data"]] == [first, second, third]
+    page = listed(client, "per_page=3")  # newest first
+    assert [r["id"] for r in page["data"]] == [fourth, third, second]
     assert page["total"] == 4
-    assert ids(client, "per_page=3&page=2") == [fourth]
-    assert ids(client, f"therapist_id={eva}") == [first, third]
-    assert ids(client, f"patient_id={anna}") == [first, second]
+    assert ids(client, "per_page=3&page=2") == [first]
+    assert ids(client, f"therapist_id={eva}") == [third, first]
+    assert ids(client, f"patient_id={anna}") == [second, first]
     assert ids(client, "status=rejected") == [third]
     assert ids(client, f"therapist_id={ole}&status=open") == [second]
     assert listed(client, "therapist_id=999")["data"] == []

@@ -350,7 +350,7 @@ def test_open_requests_not_yet_contacted_are_those_batching_would_take(client, s
     state = contact_state(client, therapist)
     assert (state["open_requests"], state["open_requests_not_contacted"]) == (5, 2)
     waiting = client.get(f"/api/placement-requests?therapist_id={therapist}&contact_state=waiting")
-    assert [r["id"] for r in waiting.get_json()["data"]] == [untouched, canceled_call]
+    assert [r["id"] for r in waiting.get_json()["data"]] == [canceled_call, untouched]
 
 
 def test_next_scheduled_call_is_the_next_one_not_started(client, session, clock):
