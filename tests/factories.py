@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import date
+from datetime import date, time
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +20,8 @@ from communication_service.models import (
     EmailBatch,
     Patient,
     PatientStatus,
+    PhoneCall,
+    PhoneCallBatch,
     PlacementRequest,
     PlacementRequestStatus,
     Therapist,
@@ -104,6 +106,43 @@ def make_email(
             {"email_id": email_id, "placement_request_id": request_id, "priority": priority},
         )
     return email_id
+
+
+def make_phone_call(
+    session: Session,
+    *,
+    therapist_id: int,
+    scheduled_date: date,
+    scheduled_time: time,
+    placement_request_ids: tuple[int, ...] = (),
+    follow_up_required: bool = False,
+    **values: Any,
+) -> int:
+    """A call row as written directly (``scheduled`` unless told otherwise), carrying the
+    requests in order; ``follow_up_required`` on each of its batches."""
+    values.setdefault("status", "scheduled")
+    call_id = _insert(
+        session,
+        PhoneCall,
+        {
+            "therapist_id": therapist_id,
+            "scheduled_date": scheduled_date,
+            "scheduled_time": scheduled_time,
+            **values,
+        },
+    )
+    for priority, request_id in enumerate(placement_request_ids, start=1):
+        _insert(
+            session,
+            PhoneCallBatch,
+            {
+                "phone_call_id": call_id,
+                "placement_request_id": request_id,
+                "priority": priority,
+                "follow_up_required": follow_up_required,
+            },
+        )
+    return call_id
 
 
 SEED_ROWS = """

@@ -13,6 +13,7 @@ from communication_service.schemas.common import (
     Choice,
     HourMinute,
     PageQuerySchema,
+    QueryBoolean,
     RowId,
     StrictBoolean,
     StrictInteger,
@@ -60,13 +61,6 @@ class IdKey(fields.String):
         if not re.fullmatch(ID_KEY_PATTERN, text) or int(text) > PG_INTEGER_MAX:
             raise self.make_error("invalid_id")
         return int(text)
-
-
-class QueryBoolean(fields.Boolean):
-    """``true``/``false`` (or ``1``/``0``) in a query string."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(truthy={"true", "1"}, falsy={"false", "0"}, **kwargs)
 
 
 class EmailListQuerySchema(PageQuerySchema):

@@ -153,8 +153,7 @@ def eligible_requests(
         .where(
             therapist_ok,
             rules.request_is_due(today),
-            sa.not_(rules.request_was_emailed(placement_requests.c.id)),
-            sa.not_(rules.request_has_live_call(placement_requests.c.id)),
+            rules.request_awaits_first_contact(placement_requests),
         )
         .subquery("ranked")
     )

@@ -1,16 +1,19 @@
-"""SQL predicates of the contact rules (docs/rules.md), shared by the jobs that create contacts.
+"""SQL predicates of the contact rules (docs/rules.md), shared by the jobs that create contacts
+and the lists that show where each therapist and request stands.
 
-Each function returns a Core expression to put in a ``WHERE``; the jobs combine them into
-set-based statements, so a rule is written once and evaluated by PostgreSQL for all rows.
+Each function returns a Core expression to put in a ``WHERE`` or a ``SELECT``; the jobs combine
+them into set-based statements, so a rule is written once and evaluated by PostgreSQL for all
+rows. Constants are written into the SQL (``reads.constant``) and values may be given as bind
+parameters, so the lists' prepared statements (``reads.ReadQuery``) embed the same expressions.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import sqlalchemy as sa
 
-from communication_service.clock import Clock, local_midnight_utc
+from communication_service.clock import Clock
 from communication_service.config import Settings
 from communication_service.models import (
     Email,
@@ -26,6 +29,7 @@ from communication_service.models import (
     TherapistStatus,
 )
 from communication_service.models.therapist_absence import TherapistAbsence
+from communication_service.reads import constant
 
 therapists = Therapist.__table__
 placement_requests = PlacementRequest.__table__
@@ -40,14 +44,24 @@ phone_call_batches = PhoneCallBatch.__table__
 ONE_MINUTE = sa.literal_column("interval '1 minute'", sa.Interval())
 SCHEDULED = sa.literal_column(f"'{PhoneCallStatus.SCHEDULED.value}'")
 UNSENT = (EmailStatus.DRAFT, EmailStatus.QUEUED)  # an email that can still change
+# A day, or an expression giving one (a bind parameter in a prepared statement).
+Day = date | sa.ColumnElement[date]
+# Emails that count for rule 4 (decision 11): on their way, or sent.
+EMAIL_ON_ITS_WAY = (EmailStatus.QUEUED, EmailStatus.SENDING)
 
 
 def therapist_is_active(therapist: sa.FromClause = therapists) -> sa.ColumnElement[bool]:
-    return therapist.c.status == TherapistStatus.ACTIVE
+    return therapist.c.status == constant(therapist.c.status, TherapistStatus.ACTIVE)
 
 
 def has_email_address(therapist: sa.FromClause = therapists) -> sa.ColumnElement[bool]:
-    return sa.func.nullif(sa.func.btrim(therapist.c.email), "").is_not(None)
+    return sa.func.nullif(sa.func.btrim(therapist.c.email), sa.literal_column("''")).is_not(None)
+
+
+def still_in_force(day: sa.ColumnElement[date | None], today: Day) -> sa.ColumnElement[date | None]:
+    """``day`` — the first day something is allowed again — when it lies after ``today``;
+    NULL when the restriction no longer holds (or never did). ``day`` is evaluated once."""
+    return sa.func.nullif(sa.func.greatest(day, today), today)
 
 
 def cooling_until(
@@ -71,7 +85,7 @@ def cooling_until(
         )
         .where(
             rejected.c.therapist_id == therapist_id,
-            rejected.c.status == PlacementRequestStatus.REJECTED,
+            rejected.c.status == constant(rejected.c.status, PlacementRequestStatus.REJECTED),
         )
         .scalar_subquery()
     )
@@ -85,22 +99,58 @@ def in_cooling_period(
     return sa.func.coalesce(until, today) > today
 
 
+def next_email_allowed_on(
+    therapist_id: sa.ColumnElement[int],
+    today: Day,
+    time_zone: str | sa.ColumnElement[str],
+    interval_days: int | sa.ColumnElement[int],
+) -> sa.ColumnElement[date | None]:
+    """Rule 4, the one definition: the first day a batching email may go out to the therapist
+    again, or NULL when no email counts.
+
+    An email sent on day D (the calendar day in ``time_zone``) allows the next one on
+    D + ``interval_days``; an email on its way (queued, sending) counts as sent ``today``.
+    Drafts and failed emails do not count; any other email does, staff emails included.
+    Only the last sent email matters, so each part is one probe of
+    ``idx_emails_therapist_status_sent_at`` however many emails the therapist has had.
+    """
+    waiting, sent = emails.alias("email_on_its_way"), emails.alias("sent_email")
+    on_its_way = (
+        sa.select(sa.literal_column("1"))
+        .where(
+            waiting.c.therapist_id == therapist_id,
+            waiting.c.status.in_([constant(waiting.c.status, s) for s in EMAIL_ON_ITS_WAY]),
+        )
+        .limit(sa.literal_column("1"))
+        .scalar_subquery()
+    )
+    last_sent_at = (
+        sa.select(sa.func.max(sent.c.sent_at))
+        .where(
+            sent.c.therapist_id == therapist_id,
+            sent.c.status == constant(sent.c.status, EmailStatus.SENT),
+        )
+        .scalar_subquery()
+    )
+    utc = sa.literal_column("'UTC'")
+    sent_on = sa.cast(sa.func.timezone(time_zone, sa.func.timezone(utc, last_sent_at)), sa.Date)
+    # GREATEST skips NULLs; NULL + n is NULL: no email that counts, no restriction.
+    return sa.func.greatest(sa.case((on_its_way.is_not(None), today)), sent_on) + interval_days
+
+
 def emailed_within_interval(
     therapist_id: sa.ColumnElement[int], today: date, clock: Clock, settings: Settings
 ) -> sa.ColumnElement[bool]:
-    """Rule 4: the therapist has an email on its way (queued, sending) or one sent within the
-    last CONTACT_INTERVAL_DAYS calendar days (sent on day D → next one on D + interval)."""
-    window_start = local_midnight_utc(
-        today - timedelta(days=settings.contact_interval_days - 1), clock
+    """Rule 4: ``today`` lies before ``next_email_allowed_on`` (sent on day D → the next one
+    on D + CONTACT_INTERVAL_DAYS; never true without an email that counts)."""
+    allowed = next_email_allowed_on(
+        therapist_id, today, clock.tz.key, settings.contact_interval_days
     )
-    recent = emails.alias("recent_email")
-    return sa.exists().where(
-        recent.c.therapist_id == therapist_id,
-        sa.or_(
-            recent.c.status.in_([EmailStatus.QUEUED, EmailStatus.SENDING]),
-            sa.and_(recent.c.status == EmailStatus.SENT, recent.c.sent_at >= window_start),
-        ),
-    )
+    return sa.func.coalesce(allowed, today) > today
+
+
+def request_is_open(request: sa.FromClause = placement_requests) -> sa.ColumnElement[bool]:
+    return request.c.status == constant(request.c.status, PlacementRequestStatus.OPEN)
 
 
 def patient_is_placed(patient_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
@@ -116,9 +166,21 @@ def request_is_due(today: date, request: sa.FromClause = placement_requests):
     """Open, its ``next_contact_after`` (if any) is today or earlier, and its patient is not
     placed elsewhere."""
     return sa.and_(
-        request.c.status == PlacementRequestStatus.OPEN,
+        request_is_open(request),
         sa.or_(request.c.next_contact_after.is_(None), request.c.next_contact_after <= today),
         ~patient_is_placed(request.c.patient_id),
+    )
+
+
+def request_awaits_first_contact(
+    request: sa.FromClause = placement_requests,
+) -> sa.ColumnElement[bool]:
+    """Open, in no email batch and on no live call: what the batching job may still take
+    (once due), and what the lists call "not yet contacted" (``waiting``)."""
+    return sa.and_(
+        request_is_open(request),
+        sa.not_(request_was_emailed(request.c.id)),
+        sa.not_(request_has_live_call(request.c.id)),
     )
 
 
@@ -137,7 +199,7 @@ def request_has_live_call(request_id: sa.ColumnElement[int]) -> sa.ColumnElement
     return sa.exists().where(
         batch.c.placement_request_id == request_id,
         call.c.id == batch.c.phone_call_id,
-        call.c.status != PhoneCallStatus.CANCELED,
+        call.c.status != constant(call.c.status, PhoneCallStatus.CANCELED),
     )
 
 
@@ -162,7 +224,7 @@ def has_scheduled_call(
     call = phone_calls.alias("pending_call")
     return sa.exists().where(
         call.c.therapist_id == therapist_id,
-        call.c.status == PhoneCallStatus.SCHEDULED,
+        call.c.status == constant(call.c.status, PhoneCallStatus.SCHEDULED),
         ~call_is_overdue(now_local, call),
     )
 

@@ -61,8 +61,7 @@ class PatientLine:
     ) -> PatientLine:
         """From the patient's columns; a value the settings leave out is passed as None
         (the batching job does not even read it)."""
-        initial = f"{nachname_initial}." if nachname_initial else ""
-        label = " ".join(part for part in (vorname, initial) if part) or "Ohne Namen"
+        label = patient_label(vorname, nachname_initial)
         # Called for every patient of every batching email: what is not given costs nothing.
         facts = [] if age is None else [f"{age} Jahre"]
         if diagnose:
@@ -213,6 +212,13 @@ def greeting(anrede: str | None, titel: str | None, vorname: str | None, nachnam
 def recipient_name(titel: str | None, vorname: str | None, nachname: str) -> str:
     """The To display name: the full title as the therapist gives it."""
     return " ".join(part for part in (titel, vorname, nachname) if part)
+
+
+def patient_label(vorname: str | None, nachname_initial: str | None) -> str:
+    """A patient as therapists and staff lists see them (rule 5): first name and initial of
+    the last name, "Anna M."."""
+    initial = f"{nachname_initial}." if nachname_initial else ""
+    return " ".join(part for part in (vorname, initial) if part) or "Ohne Namen"
 
 
 # --- rendering ---------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from communication_service.models import (
 from communication_service.reads import Reader, ReadQuery, prefixed
 from communication_service.services import contact_rules
 from communication_service.services.contact_rules import call_is_overdue, patient_is_placed
+from communication_service.services.listing import EXACT_TOTAL_UP_TO
 from communication_service.services.outcomes import (
     DECISIVE_OUTCOMES,
     OutcomeEffects,
@@ -300,11 +301,6 @@ def _calls_page(stmt: sa.Select) -> tuple[sa.Subquery, tuple[Any, ...]]:
         .subquery("page")
     )
     return page, (page.c.scheduled_date, page.c.scheduled_time, page.c.id)
-
-
-# Totals up to this many matching calls are exact; beyond, they are PostgreSQL's estimate
-# (counting a long list would read all of it for every page; docs/api.md, "Lists and totals").
-EXACT_TOTAL_UP_TO = 1_000
 
 
 @functools.cache

@@ -161,7 +161,8 @@ def test_the_main_flows_through_the_generated_client(
 
     # Read a therapist: the telephone hours are the typed Availability the update takes.
     therapist = call("therapists.get_therapist", 200, therapist_id=therapist_id, client=api)
-    assert isinstance(therapist, m.Therapist)
+    assert isinstance(therapist, m.TherapistContact)
+    assert isinstance(therapist.contact_state, m.ContactState)
     assert therapist.status is m.TherapistStatus.ACTIVE
     assert isinstance(therapist.telefonische_erreichbarkeit, m.Availability)
     monday = therapist.telefonische_erreichbarkeit.monday
