@@ -44,12 +44,14 @@ from enum import Enum
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql.psycopg2 import dialect as psycopg2_dialect
 from sqlalchemy.orm import Session
 
 from communication_service.clock import Clock, utc_naive
 from communication_service.config import Settings
 from communication_service.context import Context
 from communication_service.models import EmailStatus
+from communication_service.reads import constant
 from communication_service.services import contact_rules as rules
 from communication_service.services.email_content import (
     UnsendableEmail,
@@ -69,7 +71,10 @@ therapists = rules.therapists
 
 CLAIM_CHUNK = 100  # emails claimed (marked 'sending') per statement
 ERROR_MESSAGE_MAX = 1000
-ASYNC_COMMIT = sa.func.set_config("synchronous_commit", "off", True)  # SET LOCAL
+# SET LOCAL synchronous_commit = off, as a column: written into the SQL, no parameters.
+ASYNC_COMMIT = sa.func.set_config(
+    sa.literal_column("'synchronous_commit'"), sa.literal_column("'off'"), sa.true()
+)
 
 
 class Delivery(Enum):
@@ -233,6 +238,7 @@ def send_emails(
     with (
         SmtpConnection(settings) as smtp,
         DatabaseWorker(ctx) as database,
+        DeliveryLedger(ctx) as ledger,
     ):
         next_chunk = database.claim(_chunk_size(limit, done))
         while claimed := next_chunk.result():
@@ -259,7 +265,10 @@ def send_emails(
                     in_hand = [r["id"] for r in claimed[index + 1 :] + next_chunk.result()]
                     held_since = utc_naive(clock)
                 # Stored before the next email goes out: a crash repeats at most this one.
-                database.record(row, delivery, keep_alive_ids=in_hand)
+                if delivery.outcome is Delivery.SENT and not in_hand:
+                    ledger.sent(row["id"])
+                else:
+                    database.record(row, delivery, keep_alive_ids=in_hand)
     return result
 
 
@@ -591,19 +600,23 @@ def record_delivery(
     session.commit()
 
 
-def _mark_sent(session: Session, clock: Clock, email_id: int) -> None:
-    """``sent`` and rule 11 (``email_contact_date``, ``letzter_kontakt_email``) in one statement."""
-    now = utc_naive(clock)
-    today = clock.now().date()
+def _mark_sent_statement() -> sa.Select:
+    """``sent`` and rule 11 (``email_contact_date``, ``letzter_kontakt_email``) in one
+    statement, committed without waiting for the disk flush (``ASYNC_COMMIT``); parameters
+    ``email_id``, ``now`` (UTC) and ``today`` (local)."""
+    now, today = sa.bindparam("now", type_=sa.DateTime()), sa.bindparam("today", type_=sa.Date())
     sent = (
         sa.update(emails)
-        .where(emails.c.id == email_id, emails.c.status == EmailStatus.SENDING)
+        .where(
+            emails.c.id == sa.bindparam("email_id", type_=sa.Integer()),
+            emails.c.status == constant(emails.c.status, EmailStatus.SENDING),
+        )
         .values(
-            status=EmailStatus.SENT,
+            status=constant(emails.c.status, EmailStatus.SENT),
             sent_at=now,
-            error_message=None,
-            sending_started_at=None,
-            next_attempt_at=None,
+            error_message=sa.null(),
+            sending_started_at=sa.null(),
+            next_attempt_at=sa.null(),
             updated_at=now,
         )
         .returning(emails.c.id, emails.c.therapist_id)
@@ -629,9 +642,51 @@ def _mark_sent(session: Session, clock: Clock, email_id: int) -> None:
         .returning(therapists.c.id)
         .cte("therapists_contacted")
     )
-    session.execute(
+    return (
         sa.select(sa.func.count(), ASYNC_COMMIT)
         .select_from(sent)
         .add_cte(requests_contacted)
         .add_cte(therapists_contacted)
     )
+
+
+MARK_SENT = _mark_sent_statement()
+# The same, as one round trip on an autocommit connection: its own transaction, committed.
+MARK_SENT_TRANSACTION = "BEGIN; " + str(MARK_SENT.compile(dialect=psycopg2_dialect())) + "; COMMIT"
+
+
+def _sent_parameters(clock: Clock, email_id: int) -> dict[str, Any]:
+    return {"email_id": email_id, "now": utc_naive(clock), "today": clock.now().date()}
+
+
+def _mark_sent(session: Session, clock: Clock, email_id: int) -> None:
+    session.execute(MARK_SENT, _sent_parameters(clock, email_id))
+
+
+class DeliveryLedger:
+    """Where a run stores each accepted email before the next one goes out: a connection of
+    its own, in autocommit mode, on which one round trip (``MARK_SENT_TRANSACTION``) is the
+    whole transaction. Used from the send loop's thread; other outcomes (rare) go through the
+    ``DatabaseWorker``."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.clock = ctx.clock
+        self.connection = (
+            ctx.session.get_bind().connect().execution_options(isolation_level="AUTOCOMMIT")
+        )
+
+    def sent(self, email_id: int) -> None:
+        try:
+            self.connection.exec_driver_sql(
+                MARK_SENT_TRANSACTION, _sent_parameters(self.clock, email_id)
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.connection.exec_driver_sql("ROLLBACK")
+            raise
+
+    def __enter__(self) -> DeliveryLedger:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.connection.close()
