@@ -35,6 +35,7 @@ import dataclasses
 import logging
 import smtplib
 import ssl
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -651,8 +652,15 @@ def _mark_sent_statement() -> sa.Select:
 
 
 MARK_SENT = _mark_sent_statement()
-# The same, as one round trip on an autocommit connection: its own transaction, committed.
-MARK_SENT_TRANSACTION = "BEGIN; " + str(MARK_SENT.compile(dialect=psycopg2_dialect())) + "; COMMIT"
+_MARK_SENT_DOLLAR = MARK_SENT.compile(dialect=psycopg2_dialect(paramstyle="numeric_dollar"))
+# The same, prepared once per run (planned once), then each email one round trip on an
+# autocommit connection that is its own transaction, committed.
+PREPARE_MARK_SENT = "PREPARE {name} AS " + _MARK_SENT_DOLLAR.string
+MARK_SENT_TRANSACTION = (
+    "BEGIN; EXECUTE {name}("
+    + ", ".join(f"%({name})s" for name in _MARK_SENT_DOLLAR.positiontup or ())
+    + "); COMMIT"
+)
 
 
 def _sent_parameters(clock: Clock, email_id: int) -> dict[str, Any]:
@@ -674,11 +682,15 @@ class DeliveryLedger:
         self.connection = (
             ctx.session.get_bind().connect().execution_options(isolation_level="AUTOCOMMIT")
         )
+        # A name of this run's own: the pooled connection may have served another run.
+        self.name = f"mark_sent_{uuid.uuid4().hex}"
+        self.connection.exec_driver_sql(PREPARE_MARK_SENT.format(name=self.name))
+        self.transaction = MARK_SENT_TRANSACTION.replace("{name}", self.name)
 
     def sent(self, email_id: int) -> None:
         try:
             self.connection.exec_driver_sql(
-                MARK_SENT_TRANSACTION, _sent_parameters(self.clock, email_id)
+                self.transaction, _sent_parameters(self.clock, email_id)
             )
         except BaseException:
             with contextlib.suppress(Exception):
@@ -689,4 +701,6 @@ class DeliveryLedger:
         return self
 
     def __exit__(self, *_: Any) -> None:
+        with contextlib.suppress(Exception):  # the connection goes back to the pool clean
+            self.connection.exec_driver_sql(f"DEALLOCATE {self.name}")
         self.connection.close()
