@@ -27,6 +27,10 @@ class DailyResult:
         parts = (self.batch.summary(), self.send.summary(), self.follow_ups.summary())
         return "run-daily: " + " | ".join(parts)
 
+    def details(self) -> list[str]:
+        """The ids behind the summaries' reasons (``--verbose``), job by job."""
+        return [*self.batch.details(), *self.send.details(), *self.follow_ups.details()]
+
 
 def run_daily(
     ctx: Context,
