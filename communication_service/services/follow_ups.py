@@ -149,8 +149,9 @@ def due_follow_ups(ctx: Context) -> list[sa.Row]:
 
 def skipped_emails(ctx: Context) -> sa.Select:
     """``(reason, email ids)`` of the emails old enough for a follow-up that get none from
-    this run: the first rule they fail, a therapist's rule of ``_therapist_rules`` or
-    ``_request_rules`` failed by every request of the email (NULL passes nothing)."""
+    this run, by the first rule they fail: one of ``_therapist_rules``, or one of
+    ``_request_rules`` that no request of the email passes together with the rules before it
+    (NULL passes nothing)."""
     today = ctx.clock.now().date()
     steps = [(name, passes.is_not(True)) for name, passes in _therapist_rules(ctx, today)]
     passed: list[sa.ColumnElement[bool]] = []
