@@ -1,8 +1,10 @@
 # Production image: gunicorn serving wsgi:app. Migrations are a separate step:
 #   docker run --rm -e DATABASE_URL=... IMAGE flask --app wsgi db upgrade
 # Runtime requirements only (no embedded PostgreSQL, no mail catcher, no test tools): without
-# DATABASE_URL the service refuses to start. Nothing is written to HOME or the image's
-# filesystem, so it runs with --read-only and any HOME.
+# DATABASE_URL, or (APP_ENV=production) without the sender's identity every email shows
+# (EMAIL_SENDER, EMAIL_REPLY_TO, ORGANISATION_*, CONTACT_PERSON, LEGAL_NOTICE), the service
+# refuses to start. Nothing is written to HOME or the image's filesystem, so it runs with
+# --read-only and any HOME.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -10,7 +12,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     FLASK_APP=wsgi \
-    LOG_FORMAT=json
+    LOG_FORMAT=json \
+    APP_ENV=production
 
 WORKDIR /app
 COPY requirements.txt .

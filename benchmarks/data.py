@@ -22,6 +22,22 @@ AVAILABILITY_VARIANTS = (
     '[{"start": "08:00", "end": "09:00"}], "friday": [{"start": "08:00", "end": "09:00"}]}',
 )
 SLOTS_PER_DAY = 96  # 08:00-16:00 on the 5-minute grid
+# The 100 most common German surnames (umlauts and ß included) and 20 first names: each
+# surname is borne by 1 in 100 therapists, as a name search meets them.
+SURNAMES = (  # noqa: SIM905 - a list of 100 names reads better as text
+    "Müller Schmidt Schneider Fischer Weber Meyer Wagner Becker Schulz Hoffmann Schäfer Koch "
+    "Bauer Richter Klein Wolf Schröder Neumann Schwarz Zimmermann Braun Krüger Hofmann "
+    "Hartmann Lange Schmitt Werner Schmitz Krause Meier Lehmann Schmid Schulze Maier Köhler "
+    "Herrmann König Walter Mayer Huber Kaiser Fuchs Peters Lang Scholz Möller Weiß Jung Hahn "
+    "Schubert Vogel Friedrich Keller Günther Frank Berger Winkler Roth Beck Lorenz Baumann "
+    "Franke Albrecht Schuster Simon Ludwig Böhm Winter Kraus Martin Schumacher Krämer Vogt "
+    "Stein Jäger Otto Sommer Groß Seidel Heinrich Brandt Haas Schreiber Graf Schulte Dietrich "
+    "Ziegler Kuhn Kühn Pohl Engel Horn Busch Bergmann Thomas Voigt Sauer Arnold Wolff Pfeiffer"
+).split()
+FIRST_NAMES = (  # noqa: SIM905
+    "Anna Jörg Sören Käthe Max Léa Bernd Ute Jürgen Maria Thomas Sabine Michael Petra Andreas "
+    "Monika Stefan Birgit Frank Renée"
+).split()
 
 
 @dataclass(frozen=True)
@@ -41,7 +57,8 @@ THERAPISTS_SQL = """
     SELECT i,
            CASE WHEN i %% 2 = 0 THEN 'Frau' ELSE 'Herr' END,
            CASE WHEN i %% 5 = 0 THEN 'Dr.' END,
-           'Vorname' || i, 'Nachname' || i,
+           (ARRAY[{first_names}])[1 + (i / {surname_count}) %% {first_name_count}],
+           (ARRAY[{surnames}])[1 + i %% {surname_count}],
            CASE WHEN i %% 20 = 0 THEN NULL ELSE 'praxis' || i || '@example.org' END,
            '+49 30 ' || lpad(i::text, 7, '0'),
            (ARRAY[{variants}])[1 + i %% {count}],
@@ -51,13 +68,18 @@ THERAPISTS_SQL = """
 """.format(
     variants=", ".join(f"'{v}'::jsonb" for v in AVAILABILITY_VARIANTS),
     count=len(AVAILABILITY_VARIANTS),
+    first_names=", ".join(f"'{name}'" for name in FIRST_NAMES),
+    first_name_count=len(FIRST_NAMES),
+    surnames=", ".join(f"'{name}'" for name in SURNAMES),
+    surname_count=len(SURNAMES),
 )
 
 
 def load_people_and_requests(database_url: str, size: DataSize) -> None:
-    """Therapists (1 in 20 without email, 1 in 10 potentially available), patients with
-    registration dates over two years, and open, never-contacted placement requests spread
-    evenly over the therapists (each therapist's patients are distinct)."""
+    """Therapists (1 in 20 without email, 1 in 10 potentially available, named from
+    ``SURNAMES``), patients with registration dates over two years, and open, never-contacted
+    placement requests spread evenly over the therapists (each therapist's patients are
+    distinct)."""
     params = {"first": 1, "last": size.therapists, "therapists": size.therapists}
     sql(
         database_url,

@@ -69,6 +69,10 @@ LIST = "GET /api/phone-calls?therapist_id={random} (page 1, 50 of 100; 1,000 the
 BOOKING = "POST /api/phone-calls (automatic booking, CALL_LINES=0)"
 EMAILS = "GET /api/emails?therapist_id={random} (page 1, 10 emails each)"
 SHEET = "GET /api/phone-calls/daily (60 calls, 3 requests each)"
+# 1 in 100 of the 11,000 therapists is a Müller (benchmarks/data.py: SURNAMES).
+SEARCH = "GET /api/therapists?q=müller (page 1, 50 of 110; 11,000 therapists)"
+REQUESTS = "GET /api/placement-requests (page 1, 50 of 100,000)"
+WAITING = "GET /api/placement-requests?contact_state=waiting (page 1, 50 of ~70,000)"
 PAGE = "&page=1&per_page=50"
 HTTP = [
     Http("ceiling: bare Flask {ok: true}", "/", server="bare"),
@@ -81,6 +85,9 @@ HTTP = [
     Http("GET /api/emails/{random id}", "/api/emails/{id}", "emails"),
     Http(EMAILS, "/api/emails?therapist_id={id}", "loaded"),
     Http(SHEET, f"/api/phone-calls/daily?date={CALL_SHEET_DAY}"),
+    Http(SEARCH, "/api/therapists?q=m%C3%BCller" + PAGE),
+    Http(REQUESTS, "/api/placement-requests?page=1&per_page=50"),
+    Http(WAITING, "/api/placement-requests?contact_state=waiting" + PAGE),
     # With one phone line the 28-day horizon holds ~2,000 calls in all: the run would mostly
     # measure "no slot available". Unlimited lines measure the booking itself.
     Http(BOOKING, "/api/phone-calls", "booking", "service", "POST", '{"therapist_id": {id}}',
@@ -109,6 +116,8 @@ TARGETS = {
     DEEP_LIST: pct(30),
     LIST: pct(30),
     "GET /api/emails/{random id}": pct(40),
+    SEARCH: pct(30),
+    REQUESTS: pct(30),
     STATEMENTS[2][0]: AT_MOST_5,
     STATEMENTS[3][0]: AT_MOST_5,
     JOB_ROWS[0]: (("seconds", "<=", 20, "≤ 20 s"), ("peak_rss_mb", "<=", 300, "≤ 300 MB")),

@@ -17,7 +17,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from communication_service import current_settings
-from communication_service.clock import Clock, FixedClock, SystemClock, current_clock, today
+from communication_service.clock import Clock, FixedClock, SystemClock, today
 from communication_service.context import Context
 from communication_service.extensions import db
 from communication_service.metrics import record_job
@@ -62,15 +62,19 @@ verbose_option = click.option(
 
 
 @comm_cli.command("demo-data")
-def demo_data_command() -> None:
-    """Insert a small, realistic data set (idempotent)."""
-    from communication_service.services.demo_data import load_demo_data
+@with_now
+def demo_data_command(clock: Clock) -> None:
+    """Build a realistic week around today (resets the demo's own rows; refuses other data)."""
+    from communication_service.services.demo_data import DemoDataRefused, load_demo_data
 
-    counts = load_demo_data(db.session, today(current_clock()))
+    try:
+        counts = load_demo_data(job_context(clock))
+    except DemoDataRefused as refused:
+        raise click.ClickException(str(refused)) from None
     click.echo(
         "demo data: "
         + ", ".join(f"{name} {count}" for name, count in counts.items())
-        + " (rows present after the run)"
+        + f" (a week around {today(clock).isoformat()})"
     )
 
 

@@ -44,6 +44,12 @@ def today(clock: Clock) -> date:
     return clock.now().date()
 
 
+def local_now(clock: Clock) -> datetime:
+    """The clock's "now" as local wall-clock time without a zone, the way calls are stored
+    (``scheduled_date`` + ``scheduled_time`` in ``TIMEZONE``)."""
+    return clock.now().replace(tzinfo=None)
+
+
 def utc_naive(clock: Clock) -> datetime:
     """The clock's "now" as stored in ``timestamp without time zone`` columns (UTC)."""
     return clock.now().astimezone(UTC).replace(tzinfo=None)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -25,6 +27,10 @@ def _tokens(value: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Settings:
+    # "production" (set by the Docker image): the sender's identity below is required at start.
+    # "development" (local runs, tests): what is missing is filled with marked demo values.
+    app_env: str = "development"
+
     # Database. Without DATABASE_URL the app refuses to start (database.database_url), unless
     # EMBEDDED_POSTGRES=1 asks for the development server under instance/ (scripts/run-local).
     database_url: str = ""
@@ -64,14 +70,30 @@ class Settings:
     smtp_security: str = "starttls"
     smtp_ca_file: str = ""  # CA bundle to trust instead of the system's (a private CA)
     smtp_timeout_seconds: float = 10.0
-    email_sender: str = "vermittlung@example.org"
-    email_sender_name: str = "Psychotherapie-Vermittlung"
-    email_subject: str = "Anfrage: Psychotherapieplätze für unsere Patientinnen und Patienten"
-    email_signature: str = "Mit freundlichen Grüßen\nIhr Team der Psychotherapie-Vermittlung"
-    email_include_diagnosis: bool = False  # rule 5: health data only when asked for
     max_email_retries: int = 5
     email_retry_base_seconds: int = 60
     sending_stale_after_seconds: int = 900
+
+    # Who writes (every email: From, Reply-To, the footer; docs/rules.md "The sender"). The
+    # defaults are marked demo values (DEMO_SENDER), which production refuses at start.
+    email_sender: str = "vermittlung@example.org"  # From address
+    email_sender_name: str = ""  # From display name; empty: ORGANISATION_NAME
+    email_reply_to: str = "antwort@example.org"
+    organisation_name: str = "Psychotherapie-Vermittlung (Demo)"
+    organisation_address: str = "Musterstraße 1, 10115 Berlin"  # postal address, one line
+    organisation_phone: str = "+49 30 23125000"
+    contact_person: str = "Erika Mustermann"
+    # The legal line: legal form, seat, register and number, who represents the organisation.
+    legal_notice: str = "Beispiel e.V., Vereinsregister Amtsgericht Charlottenburg VR 00000 (Demo)"
+    imprint_url: str = ""  # optional: a link to the imprint (Impressum)
+
+    # What a batching email says about each patient besides first name, initial, age and the
+    # request's id (rule 5). Privacy by default: only what a therapist needs to decide is on.
+    email_include_diagnosis: bool = False
+    email_include_insurance: bool = True  # statutory or private
+    email_include_postcode_area: bool = False  # first three digits of the PLZ
+    email_include_group_therapy: bool = False  # open to group therapy or not
+    email_include_preferred_times: bool = False
 
     # Anything not from the environment (e.g. a fixed clock in tests).
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -80,8 +102,35 @@ class Settings:
         # Values with an obvious normal form are taken in it ("by" is Bavaria, "JSON" json).
         for name, normal in _NORMAL_FORMS.items():
             object.__setattr__(self, name, normal(getattr(self, name).strip()))
-        if problem := _smtp_problem(self) or _range_problem(self) or _calendar_problem(self):
+        if problem := (
+            _smtp_problem(self)
+            or _range_problem(self)
+            or _calendar_problem(self)
+            or _sender_problem(self)
+        ):
             raise ConfigError(problem)
+
+    @cached_property
+    def sender(self) -> Sender:
+        """Who writes every email, as the footer, From and Reply-To show it."""
+        return Sender(
+            address=self.email_sender,
+            display_name=self.email_sender_name or self.organisation_name,
+            reply_to=self.email_reply_to,
+            organisation=self.organisation_name,
+            postal_address=self.organisation_address,
+            phone=self.organisation_phone,
+            contact_person=self.contact_person,
+            legal_notice=self.legal_notice,
+            imprint_url=self.imprint_url,
+            demo_settings=tuple(
+                name.upper() for name, demo in DEMO_SENDER.items() if getattr(self, name) == demo
+            ),
+        )
+
+    @property
+    def production(self) -> bool:
+        return self.app_env == "production"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -115,6 +164,76 @@ class ConfigError(ValueError):
     """A setting the service refuses to start with; the message is one line for the operator."""
 
 
+@dataclass(frozen=True)
+class Sender:
+    """The sender's identity as every email shows it (From, Reply-To, the footer)."""
+
+    address: str
+    display_name: str
+    reply_to: str
+    organisation: str
+    postal_address: str
+    phone: str
+    contact_person: str
+    legal_notice: str
+    imprint_url: str
+    demo_settings: tuple[str, ...] = ()  # the variables that are not set: demo values shown
+
+
+APP_ENVS = ("production", "development")
+# Required in production: a value left at its default (or empty) stops it at start. Elsewhere
+# the defaults serve: plainly fictitious (example.org, Musterstraße, Erika Mustermann), and
+# every footer names the settings still at their demo values.
+DEMO_SENDER = {
+    f.name: f.default
+    for f in dataclasses.fields(Settings)
+    if f.name
+    in (
+        "email_sender",
+        "email_reply_to",
+        "organisation_name",
+        "organisation_address",
+        "organisation_phone",
+        "contact_person",
+        "legal_notice",
+    )
+}
+_ADDR_SPEC = re.compile(r"[^\s@<>(),;:\"\[\]\\]+@[^\s@<>(),;:\"\[\]\\]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def is_plain_address(address: str) -> bool:
+    """An ASCII ``local@domain`` without spaces, brackets, quotes or a second address: what
+    a header and the SMTP envelope both carry as it is."""
+    return address.isascii() and _ADDR_SPEC.fullmatch(address) is not None
+
+
+def _sender_problem(settings: Settings) -> str:
+    if settings.app_env not in APP_ENVS:
+        return f"APP_ENV={settings.app_env!r}: expected production or development"
+    one_line = [*DEMO_SENDER, "email_sender_name", "imprint_url"]
+    for name in one_line:
+        if _CONTROL.search(getattr(settings, name)):
+            return f"{name.upper()}: expected one line of text (it holds a line break or control)"
+    for name in ("email_sender", "email_reply_to"):
+        value = getattr(settings, name)
+        if value and not is_plain_address(value):
+            return f"{name.upper()}={value!r}: expected an ASCII address such as team@example.org"
+    url = settings.imprint_url
+    if url and not re.fullmatch(r"https?://[^\s<>\"]+", url):
+        return f"IMPRINT_URL={url!r}: expected an address such as https://example.org/impressum"
+    for name, demo in DEMO_SENDER.items():
+        if not getattr(settings, name):  # set but empty: the demo value, as if not set
+            object.__setattr__(settings, name, demo)
+    if settings.production and (demo := settings.sender.demo_settings):
+        return (
+            f"APP_ENV=production: set {', '.join(demo)}: every email names its sender "
+            "(organisation, postal address, phone, contact person, legal line, Reply-To); "
+            "the defaults are demo values"
+        )
+    return ""
+
+
 SMTP_SECURITY_CHOICES = ("starttls", "tls", "none")
 
 
@@ -145,6 +264,8 @@ def _smtp_problem(settings: Settings) -> str:
 
 
 _NORMAL_FORMS = {
+    "app_env": str.lower,
+    **{name: str for name in (*DEMO_SENDER, "email_sender_name", "imprint_url")},
     "smtp_security": str.lower,
     "log_format": str.lower,
     "log_level": str.upper,

@@ -236,6 +236,16 @@ def _processed(
     return list(zip(*columns, strict=True))
 
 
+def constant(column: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[Any]:
+    """``value`` written into the SQL as ``column`` stores it (an enum member becomes its
+    stored label: ``'REJECTED'`` for the platform's enums, ``'sent'`` for this service's): a
+    fixed constant of the code, not a parameter, usable in a ``ReadQuery`` and in any other
+    statement alike. PostgreSQL's planner sees the constant and plans for it."""
+    process = column.type.dialect_impl(_DIALECT).bind_processor(_DIALECT)
+    stored = str(process(value) if process else value)
+    return sa.literal_column("'" + stored.replace("'", "''") + "'", column.type)
+
+
 def prefixed(table: sa.Table, prefix: str, names: Iterable[str] | None = None) -> list[Any]:
     """``table``'s columns (or ``names``) labelled ``prefix + name``, for a joined select."""
     return [table.c[name].label(prefix + name) for name in (names or table.c.keys())]

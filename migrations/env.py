@@ -22,7 +22,7 @@ logger = logging.getLogger("alembic.env")
 
 OWN_SCHEMA = "communication_service"
 THERAPISTS = ("therapist_service", "therapists")
-THERAPIST_COLUMNS = {"potentially_available", "potentially_available_notes"}
+THERAPIST_COLUMNS = {"potentially_available", "potentially_available_notes", "name_search_key"}
 
 target_db = current_app.extensions["migrate"].db
 

@@ -29,6 +29,7 @@ DEFAULT_NOW = datetime(2026, 11, 30, 8, 0, tzinfo=BERLIN)
 TEMPLATE_DB = "cs_test_template"
 
 TABLES = (
+    "communication_service.therapist_absences",
     "communication_service.phone_call_batches",
     "communication_service.email_batches",
     "communication_service.phone_calls",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import date
+from datetime import date, time
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +20,8 @@ from communication_service.models import (
     EmailBatch,
     Patient,
     PatientStatus,
+    PhoneCall,
+    PhoneCallBatch,
     PlacementRequest,
     PlacementRequestStatus,
     Therapist,
@@ -106,6 +108,43 @@ def make_email(
     return email_id
 
 
+def make_phone_call(
+    session: Session,
+    *,
+    therapist_id: int,
+    scheduled_date: date,
+    scheduled_time: time,
+    placement_request_ids: tuple[int, ...] = (),
+    follow_up_required: bool = False,
+    **values: Any,
+) -> int:
+    """A call row as written directly (``scheduled`` unless told otherwise), carrying the
+    requests in order; ``follow_up_required`` on each of its batches."""
+    values.setdefault("status", "scheduled")
+    call_id = _insert(
+        session,
+        PhoneCall,
+        {
+            "therapist_id": therapist_id,
+            "scheduled_date": scheduled_date,
+            "scheduled_time": scheduled_time,
+            **values,
+        },
+    )
+    for priority, request_id in enumerate(placement_request_ids, start=1):
+        _insert(
+            session,
+            PhoneCallBatch,
+            {
+                "phone_call_id": call_id,
+                "placement_request_id": request_id,
+                "priority": priority,
+                "follow_up_required": follow_up_required,
+            },
+        )
+    return call_id
+
+
 SEED_ROWS = """
 INSERT INTO therapist_service.therapists (anrede, vorname, nachname, email, telefon,
     telefonische_erreichbarkeit, potentially_available, status, created_at)
@@ -129,6 +168,8 @@ VALUES (1, '2026-12-01', '09:00');
 INSERT INTO communication_service.phone_call_batches
     (phone_call_id, placement_request_id, priority)
 VALUES (1, 2, 1);
+INSERT INTO communication_service.therapist_absences (therapist_id, starts_on, ends_on, note)
+VALUES (1, '2026-12-21', '2027-01-03', 'Urlaub');
 """.format(availability=json.dumps(WEEKDAY_MORNINGS))
 
 
@@ -137,8 +178,9 @@ def reset_and_seed(session: Session) -> None:
 
     Two therapists (1 with email, 2 without), two patients, two open placement requests of
     therapist 1, email 1 (draft) carrying request 1, phone call 1 (scheduled) carrying
-    request 2. DELETE and ``setval`` rather than TRUNCATE: on tables this small it is 15 times
-    faster, which matters when every fuzzed request starts from here.
+    request 2, absence 1 of therapist 1 (2026-12-21 to 2027-01-03). DELETE and ``setval``
+    rather than TRUNCATE: on tables this small it is 15 times faster, which matters when
+    every fuzzed request starts from here.
     """
     session.connection().exec_driver_sql(RESET_SCRIPT)
     session.commit()

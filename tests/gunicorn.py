@@ -21,7 +21,14 @@ def server_env(**settings: str) -> dict[str, str]:
         key: value
         for key, value in os.environ.items()
         if not key.startswith(
-            ("FLASK_", "GUNICORN_", "WEB_CONCURRENCY", "API_TOKENS", "PROMETHEUS_MULTIPROC_DIR")
+            (
+                "FLASK_",
+                "GUNICORN_",
+                "WEB_CONCURRENCY",
+                "API_TOKENS",
+                "PROMETHEUS_MULTIPROC_DIR",
+                "APP_ENV",
+            )
         )
     }
     return {**env, **settings}

@@ -107,7 +107,10 @@ def test_batch_emails_counts_the_therapists_it_skipped_by_reason(app, session, c
     pending = make_therapist(session, email=None)
     assert client.post("/api/phone-calls", json={"therapist_id": pending}).status_code == 201
     no_hours = make_therapist(session, email=None, telefonische_erreichbarkeit={})
-    for therapist in (emailed, cooling, blocked, eligible, pending, no_hours):
+    away = make_therapist(session)
+    absence = {"starts_on": TODAY.isoformat(), "ends_on": (TODAY + timedelta(days=3)).isoformat()}
+    assert client.post(f"/api/therapists/{away}/absences", json=absence).status_code == 201
+    for therapist in (emailed, cooling, blocked, eligible, pending, no_hours, away):
         waiting_request(session, therapist)
 
     [summary] = invoke(app, "batch-emails")
@@ -115,8 +118,8 @@ def test_batch_emails_counts_the_therapists_it_skipped_by_reason(app, session, c
     assert summary.endswith(
         "; 0 calls scheduled carrying 0 requests for therapists without an email address"
         "; 1 not booked now (1 no telephone hours)"
-        "; 4 therapists skipped "
-        "(1 call pending, 1 contacted within 7 days, 1 cooling period, 1 not active)"
+        "; 5 therapists skipped "
+        "(1 absent, 1 call pending, 1 contacted within 7 days, 1 cooling period, 1 not active)"
     )
 
     session.execute(sa.delete(Email).where(Email.therapist_id == eligible))
@@ -124,6 +127,7 @@ def test_batch_emails_counts_the_therapists_it_skipped_by_reason(app, session, c
     summary, *details = invoke(app, "batch-emails", "--verbose")
     assert details == [
         f"batch-emails: not booked now, no telephone hours: therapists {no_hours}",
+        f"batch-emails: skipped, absent: therapists {away}",
         f"batch-emails: skipped, call pending: therapists {pending}",
         f"batch-emails: skipped, contacted within 7 days: therapists {emailed}",
         f"batch-emails: skipped, cooling period: therapists {cooling}",

@@ -32,6 +32,7 @@ from tests.smtp_sink import free_port
 REPO = Path(__file__).resolve().parents[1]
 # The service's own settings, and what run-local or the metrics set: a test chooses them.
 SERVICE_VARIABLES = (
+    "APP_ENV",
     "DATABASE_URL",
     "EMBEDDED_",
     "API_TOKENS",

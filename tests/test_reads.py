@@ -4,7 +4,7 @@ the database is gone, re-prepares after a migration changed a table."""
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -141,6 +141,9 @@ _PAGE_SHAPES = {
 }
 
 
+NOW_LOCAL = datetime(2029, 12, 1, 8, 0)
+
+
 def _page_scan(plan: dict) -> dict | None:
     """The scan feeding the page's LIMIT (InitPlans aside; through order-keeping joins)."""
     if plan["Node Type"] == "Limit":
@@ -193,7 +196,10 @@ def test_a_page_is_read_from_its_index_in_order_whatever_the_statistics(app, dat
             cursor.execute(query.prepare_sql)
             cursor.execute(
                 f"EXPLAIN (FORMAT JSON) EXECUTE {query.name}({arguments})",
-                tuple({"limit": 50, "offset": 0, **values}[name] for name in query.parameters),
+                tuple(
+                    {"limit": 50, "offset": 0, "now_local": NOW_LOCAL, **values}[name]
+                    for name in query.parameters
+                ),
             )
             scan = _page_scan(cursor.fetchone()[0][0]["Plan"])
             cursor.execute(f"DEALLOCATE {query.name}")

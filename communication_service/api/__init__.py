@@ -8,13 +8,20 @@ from flask import Blueprint, Response
 from flask_restful import Api
 
 from communication_service import current_settings
-from communication_service.api import emails, openapi, phone_calls, therapists
+from communication_service.api import (
+    absences,
+    emails,
+    openapi,
+    phone_calls,
+    placement_requests,
+    therapists,
+)
 from communication_service.api.auth import require_bearer_token
 from communication_service.api.parsing import reject_oversized_body
 from communication_service.json_provider import output_json
 
 # One line per aggregate module; each module adds its own resources.
-RESOURCE_MODULES = (openapi, therapists, phone_calls, emails)
+RESOURCE_MODULES = (openapi, therapists, phone_calls, emails, absences, placement_requests)
 
 
 class JsonApi(Api):

@@ -78,11 +78,13 @@ def response(
     responses: Mapping[int, type[Schema] | None] | None = None,
     media_type: str = "application/json",
     operation_id: str | None = None,
+    page_lists: Mapping[str, str] | None = None,
 ) -> Callable[[F], F]:
     """The view's answer (see the module docstring); ``errors``: statuses answered in the one
     error format besides those every such route has (the generator adds those);
     ``operation_id``: the operation's name where the one derived from the resource and method
-    reads badly (``api/openapi.py``)."""
+    reads badly (``api/openapi.py``); ``page_lists``: further lists of the same items in the
+    page envelope, by key (with their description), which the listing holds in ``extras``."""
 
     def wrap(view: F) -> F:
         doc = _apidoc(view)
@@ -98,6 +100,7 @@ def response(
             responses=dict(responses or {}),
             media_type=media_type,
             operation_id=operation_id,
+            page_lists=dict(page_lists or {}),
         )
         run: Callable[..., Any] | None = None
 
@@ -120,6 +123,7 @@ def _runner(view: Callable[..., Any], doc: dict[str, Any]) -> Callable[..., Any]
     body = doc["body"]() if doc["body"] else None
     dump = row_dumper(doc["response"]()) if doc["response"] else None
     status, paginated, many = doc["status"], doc["paginated"], doc["response_many"]
+    page_lists = doc["page_lists"]
     passes_query = doc["query"] is not None
 
     def run(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -143,7 +147,11 @@ def _runner(view: Callable[..., Any], doc: dict[str, Any]) -> Callable[..., Any]
             return Response(status=204)
         if paginated:
             assert paging is not None
-            return paginate(result, *paging, dump), answered
+            envelope = paginate(result, *paging, dump)
+            for key in page_lists:
+                rows = result.extras[key]
+                envelope[key] = rows if dump is None else [dump(row) for row in rows]
+            return envelope, answered
         if dump is None:
             return result, answered
         if many:

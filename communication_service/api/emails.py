@@ -38,7 +38,7 @@ class EmailListResource(Resource):
         EmailSchema,
         status=201,
         summary="Write an email to a therapist (draft or queued); recipient from the therapist",
-        errors=(400, 415, 422),
+        errors=(400, 409, 415, 422),
     )
     def post(self, data):
         return service.create_email(current_context(), data)

@@ -351,7 +351,7 @@ def _success_response(doc: dict[str, Any], plugin: MarshmallowPlugin) -> dict[st
         body_schema = {"type": "string"} if media_type.startswith("text/") else {}
         return {"description": doc["summary"], "content": {media_type: {"schema": body_schema}}}
     if doc.get("paginated"):
-        body: Any = _page_component(schema, plugin)
+        body: Any = _page_component(schema, plugin, doc.get("page_lists") or {})
     elif doc.get("response_many"):
         body = {"type": "array", "items": schema}
     else:
@@ -359,22 +359,30 @@ def _success_response(doc: dict[str, Any], plugin: MarshmallowPlugin) -> dict[st
     return {"description": doc["summary"], "content": {"application/json": {"schema": body}}}
 
 
-def _page_component(schema: Any, plugin: MarshmallowPlugin) -> dict[str, str]:
-    """A reference to ``<Item>Page``, the envelope of a list of ``schema``, made on first use."""
+def _page_component(
+    schema: Any, plugin: MarshmallowPlugin, page_lists: dict[str, str]
+) -> dict[str, str]:
+    """A reference to ``<Item>Page``, the envelope of a list of ``schema`` (with the further
+    lists of ``page_lists``), made on first use."""
     item = plugin.converter.resolve_nested_schema(schema)
     name = item["$ref"].rsplit("/", 1)[-1] + "Page"
     if name not in plugin.spec.components.schemas:
+        extra = {
+            key: {"type": "array", "items": item, "description": description}
+            for key, description in page_lists.items()
+        }
         plugin.spec.components.schema(
             name,
             {
                 "type": "object",
                 "additionalProperties": False,
-                "required": ["data", "page", "per_page", "total"],
+                "required": ["data", "page", "per_page", "total", *extra],
                 "properties": {
                     "data": {"type": "array", "items": item},
                     "page": {"type": "integer", "minimum": 1},
                     "per_page": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
                     "total": {"type": "integer", "minimum": 0},
+                    **extra,
                 },
             },
         )

@@ -12,6 +12,7 @@ from communication_service.schemas.phone_call import (
     FreeSlotSchema,
     PhoneCallBatchUpdateResultSchema,
     PhoneCallBatchUpdateSchema,
+    PhoneCallCreateResultSchema,
     PhoneCallCreateSchema,
     PhoneCallListQuerySchema,
     PhoneCallSchema,
@@ -47,7 +48,7 @@ class PhoneCallListResource(Resource):
 
     @arguments(PhoneCallCreateSchema)
     @response(
-        PhoneCallSchema,
+        PhoneCallCreateResultSchema,
         status=201,
         summary="Schedule a call (earliest free slot unless date and time are given)",
         errors=(400, 404, 409, 415, 422),
@@ -61,6 +62,10 @@ class CallSheetResource(Resource):
     @response(
         CallSheetCallSchema,
         paginated=True,
+        page_lists={
+            "overdue": "On today's sheet: the calls of earlier days still scheduled after "
+            "their end (overdue, not closed), oldest first; empty on other days."
+        },
         summary="The call sheet of a day: calls by time with therapist and patients",
         errors=(422,),
         operation_id="getCallSheet",  # one day's sheet, paged; not a list of sheets

@@ -13,6 +13,7 @@ from communication_service.models.placement_request import (
     PlacementRequestStatus,
 )
 from communication_service.models.therapist import Therapist, TherapistStatus
+from communication_service.models.therapist_absence import TherapistAbsence
 
 __all__ = [
     "CallBookedBy",
@@ -27,5 +28,6 @@ __all__ = [
     "PlacementRequest",
     "PlacementRequestStatus",
     "Therapist",
+    "TherapistAbsence",
     "TherapistStatus",
 ]

@@ -28,10 +28,11 @@ class EmailStatus(enum.StrEnum):
 class Email(db.Model):
     __tablename__ = "emails"
     __table_args__ = (
-        # The platform's (5dfc91e6b6f9), then this service's (7a3e1c5b9d20).
+        # The platform's (5dfc91e6b6f9), then this service's (7a3e1c5b9d20, e7c3a9d5f2b4).
         sa.Index("ix_communication_service_emails_id", "id"),
         sa.Index("ix_communication_service_emails_therapist_id", "therapist_id"),
-        sa.Index("idx_emails_therapist_id_status", "therapist_id", "status"),
+        # Rule 4 (contact_rules.next_email_allowed_on) reads the last sent email from it.
+        sa.Index("idx_emails_therapist_status_sent_at", "therapist_id", "status", "sent_at"),
         sa.Index(
             "idx_emails_queued_due",
             "next_attempt_at",
@@ -95,7 +96,8 @@ class EmailBatch(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("email_id", "placement_request_id"),
         sa.Index("idx_email_batches_email_id", "email_id"),
-        sa.Index("idx_email_batches_placement_request_id", "placement_request_id"),
+        # A request's emails, latest first (revision e7c3a9d5f2b4; the request list).
+        sa.Index("idx_email_batches_request_email", "placement_request_id", "email_id"),
         {"schema": "communication_service"},
     )
 

@@ -137,6 +137,12 @@ class PhoneCallBatch(db.Model):
         sa.UniqueConstraint("phone_call_id", "placement_request_id"),
         sa.Index("idx_phone_call_batches_phone_call_id", "phone_call_id"),
         sa.Index("idx_phone_call_batches_placement_request_id", "placement_request_id"),
+        # The few requests flagged for staff (rule 8), found without reading every batch.
+        sa.Index(
+            "idx_phone_call_batches_follow_up",
+            "placement_request_id",
+            postgresql_where=sa.text("follow_up_required IS TRUE"),
+        ),
         {"schema": "communication_service"},
     )
 

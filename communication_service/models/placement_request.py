@@ -1,8 +1,9 @@
 """``matching_service.placement_requests`` — one patient asking one therapist.
 
 Owned by the matching service: ``status`` holds its enum names (``OPEN``, ``REJECTED``),
-the dates are dates. Index ``idx_placement_requests_therapist_id_status`` is this service's
-(revision 7a3e1c5b9d20, for batching); ``ix_*`` are the platform's.
+the dates are dates. Indexes ``idx_*`` are this service's (``therapist_id, status``:
+revision 7a3e1c5b9d20, for batching; ``status, id``: e7c3a9d5f2b4, the request list);
+``ix_*`` are the platform's.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class PlacementRequest(db.Model):
     __tablename__ = "placement_requests"
     __table_args__ = (
         sa.Index("idx_placement_requests_therapist_id_status", "therapist_id", "status"),
+        sa.Index("idx_placement_requests_status_id", "status", "id"),
         {"schema": "matching_service"},
     )
 

@@ -4,6 +4,8 @@ availability fields (``potentially_available*``, added by this service) and help
 Mapped are the columns this service reads or writes, plus those the platform requires of
 a row; the platform's other columns stay unmapped. ``status`` holds the platform's enum
 names (``ACTIVE``); ``created_at``/``updated_at`` are dates, as the platform keeps them.
+``name_search_key`` is this service's (revision e7c3a9d5f2b4): the generated key the
+therapist list searches and sorts by.
 """
 
 from __future__ import annotations
@@ -33,9 +35,23 @@ def _hhmm(value: str | time) -> str:
     return value.strftime("%H:%M") if isinstance(value, time) else value
 
 
+# "Müller Anna" → "mueller anna": the SQL function of revision e7c3a9d5f2b4 (docs/api.md).
+NAME_SEARCH_KEY_SQL = "communication_service.name_search_key(nachname || ' ' || vorname)"
+
+
 class Therapist(db.Model):
     __tablename__ = "therapists"
-    __table_args__ = {"schema": "therapist_service"}
+    __table_args__ = (
+        # Trigram index for the name search (substrings), btree for the list's order.
+        sa.Index(
+            "idx_therapists_name_search",
+            "name_search_key",
+            postgresql_using="gin",
+            postgresql_ops={"name_search_key": "gin_trgm_ops"},
+        ),
+        sa.Index("idx_therapists_name_order", "name_search_key", "id"),
+        {"schema": "therapist_service"},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     anrede: Mapped[str | None] = mapped_column(sa.String(10))
@@ -57,6 +73,9 @@ class Therapist(db.Model):
     potentially_available_notes: Mapped[str | None] = mapped_column(sa.Text())
     created_at: Mapped[date | None] = mapped_column(sa.Date())
     updated_at: Mapped[date | None] = mapped_column(sa.Date())
+    name_search_key: Mapped[str | None] = mapped_column(
+        sa.Text(), sa.Computed(NAME_SEARCH_KEY_SQL, persisted=True)
+    )
 
     def get_available_slots(self, date: date | None = None) -> dict[str, list[dict[str, str]]]:
         """Telephone hours: all of them, or ``{weekday: slots}`` for one date."""

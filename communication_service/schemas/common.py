@@ -10,6 +10,8 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from communication_service.services.listing import MAX_PER_PAGE
+
 # PostgreSQL ``integer``: a larger id cannot exist, and sending one to the database is an error.
 PG_INTEGER_MAX = 2**31 - 1
 
@@ -119,6 +121,13 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
+class QueryBoolean(fields.Boolean):
+    """``true``/``false`` (or ``1``/``0``) in a query string."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(truthy={"true", "1"}, falsy={"false", "0"}, **kwargs)
+
+
 class StrictInteger(fields.Integer):
     """An integer as the OpenAPI document says it: a JSON integer (not ``"5"``, ``5.5`` or
     ``true``). In a query string, ``parse_query`` turns exactly the ASCII digits into one.
@@ -165,9 +174,6 @@ class UniqueList(fields.List):
         if duplicates:
             raise self.make_error("duplicates", duplicates=", ".join(map(str, duplicates)))
         return items
-
-
-MAX_PER_PAGE = 200
 
 
 class PageQuerySchema(Schema):

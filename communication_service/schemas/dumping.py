@@ -65,6 +65,9 @@ def _converter(field: fields.Field) -> Callable[[Any], Any] | None:
     if kind is fields.List and type(field.inner) is fields.Nested:
         nested = row_dumper(field.inner.schema)
         return lambda values: [nested(value) for value in values]
+    if kind is fields.List and type(field.inner) in (fields.Integer, fields.String, fields.Boolean):
+        item = _converter(field.inner)
+        return lambda values: [None if value is None else item(value) for value in values]
     return None
 
 

@@ -14,6 +14,7 @@ from communication_service.schemas.common import (
     HourMinute,
     IsoDateTime,
     PageQuerySchema,
+    QueryBoolean,
     RowId,
     StrictBoolean,
     StrictInteger,
@@ -23,7 +24,7 @@ from communication_service.schemas.common import (
 from communication_service.schemas.phone_call import (
     BATCH_OUTCOME,
     BATCH_OUTCOMES,
-    CallEffectsSchema,
+    PlacementEffectsSchema,
 )
 
 PRIORITY_RANGE = validate.Range(min=1, max=10_000)
@@ -61,13 +62,6 @@ class IdKey(fields.String):
         if not re.fullmatch(ID_KEY_PATTERN, text) or int(text) > PG_INTEGER_MAX:
             raise self.make_error("invalid_id")
         return int(text)
-
-
-class QueryBoolean(fields.Boolean):
-    """``true``/``false`` (or ``1``/``0``) in a query string."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(truthy={"true", "1"}, falsy={"false", "0"}, **kwargs)
 
 
 class EmailListQuerySchema(PageQuerySchema):
@@ -127,7 +121,7 @@ class EmailSchema(EmailSummarySchema):
     batches = fields.List(fields.Nested(EmailBatchSchema))
 
 
-class EmailResponseResultSchema(EmailSchema, CallEffectsSchema):
+class EmailResponseResultSchema(EmailSchema, PlacementEffectsSchema):
     canceled_follow_up_call_ids = fields.List(
         fields.Integer(),
         metadata={

@@ -77,7 +77,24 @@ class CallEffectsSchema(Schema):
     )
 
 
-class PhoneCallBatchUpdateResultSchema(PhoneCallBatchSchema, CallEffectsSchema):
+class WithdrawnSchema(Schema):
+    email_ids = fields.List(fields.Integer())
+    phone_call_ids = fields.List(fields.Integer())
+    placement_request_ids = fields.List(fields.Integer())
+
+
+class PlacementEffectsSchema(CallEffectsSchema):
+    withdrawn = fields.Nested(
+        WithdrawnSchema,
+        metadata={
+            "description": "An acceptance places the patient: their other requests were taken "
+            "off unsent emails and scheduled calls; emails and calls left empty were withdrawn "
+            "or canceled."
+        },
+    )
+
+
+class PhoneCallBatchUpdateResultSchema(PhoneCallBatchSchema, PlacementEffectsSchema):
     pass
 
 
@@ -90,7 +107,16 @@ class PhoneCallSchema(Schema):
     within_availability = fields.Boolean(
         metadata={"description": "The call lies wholly inside one of the therapist's windows."}
     )
+    absent = fields.Boolean(
+        metadata={
+            "description": "The therapist is away on the call's day (an absence covers it, "
+            "rule 13); only staff book such a time."
+        }
+    )
     status = Choice(PhoneCallStatus)
+    overdue = fields.Boolean(
+        metadata={"description": "Still scheduled after its end has passed: nobody closed it."}
+    )
     attempt = fields.Integer()
     previous_call_id = fields.Integer(allow_none=True)
     follow_up_email_id = fields.Integer(
@@ -114,6 +140,16 @@ class PhoneCallSchema(Schema):
     created_at = UtcDateTime(allow_none=True)
     updated_at = UtcDateTime(allow_none=True)
     batches = fields.List(fields.Nested(PhoneCallBatchSchema))
+
+
+class PhoneCallCreateResultSchema(PhoneCallSchema):
+    notice = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Booked without placement_request_ids: which requests the call "
+            "carries, or that there is nothing to discuss."
+        },
+    )
 
 
 class PhoneCallUpdateResultSchema(PhoneCallSchema):
@@ -181,7 +217,12 @@ class PhoneCallCreateSchema(Schema):
     placement_request_ids = UniqueList(
         RowId(),
         validate=validate.Length(max=MAX_REQUESTS_PER_CALL),
-        metadata={"description": "The requests to discuss; list order is their priority."},
+        metadata={
+            "description": "The requests to discuss; list order is their priority. Left out: "
+            "the therapist's open requests not on another scheduled call or unsent email, "
+            "longest waiting first (at most MAX_PATIENTS_PER_EMAIL); [] for a call about "
+            "capacity only."
+        },
     )
     not_before = IsoDate(
         metadata={"description": "Automatic scheduling: the earliest day for the call."}
@@ -241,6 +282,12 @@ class PhoneCallListQuerySchema(PageQuerySchema):
     date_to = IsoDate()
     follow_up_required = fields.Boolean(
         metadata={"description": "Only calls with (or without) a request flagged for staff."}
+    )
+    overdue = fields.Boolean(
+        metadata={
+            "description": "Only calls still scheduled after their end (or only those that "
+            "are not)."
+        }
     )
 
     @validates_schema(skip_on_field_errors=True)

@@ -1,4 +1,4 @@
-"""The ``batch-emails`` job: rules 4-6, 9 and 12 (docs/rules.md).
+"""The ``batch-emails`` job: rules 4-6, 9, 12 and 13 (docs/rules.md).
 
 Set-based: the eligible requests are ranked per therapist by one ``INSERT … SELECT`` with
 ``row_number() OVER (PARTITION BY therapist_id …)`` into a temporary table; their data is
@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
-from communication_service.clock import Clock, utc_naive
+from communication_service.clock import Clock, local_now, utc_naive
 from communication_service.config import Settings
 from communication_service.context import Context
 from communication_service.models import EmailStatus, Patient
@@ -68,6 +68,7 @@ staged_emails = sa.Table(
     sa.Column("therapist_id", sa.Integer, nullable=False),
     sa.Column("recipient_email", sa.Text, nullable=False),
     sa.Column("recipient_name", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
     sa.Column("body_text", sa.Text, nullable=False),
     sa.Column("body_html", sa.Text, nullable=False),
     sa.Column("message_id", sa.Text, nullable=False),
@@ -116,12 +117,8 @@ def new_batch_id(clock: Clock) -> str:
 
 
 def _waiting(today: date, request: sa.FromClause = placement_requests) -> tuple:
-    """A request waits for batching (rule 5): open, due, never emailed, not on a live call."""
-    return (
-        rules.request_is_due(today, request),
-        sa.not_(rules.request_was_emailed(request.c.id)),
-        sa.not_(rules.request_has_live_call(request.c.id)),
-    )
+    """A request waits for batching (rule 5): due, never emailed, not on a live call."""
+    return (rules.request_is_due(today, request), rules.request_awaits_first_contact(request))
 
 
 def _therapist_rules(
@@ -142,8 +139,15 @@ def _therapist_rules(
             True,
             sa.not_(rules.emailed_within_interval(therapists.c.id, today, clock, settings)),
         ),
+        # Rule 13: an absent therapist's requests wait for the first run after the absence
+        # (a call is booked by the engine, which skips the absent days itself).
+        ("absent", True, sa.not_(rules.absent_on(therapists.c.id, today))),
         # Rule 6; one pending call at a time: new requests wait while a call is scheduled.
-        ("call_pending", False, sa.not_(rules.has_scheduled_call(therapists.c.id))),
+        (
+            "call_pending",
+            False,
+            sa.not_(rules.has_scheduled_call(therapists.c.id, local_now(clock))),
+        ),
     ]
 
 
@@ -158,10 +162,11 @@ def _only(channel: bool | None) -> tuple[sa.ColumnElement[bool], ...]:
 def eligible_requests(
     today: date, clock: Clock, settings: Settings, *, with_email: bool
 ) -> sa.Select:
-    """Requests a batching job may take now, ranked per therapist (rules 4, 5, 6, 9).
+    """Requests a batching job may take now, ranked per therapist (rules 4, 5, 6, 9, 13).
 
     Open, due (``next_contact_after``), never emailed, not on a live call; therapist active,
-    not in a cooling period; with an address (and no email within the interval) or without.
+    not in a cooling period; with an address (and no email within the interval, not absent
+    today) or without.
     Ranked by the patient's ``startdatum`` (oldest first), then request id; capped at
     ``MAX_PATIENTS_PER_EMAIL``.
     """
@@ -330,6 +335,11 @@ def _render_to_file(
         sa.extract("year", sa.func.age(sa.cast(today, sa.Date), patients.c.geburtsdatum)),
         sa.Integer,
     )
+
+    def if_shown(shown: bool, column: sa.Column, name: str) -> sa.ColumnElement:
+        """Rule 5: what the settings leave out of the email is not even read."""
+        return (column if shown else sa.null()).label(name)
+
     stmt = (
         sa.select(
             candidates.c.therapist_id,
@@ -342,9 +352,18 @@ def _render_to_file(
             patients.c.vorname.label("patient_vorname"),
             sa.func.left(patients.c.nachname, 1).label("patient_initial"),
             age.label("patient_age"),
-            # Rule 5: the diagnosis is not even read unless the emails are to carry it.
-            (patients.c.diagnose if settings.email_include_diagnosis else sa.null()).label(
-                "diagnose"
+            if_shown(settings.email_include_diagnosis, patients.c.diagnose, "diagnose"),
+            if_shown(settings.email_include_insurance, patients.c.krankenkasse, "krankenkasse"),
+            if_shown(settings.email_include_postcode_area, patients.c.plz, "plz"),
+            if_shown(
+                settings.email_include_group_therapy,
+                patients.c.offen_fuer_gruppentherapie,
+                "group_therapy",
+            ),
+            if_shown(
+                settings.email_include_preferred_times,
+                patients.c.zeitliche_verfuegbarkeit,
+                "availability",
             ),
         )
         .join(therapists, therapists.c.id == candidates.c.therapist_id)
@@ -374,7 +393,11 @@ def _render_to_file(
                         line.patient_vorname,
                         line.patient_initial,
                         line.patient_age,
-                        line.diagnose,
+                        diagnose=line.diagnose,
+                        krankenkasse=line.krankenkasse,
+                        plz=line.plz,
+                        group_therapy=line.group_therapy,
+                        availability=line.availability,
                     )
                     for line in lines
                 ],
@@ -385,6 +408,7 @@ def _render_to_file(
                     therapist_id,
                     first.email,
                     recipient_name(first.titel, first.vorname, first.nachname),
+                    rendered.subject,
                     rendered.body_text,
                     rendered.body_html,
                     new_message_id(settings),
@@ -419,13 +443,13 @@ def _insert_emails_and_batches(clock: Clock, settings: Settings, batch_id: str) 
             ],
             sa.select(
                 staged_emails.c.therapist_id,
-                sa.literal(settings.email_subject, sa.String),
+                staged_emails.c.subject,
                 staged_emails.c.body_text,
                 staged_emails.c.body_html,
                 staged_emails.c.recipient_email,
                 sa.func.nullif(staged_emails.c.recipient_name, ""),
-                sa.literal(settings.email_sender, sa.String),
-                sa.literal(settings.email_sender_name, sa.String),
+                sa.literal(settings.sender.address, sa.String),
+                sa.literal(settings.sender.display_name, sa.String),
                 sa.literal(EmailStatus.QUEUED, emails.c.status.type),
                 sa.literal(now, sa.DateTime),
                 sa.literal(now, sa.DateTime),

@@ -1,21 +1,25 @@
-"""SQL predicates of the contact rules (docs/rules.md), shared by the jobs that create contacts.
+"""SQL predicates of the contact rules (docs/rules.md), shared by the jobs that create contacts
+and the lists that show where each therapist and request stands.
 
-Each function returns a Core expression to put in a ``WHERE``; the jobs combine them into
-set-based statements, so a rule is written once and evaluated by PostgreSQL for all rows.
+Each function returns a Core expression to put in a ``WHERE`` or a ``SELECT``; the jobs combine
+them into set-based statements, so a rule is written once and evaluated by PostgreSQL for all
+rows. Constants are written into the SQL (``reads.constant``) and values may be given as bind
+parameters, so the lists' prepared statements (``reads.ReadQuery``) embed the same expressions.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime
 
 import sqlalchemy as sa
 
-from communication_service.clock import Clock, local_midnight_utc
+from communication_service.clock import Clock
 from communication_service.config import Settings
 from communication_service.models import (
     Email,
     EmailBatch,
     EmailStatus,
+    Patient,
     PhoneCall,
     PhoneCallBatch,
     PhoneCallStatus,
@@ -24,21 +28,40 @@ from communication_service.models import (
     Therapist,
     TherapistStatus,
 )
+from communication_service.models.therapist_absence import TherapistAbsence
+from communication_service.reads import constant
 
 therapists = Therapist.__table__
 placement_requests = PlacementRequest.__table__
+patients = Patient.__table__
 emails = Email.__table__
 email_batches = EmailBatch.__table__
 phone_calls = PhoneCall.__table__
 phone_call_batches = PhoneCallBatch.__table__
 
+# Written into the statement, not bound: the prepared hot reads (``reads.py``) take no
+# constants as parameters.
+ONE_MINUTE = sa.literal_column("interval '1 minute'", sa.Interval())
+SCHEDULED = sa.literal_column(f"'{PhoneCallStatus.SCHEDULED.value}'")
+UNSENT = (EmailStatus.DRAFT, EmailStatus.QUEUED)  # an email that can still change
+# A day, or an expression giving one (a bind parameter in a prepared statement).
+Day = date | sa.ColumnElement[date]
+# Emails that count for rule 4 (decision 11): on their way, or sent.
+EMAIL_ON_ITS_WAY = (EmailStatus.QUEUED, EmailStatus.SENDING)
+
 
 def therapist_is_active(therapist: sa.FromClause = therapists) -> sa.ColumnElement[bool]:
-    return therapist.c.status == TherapistStatus.ACTIVE
+    return therapist.c.status == constant(therapist.c.status, TherapistStatus.ACTIVE)
 
 
 def has_email_address(therapist: sa.FromClause = therapists) -> sa.ColumnElement[bool]:
-    return sa.func.nullif(sa.func.btrim(therapist.c.email), "").is_not(None)
+    return sa.func.nullif(sa.func.btrim(therapist.c.email), sa.literal_column("''")).is_not(None)
+
+
+def still_in_force(day: sa.ColumnElement[date | None], today: Day) -> sa.ColumnElement[date | None]:
+    """``day`` — the first day something is allowed again — when it lies after ``today``;
+    NULL when the restriction no longer holds (or never did). ``day`` is evaluated once."""
+    return sa.func.nullif(sa.func.greatest(day, today), today)
 
 
 def cooling_until(
@@ -62,7 +85,7 @@ def cooling_until(
         )
         .where(
             rejected.c.therapist_id == therapist_id,
-            rejected.c.status == PlacementRequestStatus.REJECTED,
+            rejected.c.status == constant(rejected.c.status, PlacementRequestStatus.REJECTED),
         )
         .scalar_subquery()
     )
@@ -76,29 +99,88 @@ def in_cooling_period(
     return sa.func.coalesce(until, today) > today
 
 
+def next_email_allowed_on(
+    therapist_id: sa.ColumnElement[int],
+    today: Day,
+    time_zone: str | sa.ColumnElement[str],
+    interval_days: int | sa.ColumnElement[int],
+) -> sa.ColumnElement[date | None]:
+    """Rule 4, the one definition: the first day a batching email may go out to the therapist
+    again, or NULL when no email counts.
+
+    An email sent on day D (the calendar day in ``time_zone``) allows the next one on
+    D + ``interval_days``; an email on its way (queued, sending) counts as sent ``today``.
+    Drafts and failed emails do not count; any other email does, staff emails included.
+    Only the last sent email matters, so each part is one probe of
+    ``idx_emails_therapist_status_sent_at`` however many emails the therapist has had.
+    """
+    waiting, sent = emails.alias("email_on_its_way"), emails.alias("sent_email")
+    on_its_way = (
+        sa.select(sa.literal_column("1"))
+        .where(
+            waiting.c.therapist_id == therapist_id,
+            waiting.c.status.in_([constant(waiting.c.status, s) for s in EMAIL_ON_ITS_WAY]),
+        )
+        .limit(sa.literal_column("1"))
+        .scalar_subquery()
+    )
+    last_sent_at = (
+        sa.select(sa.func.max(sent.c.sent_at))
+        .where(
+            sent.c.therapist_id == therapist_id,
+            sent.c.status == constant(sent.c.status, EmailStatus.SENT),
+        )
+        .scalar_subquery()
+    )
+    utc = sa.literal_column("'UTC'")
+    sent_on = sa.cast(sa.func.timezone(time_zone, sa.func.timezone(utc, last_sent_at)), sa.Date)
+    # GREATEST skips NULLs; NULL + n is NULL: no email that counts, no restriction.
+    return sa.func.greatest(sa.case((on_its_way.is_not(None), today)), sent_on) + interval_days
+
+
 def emailed_within_interval(
     therapist_id: sa.ColumnElement[int], today: date, clock: Clock, settings: Settings
 ) -> sa.ColumnElement[bool]:
-    """Rule 4: the therapist has an email on its way (queued, sending) or one sent within the
-    last CONTACT_INTERVAL_DAYS calendar days (sent on day D → next one on D + interval)."""
-    window_start = local_midnight_utc(
-        today - timedelta(days=settings.contact_interval_days - 1), clock
+    """Rule 4: ``today`` lies before ``next_email_allowed_on`` (sent on day D → the next one
+    on D + CONTACT_INTERVAL_DAYS; never true without an email that counts)."""
+    allowed = next_email_allowed_on(
+        therapist_id, today, clock.tz.key, settings.contact_interval_days
     )
-    recent = emails.alias("recent_email")
+    return sa.func.coalesce(allowed, today) > today
+
+
+def request_is_open(request: sa.FromClause = placement_requests) -> sa.ColumnElement[bool]:
+    return request.c.status == constant(request.c.status, PlacementRequestStatus.OPEN)
+
+
+def patient_is_placed(patient_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+    """One of the patient's requests was accepted: their other requests are offered no more."""
+    accepted = placement_requests.alias("accepted_request")
     return sa.exists().where(
-        recent.c.therapist_id == therapist_id,
-        sa.or_(
-            recent.c.status.in_([EmailStatus.QUEUED, EmailStatus.SENDING]),
-            sa.and_(recent.c.status == EmailStatus.SENT, recent.c.sent_at >= window_start),
-        ),
+        accepted.c.patient_id == patient_id,
+        accepted.c.status == PlacementRequestStatus.ACCEPTED,
     )
 
 
 def request_is_due(today: date, request: sa.FromClause = placement_requests):
-    """Open, and its ``next_contact_after`` (if any) is today or earlier."""
+    """Open, its ``next_contact_after`` (if any) is today or earlier, and its patient is not
+    placed elsewhere."""
     return sa.and_(
-        request.c.status == PlacementRequestStatus.OPEN,
+        request_is_open(request),
         sa.or_(request.c.next_contact_after.is_(None), request.c.next_contact_after <= today),
+        ~patient_is_placed(request.c.patient_id),
+    )
+
+
+def request_awaits_first_contact(
+    request: sa.FromClause = placement_requests,
+) -> sa.ColumnElement[bool]:
+    """Open, in no email batch and on no live call: what the batching job may still take
+    (once due), and what the lists call "not yet contacted" (``waiting``)."""
+    return sa.and_(
+        request_is_open(request),
+        sa.not_(request_was_emailed(request.c.id)),
+        sa.not_(request_has_live_call(request.c.id)),
     )
 
 
@@ -117,17 +199,115 @@ def request_has_live_call(request_id: sa.ColumnElement[int]) -> sa.ColumnElement
     return sa.exists().where(
         batch.c.placement_request_id == request_id,
         call.c.id == batch.c.phone_call_id,
-        call.c.status != PhoneCallStatus.CANCELED,
+        call.c.status != constant(call.c.status, PhoneCallStatus.CANCELED),
     )
 
 
-def has_scheduled_call(therapist_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+def call_ends_at(call: sa.FromClause = phone_calls) -> sa.ColumnElement[datetime]:
+    """When a call ends, in local wall-clock time (as calls are stored)."""
+    return call.c.scheduled_date + call.c.scheduled_time + call.c.duration_minutes * ONE_MINUTE
+
+
+def call_is_overdue(
+    now_local: datetime | sa.ColumnElement[datetime], call: sa.FromClause = phone_calls
+) -> sa.ColumnElement[bool]:
+    """A call still ``scheduled`` after its end has passed: nobody closed it. It is shown as
+    overdue and no longer counts as pending contact (``has_scheduled_call``)."""
+    return sa.and_(call.c.status == SCHEDULED, call_ends_at(call) <= now_local)
+
+
+def has_scheduled_call(
+    therapist_id: sa.ColumnElement[int], now_local: datetime
+) -> sa.ColumnElement[bool]:
+    """The therapist has a scheduled call that is not overdue (a forgotten call does not block
+    automatic contact for ever)."""
     call = phone_calls.alias("pending_call")
     return sa.exists().where(
-        call.c.therapist_id == therapist_id, call.c.status == PhoneCallStatus.SCHEDULED
+        call.c.therapist_id == therapist_id,
+        call.c.status == constant(call.c.status, PhoneCallStatus.SCHEDULED),
+        ~call_is_overdue(now_local, call),
     )
+
+
+def requests_on_scheduled_calls(
+    request_ids: sa.ColumnElement[list[int]], except_call_id: sa.ColumnElement[int]
+) -> sa.Select:
+    """(placement_request_id, phone_call_id) for those of ``request_ids`` on a scheduled call
+    other than ``except_call_id``: a request is on at most one scheduled call at a time."""
+    batch = phone_call_batches.alias("holding_batch")
+    call = phone_calls.alias("holding_call")
+    return (
+        sa.select(batch.c.placement_request_id, batch.c.phone_call_id)
+        .join(call, call.c.id == batch.c.phone_call_id)
+        .where(
+            batch.c.placement_request_id == sa.any_(request_ids),
+            call.c.status == SCHEDULED,
+            call.c.id != except_call_id,
+        )
+    )
+
+
+def requests_on_unsent_emails(
+    request_ids: sa.ColumnElement[list[int]] | list[int], except_email_id: int
+) -> sa.Select:
+    """(placement_request_id, email_id) for those of ``request_ids`` in a draft or queued email
+    other than ``except_email_id``: a request is in at most one unsent email at a time."""
+    batch = email_batches.alias("holding_email_batch")
+    email = emails.alias("holding_email")
+    return (
+        sa.select(batch.c.placement_request_id, batch.c.email_id)
+        .join(email, email.c.id == batch.c.email_id)
+        .where(
+            batch.c.placement_request_id.in_(request_ids)
+            if isinstance(request_ids, list)
+            else batch.c.placement_request_id == sa.any_(request_ids),
+            email.c.status.in_(UNSENT),
+            email.c.id != except_email_id,
+        )
+        .order_by(batch.c.placement_request_id)
+    )
+
+
+def on_live_contact(request_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+    """The request is on a scheduled call or in an unsent email (live contacts)."""
+    call_batch = phone_call_batches.alias("live_call_batch")
+    call = phone_calls.alias("live_call")
+    email_batch = email_batches.alias("live_email_batch")
+    email = emails.alias("live_email")
+    return sa.or_(
+        sa.exists().where(
+            call_batch.c.placement_request_id == request_id,
+            call.c.id == call_batch.c.phone_call_id,
+            call.c.status == SCHEDULED,
+        ),
+        sa.exists().where(
+            email_batch.c.placement_request_id == request_id,
+            email.c.id == email_batch.c.email_id,
+            email.c.status.in_(UNSENT),
+        ),
+    )
+
+
+def rank_order(request: sa.FromClause = placement_requests) -> tuple[sa.ColumnElement, ...]:
+    """Rule 12 within a therapist: the patient waiting longest first (``startdatum``), then
+    the request's id. Needs ``patient_service.patients`` joined."""
+    return patients.c.startdatum.asc().nulls_last(), request.c.id
 
 
 def potentially_available_first(therapist: sa.FromClause = therapists):
     """Rule 12 ordering key: flagged therapists first."""
     return sa.func.coalesce(therapist.c.potentially_available, False).desc()
+
+
+def absent_on(
+    therapist_id: sa.ColumnElement[int], day: date | sa.ColumnElement[date]
+) -> sa.ColumnElement[bool]:
+    """Rule 13, the one definition: an absence of the therapist covers ``day`` (both ends
+    inclusive). Answered from ``idx_therapist_absences_therapist_ends``. Used by batching, by
+    every call read (``absent``) and, rendered into the booking context, by the slot finder."""
+    absence = TherapistAbsence.__table__.alias("absence")
+    return sa.exists().where(
+        absence.c.therapist_id == therapist_id,
+        absence.c.ends_on >= day,
+        absence.c.starts_on <= day,
+    )

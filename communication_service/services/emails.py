@@ -30,10 +30,16 @@ from communication_service.models import (
     Therapist,
 )
 from communication_service.reads import ReadQuery, prefixed
+from communication_service.services.contact_rules import requests_on_unsent_emails
 from communication_service.services.email_content import new_message_id, recipient_name
 from communication_service.services.listing import ReaderListing, SelectListing
-from communication_service.services.outcomes import OutcomeEffects, appended_note, record_outcomes
-from communication_service.services.scheduling import lock_bookings_of
+from communication_service.services.outcomes import (
+    OutcomeEffects,
+    appended_note,
+    record_outcomes,
+    therapists_concerned,
+)
+from communication_service.services.scheduling import lock_bookings, lock_bookings_of
 
 emails = Email.__table__
 email_batches = EmailBatch.__table__
@@ -219,6 +225,7 @@ def create_email(ctx: Context, data: Mapping[str, Any]) -> dict[str, Any]:
         )
     request_ids = list(data["placement_request_ids"])
     _check_requests_of_therapist(session, therapist_id, request_ids, "placement_request_ids")
+    _require_not_in_another_unsent_email(ctx, therapist_id, request_ids)
 
     values: dict[str, Any] = {
         "therapist_id": therapist_id,
@@ -229,8 +236,8 @@ def create_email(ctx: Context, data: Mapping[str, Any]) -> dict[str, Any]:
         "recipient_name": recipient_name(
             therapist["titel"], therapist["vorname"], therapist["nachname"]
         ),
-        "sender_email": settings.email_sender,
-        "sender_name": settings.email_sender_name,
+        "sender_email": settings.sender.address,
+        "sender_name": settings.sender.display_name,
         "status": EmailStatus.DRAFT,
     }
     if data["status"] == EmailStatus.QUEUED:
@@ -311,12 +318,17 @@ def delete_email(ctx: Context, email_id: int) -> None:
 def add_email_batch(ctx: Context, email_id: int, data: Mapping[str, Any]) -> sa.RowMapping:
     """Add a request to a draft/queued email (409 when it is already there or the email left)."""
     session = ctx.session
+    # The lock order of every writer: the therapist's booking lock, then the email.
+    lock_bookings_of(
+        session, ctx.settings, sa.select(emails.c.therapist_id).where(emails.c.id == email_id)
+    )
     email = _lock_email(session, email_id)
     _require_editable_requests(session, email_id, email["status"])
     request_id = data["placement_request_id"]
     _check_requests_of_therapist(
         session, email["therapist_id"], [request_id], "placement_request_id", indexed=False
     )
+    _require_not_in_another_unsent_email(ctx, email["therapist_id"], [request_id], email_id)
     priority = data.get("priority")
     if priority is None:
         priority = (
@@ -381,7 +393,10 @@ def record_response(ctx: Context, email_id: int, data: Mapping[str, Any]) -> dic
     lock_bookings_of(
         session,
         ctx.settings,
-        sa.select(emails.c.therapist_id).where(emails.c.id == email_id).scalar_subquery(),
+        sa.union(
+            sa.select(emails.c.therapist_id).where(emails.c.id == email_id),
+            therapists_concerned(sorted(data["outcomes"])),
+        ),
     )
     email = _lock_email(session, email_id)
     if email["status"] != EmailStatus.SENT:
@@ -461,6 +476,7 @@ def record_response(ctx: Context, email_id: int, data: Mapping[str, Any]) -> dic
         "canceled_call_ids": sorted([*follow_ups, *effects.canceled_call_ids]),
         "canceled_follow_up_call_ids": sorted(follow_ups),
         "kept_staff_call_ids": effects.kept_staff_call_ids,
+        "withdrawn": effects.withdrawn,
     }
 
 
@@ -490,6 +506,28 @@ def _lock_email(session: Session, email_id: int) -> sa.RowMapping:
         session.rollback()
         raise _email_not_found(email_id)
     return row
+
+
+def _require_not_in_another_unsent_email(
+    ctx: Context, therapist_id: int, request_ids: list[int], email_id: int = 0
+) -> None:
+    """409 ``request_already_in_contact`` when one of ``request_ids`` is in another draft or
+    queued email: a request is in at most one unsent email at a time. Under the therapist's
+    booking lock (taken here), so two writers cannot both see it free."""
+    if not request_ids:
+        return
+    lock_bookings(ctx.session, ctx.settings, [therapist_id])
+    held = ctx.session.execute(requests_on_unsent_emails(request_ids, email_id)).all()
+    if held:
+        ctx.session.rollback()
+        raise Conflict(
+            "Some placement requests are already in another unsent email.",
+            code="request_already_in_contact",
+            details={
+                "placement_request_ids": sorted({row.placement_request_id for row in held}),
+                "email_ids": sorted({row.email_id for row in held}),
+            },
+        )
 
 
 def _require_editable_requests(session: Session, email_id: int, status: str) -> None:

@@ -11,15 +11,22 @@ import sqlalchemy as sa
 from communication_service.context import Context
 from communication_service.models import (
     CallBookedBy,
+    Email,
+    EmailBatch,
+    EmailStatus,
     PhoneCall,
+    PhoneCallBatch,
     PhoneCallStatus,
     PlacementRequest,
     PlacementRequestStatus,
 )
-from communication_service.services.contact_rules import cooling_until
+from communication_service.services.contact_rules import UNSENT, cooling_until
 
 placement_requests = PlacementRequest.__table__
 calls = PhoneCall.__table__
+call_batches = PhoneCallBatch.__table__
+emails = Email.__table__
+email_batches = EmailBatch.__table__
 
 DECISIVE_OUTCOMES = (PlacementRequestStatus.ACCEPTED, PlacementRequestStatus.REJECTED)
 
@@ -31,6 +38,22 @@ class OutcomeEffects:
 
     canceled_call_ids: list[int] = field(default_factory=list)
     kept_staff_call_ids: list[int] = field(default_factory=list)
+    # An acceptance takes the patient's other requests off unsent emails and scheduled calls.
+    withdrawn: dict[str, list[int]] = field(
+        default_factory=lambda: {"email_ids": [], "phone_call_ids": [], "placement_request_ids": []}
+    )
+
+
+def therapists_concerned(request_ids: sa.Select | list[int]) -> sa.Select:
+    """The therapists whose calls and emails recording outcomes for ``request_ids`` may
+    change: those of every request of the same patients. Their booking locks are taken before
+    anything is written (``scheduling.lock_bookings_of``)."""
+    patients_of = sa.select(placement_requests.c.patient_id).where(
+        placement_requests.c.id.in_(request_ids)
+    )
+    return sa.select(placement_requests.c.therapist_id).where(
+        placement_requests.c.patient_id.in_(patients_of)
+    )
 
 
 def appended_note(column: sa.ColumnElement[str], note: str) -> sa.ColumnElement[str]:
@@ -79,7 +102,100 @@ def record_outcomes(
         )
         if outcome is PlacementRequestStatus.REJECTED:
             _cancel_automatic_calls(ctx, ids, day, current_call_id, effects)
+        else:
+            _withdraw_placed_patients(ctx, ids, effects)
     return effects
+
+
+def _withdraw_placed_patients(
+    ctx: Context, accepted_ids: list[int], effects: OutcomeEffects
+) -> None:
+    """The accepted requests' patients are placed: their other requests leave every unsent
+    email and every scheduled call. A scheduled call left without requests is canceled with a
+    note; an unsent batching email that named one is withdrawn (deleted: its body names the
+    patient, and its other requests go back to the pool); a staff email loses the request and
+    goes back to draft with a note (its text is staff's to correct); one left empty is
+    withdrawn."""
+    session = ctx.session
+    others = sa.select(placement_requests.c.id).where(
+        placement_requests.c.patient_id.in_(
+            sa.select(placement_requests.c.patient_id).where(
+                placement_requests.c.id.in_(accepted_ids)
+            )
+        ),
+        placement_requests.c.id.not_in(accepted_ids),
+    )
+    note = "Patient/in anderweitig vermittelt: Anfrage {} entfernt."
+    off_calls = session.execute(
+        sa.delete(call_batches)
+        .where(
+            call_batches.c.placement_request_id.in_(others),
+            call_batches.c.phone_call_id == calls.c.id,
+            calls.c.status == PhoneCallStatus.SCHEDULED,
+        )
+        .returning(call_batches.c.phone_call_id, call_batches.c.placement_request_id)
+    ).all()
+    for call_id, request_id in off_calls:
+        session.execute(
+            sa.update(calls)
+            .where(calls.c.id == call_id)
+            .values(notes=appended_note(calls.c.notes, note.format(request_id)))
+        )
+    emptied = session.scalars(
+        sa.update(calls)
+        .where(
+            calls.c.id.in_({call_id for call_id, _ in off_calls}),
+            calls.c.status == PhoneCallStatus.SCHEDULED,
+            ~sa.exists().where(call_batches.c.phone_call_id == calls.c.id),
+        )
+        .values(status=PhoneCallStatus.CANCELED)
+        .returning(calls.c.id)
+    ).all()
+    held = session.execute(
+        sa.select(email_batches.c.email_id, email_batches.c.placement_request_id, emails.c.batch_id)
+        .join(emails, emails.c.id == email_batches.c.email_id)
+        .where(email_batches.c.placement_request_id.in_(others), emails.c.status.in_(UNSENT))
+        .with_for_update(of=emails)
+    ).all()
+    batching_emails = sorted({row.email_id for row in held if row.batch_id is not None})
+    staff_rows = [row for row in held if row.batch_id is None]
+    for row in staff_rows:
+        session.execute(
+            sa.delete(email_batches).where(
+                email_batches.c.email_id == row.email_id,
+                email_batches.c.placement_request_id == row.placement_request_id,
+            )
+        )
+        session.execute(
+            sa.update(emails)
+            .where(emails.c.id == row.email_id)
+            .values(
+                status=EmailStatus.DRAFT,
+                follow_up_notes=appended_note(
+                    emails.c.follow_up_notes,
+                    note.format(row.placement_request_id) + " Bitte den Text prüfen.",
+                ),
+            )
+        )
+    empty_staff_emails = session.scalars(
+        sa.select(emails.c.id).where(
+            emails.c.id.in_({row.email_id for row in staff_rows}),
+            ~sa.exists().where(email_batches.c.email_id == emails.c.id),
+        )
+    ).all()
+    gone = sorted({*batching_emails, *empty_staff_emails})
+    if gone:
+        session.execute(sa.delete(emails).where(emails.c.id.in_(gone)))
+    withdrawn = effects.withdrawn
+    withdrawn["email_ids"] = sorted({*withdrawn["email_ids"], *gone})
+    withdrawn["phone_call_ids"] = sorted({*withdrawn["phone_call_ids"], *emptied})
+    withdrawn["placement_request_ids"] = sorted(
+        {
+            *withdrawn["placement_request_ids"],
+            *(r for _, r in off_calls),
+            *(r.placement_request_id for r in held),
+        }
+    )
 
 
 def _cancel_automatic_calls(

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from communication_service.clock import today
+from communication_service.clock import local_now, today
 from communication_service.context import Context
 from communication_service.errors import Conflict, NotFound, Unprocessable
 from communication_service.models import (
@@ -35,11 +35,15 @@ from communication_service.models import (
     Therapist,
 )
 from communication_service.reads import Reader, ReadQuery, prefixed
+from communication_service.services import contact_rules
+from communication_service.services.contact_rules import call_is_overdue, patient_is_placed
+from communication_service.services.listing import EXACT_TOTAL_UP_TO
 from communication_service.services.outcomes import (
     DECISIVE_OUTCOMES,
     OutcomeEffects,
     appended_note,
     record_outcomes,
+    therapists_concerned,
 )
 from communication_service.services.scheduling import (
     free_slots,
@@ -88,6 +92,12 @@ def _therapist_hours() -> sa.Label:
     )
 
 
+def _absent() -> sa.Label:
+    """``absent``: the therapist is away on the call's day (rule 13; staff may book an
+    explicit time there). An EXISTS per row: one probe of the absences' B-tree index."""
+    return contact_rules.absent_on(calls.c.therapist_id, calls.c.scheduled_date).label("absent")
+
+
 @functools.lru_cache(maxsize=1024)
 def _hours(text: str | None) -> Mapping[str, Any] | None:
     # Shared between rows and requests: read, never changed.
@@ -132,7 +142,8 @@ def _as_dict(keys: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
 class _CallsWithBatches:
     """A statement of calls left-joined with their batches (columns ``batch_*``), one row
     per batch (or one with NULL batch columns), in call order; and how its rows become
-    calls, each a dict with ``within_availability`` and its ``batches``. With ``total`` (a
+    calls, each a dict with ``within_availability``, ``absent`` (selected by the page) and
+    its ``batches``. With ``total`` (a
     scalar select), every row also carries the number of matching calls, so a page and its
     total are one round trip.
     """
@@ -207,8 +218,16 @@ class CallListing:
     """The calls matching one request's filters: pages of them, and how many there are
     (the ``Listing`` a paginated answer asks for)."""
 
-    def __init__(self, reader: Reader, statements: _ListStatements, params: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        reader: Reader,
+        statements: _ListStatements,
+        params: dict[str, Any],
+        *,
+        extras: Mapping[str, list[dict[str, Any]]] | None = None,
+    ) -> None:
         self.reader, self.statements, self.params = reader, statements, params
+        self.extras = dict(extras or {})  # further lists of the answer, beside the page
         self._counted: int | None = None
 
     def page(self, limit: int, offset: int) -> list[dict[str, Any]]:
@@ -229,8 +248,16 @@ class CallListing:
         return counted
 
 
+# Local "now" for ``overdue`` (``contact_rules.call_is_overdue``), given with every call read.
+NOW_LOCAL = sa.bindparam("now_local", type_=sa.DateTime())
+
+
+def _overdue() -> sa.Label:
+    return call_is_overdue(NOW_LOCAL).label("overdue")
+
+
 _CALL_BY_ID = _CallsWithBatches(
-    sa.select(*calls.c, _therapist_hours())
+    sa.select(*calls.c, _therapist_hours(), _overdue(), _absent())
     .where(calls.c.id == sa.bindparam("call_id"))
     .subquery("call"),
     (),
@@ -239,7 +266,7 @@ _CALL_BY_ID = _CallsWithBatches(
 
 def get_call(ctx: Context, call_id: int) -> dict[str, Any]:
     """The call with ``within_availability`` and its batches; 404 when unknown."""
-    calls_found, _ = _CALL_BY_ID.fetch(ctx.reader, call_id=call_id)
+    calls_found, _ = _CALL_BY_ID.fetch(ctx.reader, call_id=call_id, now_local=local_now(ctx.clock))
     if not calls_found:
         raise NotFound(f"Phone call {call_id} does not exist.", details={"id": call_id})
     return calls_found[0]
@@ -256,7 +283,12 @@ _CALL_FILTERS: dict[str, Callable[[Any], sa.ColumnElement[bool]]] = {
     "date_to": lambda _: calls.c.scheduled_date <= sa.bindparam("date_to"),
     # No parameter: the flag picks EXISTS or NOT EXISTS, so it is part of the statement.
     "follow_up_required": lambda flagged: _FLAGGED_FOR_STAFF if flagged else ~_FLAGGED_FOR_STAFF,
+    "overdue": lambda overdue: (
+        call_is_overdue(NOW_LOCAL) if overdue else sa.not_(call_is_overdue(NOW_LOCAL))
+    ),
 }
+# Filters given as a flag: the value shapes the statement instead of being a parameter.
+_FLAG_FILTERS = ("follow_up_required", "overdue")
 
 
 def _calls_page(stmt: sa.Select) -> tuple[sa.Subquery, tuple[Any, ...]]:
@@ -269,11 +301,6 @@ def _calls_page(stmt: sa.Select) -> tuple[sa.Subquery, tuple[Any, ...]]:
         .subquery("page")
     )
     return page, (page.c.scheduled_date, page.c.scheduled_time, page.c.id)
-
-
-# Totals up to this many matching calls are exact; beyond, they are PostgreSQL's estimate
-# (counting a long list would read all of it for every page; docs/api.md, "Lists and totals").
-EXACT_TOTAL_UP_TO = 1_000
 
 
 @functools.cache
@@ -289,7 +316,7 @@ def _call_list_statements(shape: tuple[tuple[str, Any], ...]) -> _ListStatements
             .scalar_subquery()
             .label("availability")
         )
-    page, order = _calls_page(sa.select(*calls.c, hours).where(*conditions))
+    page, order = _calls_page(sa.select(*calls.c, hours, _overdue(), _absent()).where(*conditions))
     matching = sa.select(calls.c.id).where(*conditions)
     capped = matching.limit(sa.literal_column(str(EXACT_TOTAL_UP_TO + 1))).subquery("capped")
     count = sa.select(sa.func.count()).select_from(capped)
@@ -305,10 +332,10 @@ def list_calls(ctx: Context, filters: Mapping[str, Any]) -> CallListing:
     """Filtered calls by date and time (id breaks ties), each with its batches."""
     given = {name: value for name, value in filters.items() if value is not None}
     shape = tuple(
-        (name, value if name == "follow_up_required" else None)
-        for name, value in sorted(given.items())
+        (name, value if name in _FLAG_FILTERS else None) for name, value in sorted(given.items())
     )
-    params = {name: value for name, value in given.items() if name != "follow_up_required"}
+    params = {name: value for name, value in given.items() if name not in _FLAG_FILTERS}
+    params["now_local"] = local_now(ctx.clock)
     return CallListing(ctx.reader, _call_list_statements(shape), params)
 
 
@@ -326,13 +353,22 @@ _SHEET_PATIENT = ("id", "vorname", "nachname", "geburtsdatum", "diagnose", "star
 
 
 @functools.cache
-def _call_sheet_statements(by_status: bool) -> _ListStatements:
-    conditions = [calls.c.scheduled_date == sa.bindparam("day")]
+def _call_sheet_statements(by_status: bool, overdue_before: bool = False) -> _ListStatements:
+    """The sheet of ``day`` (optionally one ``status``), or with ``overdue_before`` the calls
+    of earlier days still open after their end."""
+    if overdue_before:
+        conditions = [calls.c.scheduled_date < sa.bindparam("day"), call_is_overdue(NOW_LOCAL)]
+    else:
+        conditions = [calls.c.scheduled_date == sa.bindparam("day")]
     if by_status:
         conditions.append(calls.c.status == sa.bindparam("status"))
     page, order = _calls_page(
         sa.select(
-            *calls.c, _therapist_hours(), *prefixed(therapists, "therapist_", _SHEET_THERAPIST)
+            *calls.c,
+            _therapist_hours(),
+            _overdue(),
+            _absent(),
+            *prefixed(therapists, "therapist_", _SHEET_THERAPIST),
         )
         .join_from(calls, therapists, therapists.c.id == calls.c.therapist_id)
         .where(*conditions)
@@ -354,12 +390,27 @@ def _call_sheet_statements(by_status: bool) -> _ListStatements:
     return _ListStatements(sheet, ReadQuery(count))
 
 
+# The most overdue calls one sheet lists beside the day's calls.
+MAX_OVERDUE_ON_SHEET = 1_000
+
+
 def call_sheet(ctx: Context, query: Mapping[str, Any]) -> CallListing:
     """The day's calls by time (``date``, default today; optional ``status``), each with who
-    to call and the requests' patients."""
+    to call and the requests' patients. Today's sheet also lists, under ``overdue``, the calls
+    of earlier days that are still open after their end (oldest first)."""
     day, status = query.get("date") or today(ctx.clock), query.get("status")
-    params: dict[str, Any] = {"day": day} if status is None else {"day": day, "status": status}
-    return CallListing(ctx.reader, _call_sheet_statements(status is not None), params)
+    params: dict[str, Any] = {"day": day, "now_local": local_now(ctx.clock)}
+    if status is not None:
+        params["status"] = status
+    overdue: list[dict[str, Any]] = []
+    if day == today(ctx.clock):
+        overdue_listing = CallListing(
+            ctx.reader, _call_sheet_statements(False, overdue_before=True), params
+        )
+        overdue = overdue_listing.page(MAX_OVERDUE_ON_SHEET, 0)
+    return CallListing(
+        ctx.reader, _call_sheet_statements(status is not None), params, extras={"overdue": overdue}
+    )
 
 
 def find_free_slots(
@@ -390,11 +441,26 @@ def _unit_of_work(session: Session) -> Iterator[None]:
     session.commit()
 
 
+NOTHING_TO_DISCUSS = "No open placement request to discuss: the call is about capacity."
+CHOSEN_FOR_THE_CALL = (
+    "The therapist's open requests not on another contact were added, longest waiting first."
+)
+
+
 def create_call(ctx: Context, data: Mapping[str, Any]) -> dict[str, Any]:
-    """Book a call (automatic slot unless date and time are given), commit, return it."""
+    """Book a call (automatic slot unless date and time are given), commit, return it.
+
+    Without ``placement_request_ids`` the call carries the therapist's requests that are
+    free to discuss (``scheduling.requests_to_discuss``); ``notice`` says what was chosen,
+    or that there is nothing to discuss."""
+    chosen = "placement_request_ids" not in data
     with _unit_of_work(ctx.session):  # the commit ends the booking lock before the read
-        call_id = schedule_call(ctx, **data)
-    return get_call(ctx, call_id)
+        call_id = schedule_call(ctx, **{"placement_request_ids": None, **data})
+    call = get_call(ctx, call_id)
+    call["notice"] = (
+        NOTHING_TO_DISCUSS if not call["batches"] else CHOSEN_FOR_THE_CALL if chosen else None
+    )
+    return call
 
 
 def update_call(ctx: Context, call_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -404,6 +470,7 @@ def update_call(ctx: Context, call_id: int, changes: Mapping[str, Any]) -> dict[
     ``completed``/``failed``/``canceled`` only; anything else is 409 ``illegal_status_change``.
     """
     changes = dict(changes)
+    _require_not_in_the_future(changes, local_now(ctx.clock))
     moves = {
         key: changes.pop(key)
         for key in ("scheduled_date", "scheduled_time", "duration_minutes")
@@ -442,6 +509,22 @@ def _lock_followed_up_email(session: Session, call_id: int) -> None:
         )
         .with_for_update()
     )
+
+
+def _require_not_in_the_future(changes: Mapping[str, Any], now: datetime) -> None:
+    """A call's ``actual_date``/``actual_time`` say when it happened: not later than now (a
+    time alone is today's)."""
+    day, at = changes.get("actual_date"), changes.get("actual_time")
+    if day is not None and day > now.date():
+        raise Unprocessable(
+            "A call cannot have happened in the future.",
+            details={"actual_date": [f"Must not be after today ({now.date().isoformat()})."]},
+        )
+    if at is not None and (day is None or day == now.date()) and at > now.time():
+        raise Unprocessable(
+            "A call cannot have happened in the future.",
+            details={"actual_time": [f"Must not be after now ({now:%H:%M}) today."]},
+        )
 
 
 def _current_status(session: Session, call_id: int) -> str:
@@ -542,7 +625,11 @@ def replan_failed_call(ctx: Context, failed: Any) -> int | None:
         )
         return None
     carried = session.execute(
-        sa.select(batches.c.placement_request_id, placement_requests.c.status)
+        sa.select(
+            batches.c.placement_request_id,
+            placement_requests.c.status,
+            patient_is_placed(placement_requests.c.patient_id).label("placed"),
+        )
         .select_from(
             batches.join(
                 placement_requests, placement_requests.c.id == batches.c.placement_request_id
@@ -551,7 +638,11 @@ def replan_failed_call(ctx: Context, failed: Any) -> int | None:
         .where(batches.c.phone_call_id == failed["id"])
         .order_by(batches.c.priority, batches.c.id)
     ).all()
-    open_ids = [row.placement_request_id for row in carried if row.status not in DECISIVE_OUTCOMES]
+    open_ids = [
+        row.placement_request_id
+        for row in carried
+        if row.status not in DECISIVE_OUTCOMES and not row.placed
+    ]
     if carried and not open_ids:
         return None  # every request was decided meanwhile: nothing left to call about
     email_id = failed["follow_up_email_id"]
@@ -664,13 +755,16 @@ def update_batch(ctx: Context, batch_id: int, changes: Mapping[str, Any]) -> dic
     with _unit_of_work(session):
         outcome = values.get("outcome")
         if outcome in DECISIVE_OUTCOMES:  # may cancel calls: the booking lock first
+            request = sa.select(batches.c.placement_request_id).where(batches.c.id == batch_id)
             lock_bookings_of(
                 session,
                 ctx.settings,
-                sa.select(calls.c.therapist_id)
-                .join(batches, batches.c.phone_call_id == calls.c.id)
-                .where(batches.c.id == batch_id)
-                .scalar_subquery(),
+                sa.union(
+                    sa.select(calls.c.therapist_id)
+                    .join(batches, batches.c.phone_call_id == calls.c.id)
+                    .where(batches.c.id == batch_id),
+                    therapists_concerned(request),
+                ),
             )
         row = (
             session.execute(

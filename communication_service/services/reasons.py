@@ -16,6 +16,7 @@ REASON_TEXT = {
     "not_active": "not active",
     "cooling_period": "cooling period",
     "contacted_within_interval": "contacted within {contact_interval_days} days",
+    "absent": "absent",
     "call_pending": "call pending",
     "answered_meanwhile": "answered meanwhile",
     "no_open_requests": "no open requests left",

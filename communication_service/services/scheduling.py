@@ -37,6 +37,7 @@ from communication_service.models import (
     PhoneCall,
     PhoneCallBatch,
     PhoneCallStatus,
+    PlacementRequestStatus,
     Therapist,
     TherapistStatus,
 )
@@ -90,9 +91,9 @@ def lock_bookings(session: Session, settings: Settings, therapist_ids: Iterable[
 
 
 def lock_bookings_of(
-    session: Session, settings: Settings, therapist_id: sa.ScalarSelect[int]
+    session: Session, settings: Settings, therapist_ids: sa.Select | sa.CompoundSelect
 ) -> None:
-    """``lock_bookings`` for the therapist a one-row select names, in one statement.
+    """``lock_bookings`` for the therapists a select names (ascending), in one statement.
 
     For writes that may book or cancel calls (a failed call is re-planned, rule 8; an
     outcome or a reply cancels calls, rules 9 and 10), taken before any row is touched, as
@@ -101,7 +102,12 @@ def lock_bookings_of(
     if settings.call_lines > 0:
         lock_bookings(session, settings, ())
         return
-    session.execute(sa.select(sa.func.pg_advisory_xact_lock(BOOKING_LOCK_NAMESPACE, therapist_id)))
+    named = therapist_ids.subquery("named")
+    key = next(iter(named.c))
+    ordered = sa.select(key.label("key")).distinct().order_by(key).subquery("ordered")
+    # The aggregate consumes the sorted rows in order, so the locks are taken ascending.
+    locks = sa.func.pg_advisory_xact_lock(BOOKING_LOCK_NAMESPACE, ordered.c.key)
+    session.execute(sa.select(sa.func.count(locks)))
 
 
 def lock_bookings_for_call(session: Session, settings: Settings, call_id: int) -> None:
@@ -109,7 +115,7 @@ def lock_bookings_for_call(session: Session, settings: Settings, call_id: int) -
     lock_bookings_of(
         session,
         settings,
-        sa.select(phone_calls.c.therapist_id).where(phone_calls.c.id == call_id).scalar_subquery(),
+        sa.select(phone_calls.c.therapist_id).where(phone_calls.c.id == call_id),
     )
 
 
@@ -144,21 +150,28 @@ _N_LINES_BUSY_SQL = """, line_events AS (
     WHERE level >= :call_lines AND next_at IS NOT NULL
 )"""
 # One statement: the therapist, their scheduled calls, the moments every phone line is busy,
-# the last rejection (cooling period) and which of the given placement requests exist.
-# Calls of the day before the range are read too: a long call can reach past midnight.
+# the last rejection (cooling period), the days they are away (rule 13) and which of the
+# given placement requests exist. Calls of the day before the range are read too: a long
+# call can reach past midnight.
 _CONTEXT_SELECT_SQL = """
 SELECT t.id,
        t.status,
        t.telefonische_erreichbarkeit AS availability,
        t.potentially_available,
        {cooling_until} AS cooling_until,
+       (SELECT array_agg(CAST(g.day AS date))
+        FROM generate_series(CAST(:from_date AS date), CAST(:to_date AS date),
+                             interval '1 day') AS g(day)
+        WHERE {absent_on}) AS absent_dates,
        own.ids AS own_ids,
        own.starts AS own_starts,
        own.ends AS own_ends,
        (SELECT array_agg(lower(busy) ORDER BY busy) FROM lines_busy) AS lines_busy_starts,
        (SELECT array_agg(upper(busy) ORDER BY busy) FROM lines_busy) AS lines_busy_ends,
        requests.found AS found_request_ids,
-       requests.of_others AS foreign_request_ids
+       requests.of_others AS foreign_request_ids,
+       held.request_ids AS held_request_ids,
+       held.call_ids AS holding_call_ids
 FROM therapist_service.therapists t
 CROSS JOIN LATERAL (
     SELECT array_agg(c.id ORDER BY c.starts_at) AS ids,
@@ -181,20 +194,47 @@ CROSS JOIN LATERAL (
     FROM matching_service.placement_requests pr
     WHERE pr.id = ANY(CAST(:request_ids AS integer[]))
 ) requests
+CROSS JOIN LATERAL (
+    SELECT array_agg(h.placement_request_id ORDER BY h.placement_request_id) AS request_ids,
+           array_agg(DISTINCT h.phone_call_id) AS call_ids
+    FROM ({requests_on_scheduled_calls}) h
+) held
 WHERE t.id = :therapist_id
 """
 
 
 def _booking_context_sql(busy_sql: str) -> sa.TextClause:
-    """The booking context with rule 9 as ``contact_rules.cooling_until`` defines it (rendered
-    into the statement once, at import); the therapist's status read through its enum type."""
-    cooling = contact_rules.cooling_until(
-        sa.literal_column("t.id"), sa.literal_column("CAST(:cooling_days AS integer)")
-    ).compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
-    select_sql = _CONTEXT_SELECT_SQL.replace("{cooling_until}", f"({cooling})")
+    """The booking context with rule 9 as ``contact_rules.cooling_until``, rule 13 as
+    ``contact_rules.absent_on`` and the live-contact rule as
+    ``contact_rules.requests_on_scheduled_calls`` define them (rendered into the statement
+    once, at import); the therapist's status read through its enum type."""
+    therapist_id = sa.literal_column("t.id")
+    cooling = _inline(
+        contact_rules.cooling_until(
+            therapist_id, sa.literal_column("CAST(:cooling_days AS integer)")
+        )
+    )
+    absent = _inline(
+        contact_rules.absent_on(therapist_id, sa.literal_column("CAST(g.day AS date)"))
+    )
+    held = _inline(
+        contact_rules.requests_on_scheduled_calls(
+            sa.literal_column("CAST(:request_ids AS integer[])"),
+            sa.literal_column(":exclude_call_id"),
+        )
+    )
+    select_sql = (
+        _CONTEXT_SELECT_SQL.replace("{cooling_until}", f"({cooling})")
+        .replace("{absent_on}", absent)
+        .replace("{requests_on_scheduled_calls}", held)
+    )
     return sa.text(_CALLS_IN_RANGE_SQL + busy_sql + select_sql).columns(
         status=Therapist.__table__.c.status.type
     )
+
+
+def _inline(rule: sa.ClauseElement) -> str:
+    return str(rule.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 
 
 _BOOKING_CONTEXT_SQL = {
@@ -212,10 +252,13 @@ class BookingContext:
     availability: Mapping[str, Any] | None
     potentially_available: bool
     cooling_until: date | None  # rule 9 (contact_rules.cooling_until)
+    absent_dates: frozenset[date]  # rule 13 (contact_rules.absent_on), in the loaded range
     own_calls: list[tuple[int, datetime, datetime]]  # (call id, start, end), local
     lines_busy: list[Interval]
     found_request_ids: frozenset[int]
     foreign_request_ids: frozenset[int]
+    held_request_ids: tuple[int, ...] = ()  # of the given ones, on another scheduled call
+    holding_call_ids: tuple[int, ...] = ()
 
     def own_intervals(self) -> list[Interval]:
         return [(start, end) for _, start, end in self.own_calls]
@@ -256,6 +299,7 @@ def load_booking_context(
         availability=row["availability"],
         potentially_available=bool(row["potentially_available"]),
         cooling_until=row["cooling_until"],
+        absent_dates=frozenset(row["absent_dates"] or ()),
         own_calls=list(
             zip(row["own_ids"] or [], row["own_starts"] or [], row["own_ends"] or [], strict=True)
         ),
@@ -264,6 +308,8 @@ def load_booking_context(
         ),
         found_request_ids=frozenset(row["found_request_ids"] or ()),
         foreign_request_ids=frozenset(row["foreign_request_ids"] or ()),
+        held_request_ids=tuple(row["held_request_ids"] or ()),
+        holding_call_ids=tuple(row["holding_call_ids"] or ()),
     )
 
 
@@ -297,6 +343,40 @@ def check_placement_requests(context: BookingContext, request_ids: Sequence[int]
                     f"Not requests to therapist {context.therapist_id}: "
                     f"{_id_list(context.foreign_request_ids)}."
                 ]
+            },
+        )
+
+
+def requests_to_discuss(session: Session, settings: Settings, therapist_id: int) -> list[int]:
+    """What a call booked without requests carries: the therapist's open requests that are
+    not on a live contact (a scheduled call, an unsent email) and whose patient is not placed,
+    ranked like an email (rule 12), at most ``MAX_PATIENTS_PER_EMAIL``."""
+    requests = contact_rules.placement_requests
+    return list(
+        session.scalars(
+            sa.select(requests.c.id)
+            .join(contact_rules.patients, contact_rules.patients.c.id == requests.c.patient_id)
+            .where(
+                requests.c.therapist_id == therapist_id,
+                requests.c.status == PlacementRequestStatus.OPEN,
+                ~contact_rules.on_live_contact(requests.c.id),
+                ~contact_rules.patient_is_placed(requests.c.patient_id),
+            )
+            .order_by(*contact_rules.rank_order())
+            .limit(settings.max_patients_per_email)
+        )
+    )
+
+
+def check_requests_free(context: BookingContext) -> None:
+    """A request is on at most one scheduled call at a time."""
+    if context.held_request_ids:
+        raise Conflict(
+            "Some placement requests are already on a scheduled call.",
+            code="request_already_in_contact",
+            details={
+                "placement_request_ids": list(context.held_request_ids),
+                "phone_call_ids": list(context.holding_call_ids),
             },
         )
 
@@ -406,6 +486,32 @@ class Horizon:
         return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
 
 
+def context_free_slots(
+    context: BookingContext,
+    settings: Settings,
+    start: datetime,
+    duration_minutes: int,
+    *,
+    days: int | None = None,
+    limit: int | None = None,
+) -> list[FreeSlot]:
+    """The free slots the context leaves from ``start`` on (rules 1-3): the slot finder with
+    the therapist's calls and the busy lines taken, and public holidays and the therapist's
+    absent days (rule 13) closed, one set of days without calls."""
+    days = settings.scheduling_horizon_days if days is None else days
+    return find_free_slots(
+        context.availability,
+        [*context.own_intervals(), *context.lines_busy],
+        Horizon.of(settings, start, days).holidays | context.absent_dates,
+        start,
+        days,
+        duration_minutes,
+        settings.call_slot_minutes,
+        ZoneInfo(settings.timezone),
+        limit=limit,
+    )
+
+
 def first_free_slot(
     context: BookingContext,
     settings: Settings,
@@ -414,18 +520,7 @@ def first_free_slot(
     *,
     days: int | None = None,
 ) -> FreeSlot | None:
-    days = settings.scheduling_horizon_days if days is None else days
-    slots = find_free_slots(
-        context.availability,
-        [*context.own_intervals(), *context.lines_busy],
-        Horizon.of(settings, start, days).holidays,
-        start,
-        days,
-        duration_minutes,
-        settings.call_slot_minutes,
-        ZoneInfo(settings.timezone),
-        limit=1,
-    )
+    slots = context_free_slots(context, settings, start, duration_minutes, days=days, limit=1)
     return slots[0] if slots else None
 
 
@@ -435,9 +530,9 @@ def no_slot_cause(
     """Why the finder found no slot in ``horizon``: ``(cause, the cause in words)``.
 
     Decided from the booking context already loaded (no second query), by removing the days
-    the finder cannot use in the order it skips them; the first rule that leaves nothing is
-    the cause. A new reason to skip a day (an absence) is one more step here, before the
-    windows are looked at.
+    the finder cannot use (the therapist's absent days, rule 13, before public holidays: the
+    more particular reason first); the first rule that leaves nothing is the cause. A new
+    reason to close a day is one more step here, before the windows are looked at.
     """
     availability = context.availability
     if not any(weekday_windows(availability, weekday) for weekday in range(7)):
@@ -445,6 +540,9 @@ def no_slot_cause(
     days = [day for day in horizon.days() if availability_windows(availability, day)]
     if not days:
         return "no_telephone_hours", "the therapist has no telephone hours on these days"
+    days = [day for day in days if day not in context.absent_dates]
+    if not days:
+        return "absent", "the therapist is absent on every day with telephone hours"
     days = [day for day in days if day not in horizon.holidays]
     if not days:
         return "holidays", "every day with telephone hours is a public holiday"
@@ -527,7 +625,7 @@ def schedule_call(
     ctx: Context,
     *,
     therapist_id: int,
-    placement_request_ids: Sequence[int] = (),
+    placement_request_ids: Sequence[int] | None = (),
     scheduled_date: date | None = None,
     scheduled_time: time | None = None,
     duration_minutes: int | None = None,
@@ -542,16 +640,17 @@ def schedule_call(
 
     Without ``scheduled_date``/``scheduled_time`` the earliest free slot is taken (rule 3):
     not in the past, not before ``not_before``, within ``SCHEDULING_HORIZON_DAYS`` of where the
-    search starts, no holidays, only active therapists outside their cooling period, and a
-    free phone line (rule 2). An explicit time is checked against the therapist's own calls
-    and the phone lines, but may lie outside the telephone hours (staff decide).
+    search starts, no holidays and no day the therapist is away (rule 13), only active
+    therapists outside their cooling period, and a free phone line (rule 2). An explicit time
+    is checked against the therapist's own calls and the phone lines, but may lie outside the
+    telephone hours or on an absent day (staff decide; the call shows it).
 
     Raises ``NotFound`` (therapist), ``Unprocessable`` (placement requests, times),
     ``Conflict`` (``slot_taken``, ``no_line_available``, ``no_slot_available``,
     ``therapist_not_active``, ``cooling_period``, ``follow_up_exists``).
     """
     session, clock, settings = ctx.session, ctx.clock, ctx.settings
-    request_ids = _unique_request_ids(placement_request_ids)
+    request_ids = _unique_request_ids(placement_request_ids or ())
     explicit = scheduled_date is not None or scheduled_time is not None
     if explicit and (scheduled_date is None or scheduled_time is None):
         missing = "scheduled_time" if scheduled_time is None else "scheduled_date"
@@ -576,6 +675,8 @@ def schedule_call(
         last_date = first_date + timedelta(days=max(settings.scheduling_horizon_days - 1, 0))
 
     lock_bookings(session, settings, [therapist_id])
+    if placement_request_ids is None:  # under the lock: no other booking takes them meanwhile
+        request_ids = requests_to_discuss(session, settings, therapist_id)
     context = load_booking_context(
         session,
         settings,
@@ -587,6 +688,7 @@ def schedule_call(
     if context is None:
         raise NotFound(f"Therapist {therapist_id} does not exist.", details={"id": therapist_id})
     check_placement_requests(context, request_ids)
+    check_requests_free(context)
 
     if explicit:
         check_explicit_time(context, settings, now, scheduled_date, scheduled_time, duration)
@@ -623,7 +725,8 @@ def free_slots(
     days: int | None = None,
     duration_minutes: int | None = None,
 ) -> list[FreeSlot]:
-    """The therapist's free slots by rules 1-3, as automatic scheduling sees them.
+    """The therapist's free slots by rules 1-3 (absent days closed, rule 13), as automatic
+    scheduling sees them.
 
     The cooling period (rule 9) is not applied: it restricts automatic contact, while staff
     may still pick one of these slots themselves.
@@ -643,16 +746,7 @@ def free_slots(
     if context is None:
         raise NotFound(f"Therapist {therapist_id} does not exist.", details={"id": therapist_id})
     check_therapist_active(context)
-    return find_free_slots(
-        context.availability,
-        [*context.own_intervals(), *context.lines_busy],
-        Horizon.of(settings, start, days).holidays,
-        start,
-        days,
-        duration,
-        settings.call_slot_minutes,
-        tz,
-    )
+    return context_free_slots(context, settings, start, duration, days=days)
 
 
 def move_call(

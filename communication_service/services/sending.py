@@ -52,6 +52,7 @@ from communication_service.context import Context
 from communication_service.models import EmailStatus
 from communication_service.services import contact_rules as rules
 from communication_service.services.email_content import (
+    UnsendableEmail,
     build_message,
     message_bytes,
     message_id_domain,
@@ -275,11 +276,14 @@ UNSENDABLE_ADDRESS = (
 def _deliver(
     smtp: SmtpConnection, row: sa.RowMapping, settings: Settings, clock: Clock
 ) -> DeliveryResult:
-    """One email over ``smtp``. An address SMTP cannot carry (non-ASCII: the RFCs and
-    ``formataddr`` refuse it) fails that email at once, like a 5xx, instead of stopping every
+    """One email over ``smtp``. A value that cannot become a valid message (a line break in a
+    header value, an address SMTP cannot carry: ``UnsendableEmail``) fails that email at once,
+    like a 5xx, with the reason (naming the field, never its value), instead of stopping every
     run that claims it."""
     try:
         message = message_bytes(build_message(row, settings, clock.now()))
+    except UnsendableEmail as error:
+        return DeliveryResult(Delivery.PERMANENT, str(error)[:ERROR_MESSAGE_MAX])
     except UnicodeError:
         return DeliveryResult(Delivery.PERMANENT, UNSENDABLE_ADDRESS)
     return smtp.deliver(

@@ -161,7 +161,8 @@ def test_the_main_flows_through_the_generated_client(
 
     # Read a therapist: the telephone hours are the typed Availability the update takes.
     therapist = call("therapists.get_therapist", 200, therapist_id=therapist_id, client=api)
-    assert isinstance(therapist, m.Therapist)
+    assert isinstance(therapist, m.TherapistContact)
+    assert isinstance(therapist.contact_state, m.ContactState)
     assert therapist.status is m.TherapistStatus.ACTIVE
     assert isinstance(therapist.telefonische_erreichbarkeit, m.Availability)
     monday = therapist.telefonische_erreichbarkeit.monday
@@ -196,7 +197,7 @@ def test_the_main_flows_through_the_generated_client(
         client=api,
         body=m.PhoneCallCreate(therapist_id=therapist_id, placement_request_ids=requests[:2]),
     )
-    assert isinstance(booked, m.PhoneCall)
+    assert isinstance(booked, m.PhoneCallCreateResult) and booked.notice is None
     assert (booked.scheduled_date, booked.scheduled_time) == (date(2026, 11, 30), "09:00")
     assert booked.status is m.PhoneCallStatus.SCHEDULED
     assert booked.booked_by is m.CallBookedBy.STAFF
@@ -331,7 +332,8 @@ def test_openapi_core_catches_an_answer_the_document_does_not_allow(
     therapist_id = make_therapist(session)
     request_id = make_placement_request(session, therapist_id=therapist_id)
     body = {"therapist_id": therapist_id, "placement_request_ids": [request_id]}
-    answer = client.post("/api/phone-calls", json=body).get_json()
+    booked = client.post("/api/phone-calls", json=body).get_json()
+    answer = client.get(f"/api/phone-calls/{booked['id']}").get_json()
     request = EnvironBuilder(
         path=f"/api/phone-calls/{answer['id']}",
         headers={"Authorization": f"Bearer {API_TOKEN}"},

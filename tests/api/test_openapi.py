@@ -401,6 +401,9 @@ KNOWN_OPERATION_IDS = {
         "GET",
         "/api/placement-requests/{placement_request_id}/communications",
     ): "listPlacementRequestCommunications",
+    ("GET", "/api/therapists/{therapist_id}/absences"): "listTherapistAbsences",
+    ("POST", "/api/therapists/{therapist_id}/absences"): "createTherapistAbsence",
+    ("DELETE", "/api/therapist-absences/{absence_id}"): "deleteTherapistAbsence",
     ("GET", "/api/openapi.json"): "getOpenApiDocument",
     ("GET", "/health"): "getHealth",
     ("GET", "/metrics"): "getMetrics",
@@ -549,7 +552,10 @@ def test_lists_answer_named_pages():
         ref = (answer or {}).get("schema", {}).get("$ref", "")
         if ref.endswith("Page"):
             page = document()["components"]["schemas"][ref.rsplit("/", 1)[-1]]
-            assert page["required"] == ["data", "page", "per_page", "total"]
+            assert {"data", "page", "per_page", "total"} <= set(page["required"])
+    sheet = document()["components"]["schemas"]["CallSheetCallPage"]
+    assert "overdue" in sheet["required"]
+    assert sheet["properties"]["overdue"]["items"] == _ref("CallSheetCall")
     listing = next(op for op in api_operations() if op.label == "GET /api/phone-calls")
     assert listing.spec["responses"]["200"]["content"]["application/json"]["schema"] == _ref(
         "PhoneCallPage"

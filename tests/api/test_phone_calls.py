@@ -119,6 +119,7 @@ def test_post_automatic_call_with_batches(client, session):
         "follow_up_required",
         "follow_up_notes",
     }
+    assert body.pop("notice") is None  # the requests were given
     assert client.get(f"/api/phone-calls/{body['id']}").get_json() == body
 
 
@@ -238,6 +239,15 @@ def test_no_slot_on_holidays_or_days_without_hours(app, client, session, clock, 
     assert error["message"].endswith(": the therapist has no telephone hours on these days.")
 
 
+def test_no_slot_while_the_therapist_is_absent(client, session):
+    therapist = make_therapist(session, telefonische_erreichbarkeit=FRIDAY_9)
+    away = {"starts_on": "2026-12-01", "ends_on": "2026-12-31"}  # every Friday in the horizon
+    assert client.post(f"/api/therapists/{therapist}/absences", json=away).status_code == 201
+    error = no_slot(client, therapist_id=therapist)
+    assert (error["details"]["cause"], error["details"]["until"]) == ("absent", "2026-12-27")
+    assert error["message"].endswith(": the therapist is absent on every day with telephone hours.")
+
+
 @pytest.mark.parametrize(
     ("status", "said"),
     [("blocked", "blocked"), ("inactive", "inactive"), (None, "without a status")],
@@ -316,9 +326,9 @@ def test_post_books_with_a_constant_number_of_statements(client, session):
     therapist = make_therapist(
         session, telefonische_erreichbarkeit={"monday": [{"start": "00:00", "end": "23:55"}]}
     )
-    request = make_placement_request(session, therapist_id=therapist)
+    requests = [make_placement_request(session, therapist_id=therapist) for _ in range(25)]
     counts = []
-    for _ in range(25):
+    for request in requests:  # one request on one scheduled call at a time
         with StatementCounter() as counter:
             book(client, therapist_id=therapist, placement_request_ids=[request])
         counts.append(len(counter.statements))
@@ -719,6 +729,11 @@ def test_accepted_outcome_updates_the_request(client, session):
     )
     assert stored.response == f"Accepted by phone (call {call['id']})."
     assert (body.pop("canceled_call_ids"), body.pop("kept_staff_call_ids")) == ([], [])
+    assert body.pop("withdrawn") == {
+        "email_ids": [],
+        "phone_call_ids": [],
+        "placement_request_ids": [],
+    }
     assert client.get(f"/api/phone-calls/{call['id']}").get_json()["batches"][0] == body
 
 
@@ -938,6 +953,7 @@ def test_times_are_hh_mm_zero_padded_in_every_request(client, session, bad):
     assert count(session, PhoneCall) == 0
 
     call = book(client, therapist_id=therapist)
+    assert call.pop("notice") == "No open placement request to discuss: the call is about capacity."
     url = f"/api/phone-calls/{call['id']}"
     for body in (
         {"scheduled_date": "2026-12-01", "scheduled_time": bad},
@@ -954,8 +970,8 @@ def test_times_answer_hh_mm(client, session):
     therapist = make_therapist(session)
     call = book(client, therapist_id=therapist, scheduled_date="2026-12-01", scheduled_time="09:05")
     body = client.put(
-        f"/api/phone-calls/{call['id']}", json={"actual_date": "2026-12-01", "actual_time": "09:07"}
+        f"/api/phone-calls/{call['id']}", json={"actual_date": "2026-11-30", "actual_time": "07:07"}
     ).get_json()
-    assert (body["scheduled_time"], body["actual_time"]) == ("09:05", "09:07")
+    assert (body["scheduled_time"], body["actual_time"]) == ("09:05", "07:07")
     slots = client.get(f"/api/therapists/{therapist}/slots?from=2026-12-02&days=1").get_json()
     assert (slots[0]["start"], slots[0]["end"]) == ("09:00", "09:05")

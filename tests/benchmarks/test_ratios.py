@@ -28,7 +28,14 @@ def test_runs_without_a_paired_bare_run_give_no_paired_ratio():
 def test_exactly_the_scenarios_with_a_ratio_target_are_paired():
     paired = run.PAIRED
 
-    assert paired == {CALL, run.DEEP_LIST, run.LIST, "GET /api/emails/{random id}"}
+    assert paired == {
+        CALL,
+        run.DEEP_LIST,
+        run.LIST,
+        "GET /api/emails/{random id}",
+        run.SEARCH,
+        run.REQUESTS,
+    }
     assert paired <= {scenario.name for scenario in run.HTTP}
 
 

@@ -54,6 +54,7 @@ WRITTEN_HERE = {
         "letzter_kontakt_telefon",
         "potentially_available",
         "potentially_available_notes",
+        "name_search_key",
         "updated_at",
     },
     "matching_service.placement_requests": {
@@ -114,7 +115,8 @@ def platform_columns(url: str) -> set[tuple]:
         row
         for row in catalog(url)["columns"]
         if row[0] in ("patient_service", "therapist_service", "matching_service")
-        and row[3] not in ("potentially_available", "potentially_available_notes")
+        and row[3]
+        not in ("potentially_available", "potentially_available_notes", "name_search_key")
     }
 
 

@@ -32,7 +32,13 @@ from communication_service.schemas.phone_call import (
     PhoneCallSchema,
     PhoneCallUpdateResultSchema,
 )
-from communication_service.schemas.therapist import TelephoneHours, TherapistSchema
+from communication_service.schemas.placement_request import PlacementRequestSchema
+from communication_service.schemas.therapist import (
+    ContactStateSchema,
+    TelephoneHours,
+    TherapistContactSchema,
+    TherapistSchema,
+)
 
 # Every schema a response is dumped with (``api/boundary.py``).
 OUTPUT_SCHEMAS = (
@@ -49,6 +55,9 @@ OUTPUT_SCHEMAS = (
     PhoneCallUpdateResultSchema,
     CallSheetCallSchema,
     CallSheetBatchSchema,
+    TherapistContactSchema,
+    ContactStateSchema,
+    PlacementRequestSchema,
 )
 
 _aware = st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=2))]))

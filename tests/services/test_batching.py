@@ -63,8 +63,9 @@ def test_one_queued_email_per_therapist_ranked_by_startdatum_and_capped(session,
     assert email.status == "queued"
     assert email.queued_at == utc(DEFAULT_NOW) and email.next_attempt_at == utc(DEFAULT_NOW)
     assert email.message_id and email.batch_id == result.batch_id
-    assert email.subject == settings.email_subject
+    assert email.subject == "Anfrage: Psychotherapieplätze für zehn Personen"
     assert email.sender_email == settings.email_sender
+    assert email.sender_name == settings.organisation_name
     priorities = session.execute(
         sa.select(EmailBatch.placement_request_id, EmailBatch.priority).order_by(
             EmailBatch.priority
@@ -269,14 +270,15 @@ def test_content_lists_first_name_initial_age_and_a_reference_in_rank_order_rule
         f"1. <b>Tom</b> Ö., 26 Jahre (Anfrage Nr. {tom})\n2. Eva M., 45 Jahre (Anfrage Nr. {eva})\n"
     ) in text
     assert (
-        f"<li>&lt;b&gt;Tom&lt;/b&gt; Ö., 26&nbsp;Jahre (Anfrage&nbsp;Nr.&nbsp;{tom})</li>" in html
+        f'<li style="margin: 0 0 8px;">&lt;b&gt;Tom&lt;/b&gt; Ö., 26 Jahre '
+        f"(Anfrage&nbsp;Nr.&nbsp;{tom})</li>" in html
     )  # escaped
     assert html.index("Tom") < html.index("Eva")
     for body in (text, html):
         assert "Maier" not in body and "Ötzi" not in body and "1980" not in body
         # The diagnosis is health data: not in the email by default (EMAIL_INCLUDE_DIAGNOSIS).
         assert "Diagnose" not in body and "F41.1" not in body and "F33.1" not in body
-        assert settings.email_signature.splitlines()[-1] in body
+        assert "Mit freundlichen Grüßen" in body and settings.contact_person in body
     assert email.recipient_name == "Dr. Test Roth"
 
 
@@ -291,9 +293,77 @@ def test_the_diagnosis_is_in_the_email_only_with_email_include_diagnosis(session
         f"2. Eva M., 45 Jahre, Diagnose F33.1 (Anfrage Nr. {eva})\n"
     ) in email.body_text
     assert (
-        f"<li>&lt;b&gt;Tom&lt;/b&gt; Ö., 26&nbsp;Jahre, Diagnose F41.1 "
+        f'<li style="margin: 0 0 8px;">&lt;b&gt;Tom&lt;/b&gt; Ö., 26 Jahre, Diagnose F41.1 '
         f"(Anfrage&nbsp;Nr.&nbsp;{tom})</li>"
     ) in email.body_html
+
+
+def one_patient_with_every_fact(session) -> int:
+    therapist_id = make_therapist(session, anrede=None, titel="Dipl.-Psych.", vorname="Kim")
+    patient_id = make_patient(
+        session,
+        vorname="Eva",
+        nachname="Maier",
+        geburtsdatum=date(1980, 12, 1),
+        krankenkasse="AOK Bayern",
+        plz="80331",
+        offen_fuer_gruppentherapie=True,
+        zeitliche_verfuegbarkeit={"tuesday": [{"start": "08:00", "end": "10:00"}]},
+    )
+    return make_placement_request(session, therapist_id=therapist_id, patient_id=patient_id)
+
+
+def batch_reading(ctx) -> tuple[Email, str]:
+    """Run the job; the email it queued and every SQL statement it sent."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        batch_emails(ctx)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    ctx.session.expire_all()
+    return ctx.session.execute(sa.select(Email)).scalar_one(), "\n".join(statements)
+
+
+def test_by_default_one_patient_with_insurance_status_and_nothing_more_is_read(session, ctx):
+    request_id = one_patient_with_every_fact(session)
+
+    email, sql = batch_reading(ctx)
+
+    assert email.subject == "Anfrage: Psychotherapieplatz für eine Person"
+    assert email.body_text.startswith(
+        "Guten Tag Kim Therapeut"  # no anrede: neutral; Dipl.-Psych. is no salutation
+    )
+    assert f"\n\nEva M., 45 Jahre, gesetzlich versichert (Anfrage Nr. {request_id})\n\n" in (
+        email.body_text
+    )
+    for column in ("plz", "offen_fuer_gruppentherapie", "zeitliche_verfuegbarkeit", "diagnose"):
+        assert f"patients.{column}" not in sql  # rule 5: left out, so not even read
+    assert "patients.krankenkasse" in sql
+    assert "-- " not in email.body_text  # the footer is added when the email is sent
+
+
+def test_every_fact_the_settings_switch_on(session, ctx, settings):
+    request_id = one_patient_with_every_fact(session)
+    everything = settings.replace(
+        email_include_postcode_area="true",
+        email_include_group_therapy="true",
+        email_include_preferred_times="true",
+        email_include_insurance="false",
+    )
+
+    email, sql = batch_reading(with_settings(ctx, everything))
+
+    assert (
+        f"\n\nEva M., 45 Jahre, PLZ-Bereich 803xx, offen für Gruppentherapie "
+        f"(Anfrage Nr. {request_id})\nbevorzugte Zeiten: Di 08:00\u201310:00\n\n"
+    ) in email.body_text
+    assert "versichert" not in email.body_text and "80331" not in email.body_text
+    assert "patients.krankenkasse" not in sql
 
 
 def test_statement_count_does_not_grow_with_the_data(app, session, ctx):

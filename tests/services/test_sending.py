@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from communication_service.models import Email, PlacementRequest, Therapist
 from communication_service.services.batching import batch_emails
+from communication_service.services.email_content import footer
 from communication_service.services.sending import send_emails
 from tests.conftest import BERLIN, DEFAULT_NOW, with_settings
 from tests.factories import make_email, make_patient, make_placement_request, make_therapist
@@ -77,7 +78,7 @@ def test_delivers_batch_emails_with_headers_parts_and_patients_in_order(
     stored = {
         row.therapist_id: row
         for row in session.execute(
-            sa.select(Email.therapist_id, Email.message_id, Email.recipient_email)
+            sa.select(Email.id, Email.therapist_id, Email.message_id, Email.recipient_email)
         )
     }
 
@@ -93,9 +94,12 @@ def test_delivers_batch_emails_with_headers_parts_and_patients_in_order(
         assert item.mail_from == smtp_settings.email_sender
         message = item.message
         assert message["Message-ID"] == row.message_id
-        assert message["Subject"] == smtp_settings.email_subject
+        assert message["Subject"] == (
+            f"Anfrage: Psychotherapieplätze für drei Personen [Vorgang {row.id}]"
+        )
         assert message["From"].addresses[0].addr_spec == smtp_settings.email_sender
-        assert message["From"].addresses[0].display_name == smtp_settings.email_sender_name
+        assert message["From"].addresses[0].display_name == smtp_settings.organisation_name
+        assert message["Reply-To"].addresses[0].addr_spec == smtp_settings.email_reply_to
         assert message["To"].addresses[0].addr_spec == row.recipient_email
         assert message.get_content_type() == "multipart/alternative"
         text = message.get_body(("plain",)).get_content()
@@ -110,8 +114,8 @@ def test_delivers_batch_emails_with_headers_parts_and_patients_in_order(
             assert not any(code in body for code in ("F40.0", "F41.0", "F42.0"))
         for name, request_id in names:  # age at the job's date, the reference to quote
             assert f"{name} Z., 35 Jahre (Anfrage Nr. {request_id})" in text
-            assert f"<li>{name} Z., 35&nbsp;Jahre (Anfrage&nbsp;Nr.&nbsp;{request_id})</li>" in html
-        assert smtp_settings.email_signature.splitlines()[0] in text
+            assert f"{name} Z., 35 Jahre (Anfrage&nbsp;Nr.&nbsp;{request_id})</li>" in html
+        assert "Mit freundlichen Grüßen\r\nErika Mustermann\r\n" in text
     rows = email_rows(session)
     assert {row.status for row in rows.values()} == {"sent"}
     assert all(row.sent_at == NOW_UTC for row in rows.values())
@@ -497,7 +501,7 @@ SUBJECT = "Rückfrage zu Ihren Therapieplätzen: bitte um kurze Antwort, gern au
 
 def test_non_ascii_names_and_subject_arrive_intact(session, smtp_ctx, smtp_settings, smtp_sink):
     therapist_id = make_therapist(session)
-    make_email(
+    email_id = make_email(
         session,
         therapist_id=therapist_id,
         recipient_name="Dr. Jörg Müller-Lüdenscheidt",
@@ -508,9 +512,9 @@ def test_non_ascii_names_and_subject_arrive_intact(session, smtp_ctx, smtp_setti
     send_emails(smtp_ctx)
     [message] = smtp_sink.handler.messages()
     assert message["To"].addresses[0].display_name == "Dr. Jörg Müller-Lüdenscheidt"
-    assert message["Subject"] == SUBJECT
+    assert message["Subject"] == f"{SUBJECT} [Vorgang {email_id}]"
     assert message.get_content_type() == "text/plain"
-    assert message.get_content().strip() == "Grüße"
+    assert message.get_content().startswith("Grüße\r\n\r\n-- \r\n")
     assert all(
         len(line) <= 78
         for line in smtp_sink.handler.received[0].content.split(b"\r\n")
@@ -558,6 +562,8 @@ TRICKY_BODY = (
 
 
 def test_bodies_arrive_exactly_as_written(session, smtp_ctx, smtp_settings, smtp_sink):
+    """As written, followed by the sender's footer (the HTML fragment in the document)."""
+    text_footer, html_footer = footer(smtp_settings.sender)
     therapist_id = make_therapist(session)
     make_email(
         session,
@@ -569,8 +575,9 @@ def test_bodies_arrive_exactly_as_written(session, smtp_ctx, smtp_settings, smtp
     [message] = smtp_sink.handler.messages()
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
-    assert text.replace("\r\n", "\n") == TRICKY_BODY
-    assert html.replace("\r\n", "\n") == f"<p>{TRICKY_BODY}</p>"
+    assert text.replace("\r\n", "\n") == f"{TRICKY_BODY}\n{text_footer}"
+    html = html.replace("\r\n", "\n")
+    assert html.index(f"<p>{TRICKY_BODY}</p>") < html.index(html_footer)
     raw = smtp_sink.handler.received[0].content
     assert max(len(line) for line in raw.split(b"\r\n")) <= 78  # QP soft line breaks
 
@@ -682,3 +689,94 @@ def test_an_address_smtp_cannot_carry_fails_that_email_not_the_run(
     assert "müller@example.org" not in rows[unsendable].error_message  # no address in logs
     assert rows[first].status == rows[last].status == "sent"
     assert send_emails(smtp_ctx).failed == 0
+
+
+def test_a_line_break_from_an_import_fails_that_email_and_the_others_go_out(
+    app, session, smtp_settings, smtp_sink
+):
+    """A therapist imported with a stray line break in the name and another in the address:
+    ``batch-emails`` writes their emails, the real ``comm send-emails`` run fails exactly those
+    two with a reason, sends the rest, and no message that arrives has a header block that
+    ends early (Subject, Date and Message-ID all in the headers)."""
+    make_placement_request(session, therapist_id=make_therapist(session, nachname="Heil\nmann"))
+    make_placement_request(
+        session, therapist_id=make_therapist(session, email="kurz@example.org\nBcc: x@evil.test")
+    )
+    fine = [make_therapist(session) for _ in range(2)]
+    for therapist in fine:
+        make_placement_request(session, therapist_id=therapist)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["comm", "batch-emails"]).exit_code == 0
+
+    result = runner.invoke(args=["comm", "send-emails"])
+
+    assert result.exit_code == 0, result.output
+    assert "2 sent" in result.output and "2 failed" in result.output
+    rows = list(email_rows(session).values())
+    failed = [row for row in rows if row.status == "failed"]
+    assert len(failed) == 2 and all("line break" in row.error_message for row in failed)
+    assert all(
+        "Heil" not in row.error_message and "evil" not in row.error_message for row in failed
+    )
+    delivered = smtp_sink.handler.messages()
+    assert len(delivered) == 2
+    for message in delivered:
+        assert {"Subject", "Date", "Message-ID", "From", "To"} <= set(message.keys())
+        assert "Bcc" not in message and "evil" not in str(message["To"])
+
+
+def test_every_email_leaves_with_the_senders_footer_from_and_reply_to(
+    app, session, smtp_ctx, smtp_settings, smtp_sink
+):
+    """A batching email and one written by staff (through the API): the footer is added when
+    they are sent, to both parts; what is stored stays what was written."""
+    from tests.conftest import ApiClient
+
+    queue_batch_emails(smtp_ctx, therapists=1)
+    staff_therapist = make_therapist(session, email="staff-written@example.org")
+    created = ApiClient(app.test_client()).post(
+        "/api/emails",
+        json={
+            "therapist_id": staff_therapist,
+            "subject": "Rückfrage zu Ihrer Antwort",
+            "body_text": "Guten Tag,\nkurze Rückfrage.",
+            "body_html": "<p>Guten Tag,<br>kurze Rückfrage.</p>",
+            "placement_request_ids": [],
+            "status": "queued",
+        },
+    )
+    assert created.status_code == 201, created.get_json()
+    staff_id = created.get_json()["id"]
+    text_footer, html_footer = footer(smtp_settings.sender)
+
+    assert send_emails(smtp_ctx).sent == 2
+
+    received = {item.rcpt_tos[0]: item.message for item in smtp_sink.handler.received}
+    staff = received.pop("staff-written@example.org")
+    [batching] = received.values()
+    for message in (batching, staff):
+        assert message["From"].addresses[0].display_name == "Psychotherapie-Vermittlung (Demo)"
+        assert message["From"].addresses[0].addr_spec == "vermittlung@example.org"
+        assert message["Reply-To"].addresses[0].addr_spec == "antwort@example.org"
+        text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+        html = message.get_body(("html",)).get_content().replace("\r\n", "\n")
+        assert text.endswith("\n\n" + text_footer)
+        assert html_footer in html and 'name="viewport"' in html
+        assert "Musterstraße 1, 10115 Berlin" in text and "Erika Mustermann" in text
+    assert staff["Subject"] == f"Rückfrage zu Ihrer Antwort [Vorgang {staff_id}]"
+    assert staff.get_body(("plain",)).get_content().startswith("Guten Tag,\r\nkurze Rückfrage.")
+    stored = session.execute(sa.select(Email.body_text).where(Email.id == staff_id)).scalar_one()
+    assert stored == "Guten Tag,\nkurze Rückfrage."
+
+
+def test_the_subject_carries_the_email_id_next_to_the_stored_message_id(
+    session, smtp_ctx, smtp_settings, smtp_sink
+):
+    queue_batch_emails(smtp_ctx, therapists=2)
+    stored = dict(session.execute(sa.select(Email.message_id, Email.id)).all())
+
+    send_emails(smtp_ctx)
+
+    for message in smtp_sink.handler.messages():
+        email_id = stored[message["Message-ID"]]
+        assert message["Subject"].endswith(f" [Vorgang {email_id}]")
