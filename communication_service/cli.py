@@ -53,6 +53,14 @@ def with_now(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+verbose_option = click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="After the summary, one line per reason naming the therapists or emails (ids only).",
+)
+
+
 @comm_cli.command("demo-data")
 @with_now
 def demo_data_command(clock: Clock) -> None:
@@ -109,18 +117,32 @@ class TerminalProgress:
 job_log = logging.getLogger("communication_service.jobs")
 
 
-def run_job(name: str, run: Callable[[], Any], ok: Callable[[Any], bool] = lambda _: True) -> None:
+def run_job(
+    name: str,
+    run: Callable[[], Any],
+    ok: Callable[[Any], bool] = lambda _: True,
+    *,
+    verbose: bool = False,
+) -> None:
     """Run a job and report it: its one-line summary on stdout and as one log line (a JSON
     object with ``LOG_FORMAT=json``: ``job``, ``result``), exit status 1 when it could not do
-    its work (SMTP or the database unreachable), 0 otherwise."""
+    its work (SMTP or the database unreachable), 0 otherwise. ``verbose``: the result's
+    ``details()`` (the ids behind the summary's reasons) follow the summary on stdout, one a
+    line, and go into the same log line as ``details``."""
+    details: list[str] = []
     try:
         result = run()
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
         summary, succeeded = f"{name}: database unavailable ({type(error).__name__})", False
     else:
         summary, succeeded = result.summary(), ok(result)
+        details = result.details() if verbose else []
         click.echo(summary)
-    fields = {"job": name, "result": "ok" if succeeded else "failed"}
+        for line in details:
+            click.echo(line)
+    fields: dict[str, Any] = {"job": name, "result": "ok" if succeeded else "failed"}
+    if details:
+        fields["details"] = details
     job_log.log(logging.INFO if succeeded else logging.ERROR, summary, extra={"fields": fields})
     record_job(name, fields["result"])
     if not succeeded:
@@ -129,17 +151,23 @@ def run_job(name: str, run: Callable[[], Any], ok: Callable[[Any], bool] = lambd
 
 @comm_cli.command("batch-emails")
 @with_now
-def batch_emails_command(clock: Clock) -> None:
+@verbose_option
+def batch_emails_command(clock: Clock, verbose: bool) -> None:
     """Queue one batching email per eligible therapist (rules 4-6, 9, 12); idempotent."""
     from communication_service.services.batching import batch_emails
 
     with TerminalProgress("rendering emails") as progress:
-        run_job("batch-emails", lambda: batch_emails(job_context(clock), progress=progress))
+        run_job(
+            "batch-emails",
+            lambda: batch_emails(job_context(clock), progress=progress),
+            verbose=verbose,
+        )
 
 
 @comm_cli.command("send-emails")
 @with_now
-def send_emails_command(clock: Clock) -> None:
+@verbose_option
+def send_emails_command(clock: Clock, verbose: bool) -> None:
     """Deliver queued emails over SMTP; exits 1 when the SMTP server is unreachable."""
     from communication_service.services.sending import send_emails
 
@@ -148,12 +176,14 @@ def send_emails_command(clock: Clock) -> None:
             "send-emails",
             lambda: send_emails(job_context(clock), progress=progress),
             lambda result: not result.smtp_unavailable,
+            verbose=verbose,
         )
 
 
 @comm_cli.command("schedule-follow-ups")
 @with_now
-def schedule_follow_ups_command(clock: Clock) -> None:
+@verbose_option
+def schedule_follow_ups_command(clock: Clock, verbose: bool) -> None:
     """Book a follow-up call for each unanswered email sent FOLLOW_UP_AFTER_DAYS ago (rule 7)."""
     from communication_service.services.follow_ups import schedule_follow_ups
 
@@ -161,12 +191,14 @@ def schedule_follow_ups_command(clock: Clock) -> None:
         run_job(
             "schedule-follow-ups",
             lambda: schedule_follow_ups(job_context(clock), progress=progress),
+            verbose=verbose,
         )
 
 
 @comm_cli.command("run-daily")
 @with_now
-def run_daily_command(clock: Clock) -> None:
+@verbose_option
+def run_daily_command(clock: Clock, verbose: bool) -> None:
     """batch-emails, send-emails, schedule-follow-ups in order; exits 1 if SMTP was down."""
     from communication_service.services.daily import run_daily
 
@@ -183,6 +215,7 @@ def run_daily_command(clock: Clock) -> None:
             "run-daily",
             lambda: run_daily(job_context(clock), progress=progress),
             lambda result: result.ok,
+            verbose=verbose,
         )
     finally:
         for bar in bars:

@@ -5,13 +5,31 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from communication_service.cli import TerminalProgress
+from communication_service.models import Email, EmailBatch, Therapist
+from tests.conftest import BERLIN, DEFAULT_NOW
+from tests.factories import make_email, make_placement_request, make_therapist
 from tests.gunicorn import REPO, server_env
+
+TODAY = DEFAULT_NOW.date()
+
+
+def days_ago(days: int) -> datetime:
+    """A ``sent_at`` (naive UTC) on the Berlin day ``days`` before today, at noon."""
+    day = TODAY - timedelta(days=days)
+    return (
+        datetime(day.year, day.month, day.day, 12, tzinfo=BERLIN)
+        .astimezone(UTC)
+        .replace(tzinfo=None)
+    )
 
 
 def run_job(database_url: str, job: str, **env: str) -> subprocess.CompletedProcess:
@@ -64,3 +82,130 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
     progress(1, 3)
     progress.close()
     assert piped.getvalue() == ""
+
+
+# --- what a job left alone, and why (counted in the summary, named with --verbose) ------------
+
+
+def invoke(app, *args: str):
+    result = app.test_cli_runner().invoke(args=["comm", *args])
+    assert result.exit_code == 0, result.output
+    return result.output.strip().splitlines()
+
+
+def waiting_request(session, therapist_id: int, **values) -> int:
+    return make_placement_request(session, therapist_id=therapist_id, **values)
+
+
+def test_batch_emails_counts_the_therapists_it_skipped_by_reason(app, session, client):
+    emailed = make_therapist(session, nachname="Geheimname")
+    make_email(session, therapist_id=emailed, status="sent", sent_at=days_ago(3))
+    cooling, blocked, eligible = (make_therapist(session) for _ in range(3))
+    session.execute(sa.update(Therapist).where(Therapist.id == blocked).values(status="blocked"))
+    session.commit()
+    waiting_request(session, cooling, status="rejected", response_date=TODAY - timedelta(days=3))
+    pending = make_therapist(session, email=None)
+    assert client.post("/api/phone-calls", json={"therapist_id": pending}).status_code == 201
+    no_hours = make_therapist(session, email=None, telefonische_erreichbarkeit={})
+    away = make_therapist(session)
+    absence = {"starts_on": TODAY.isoformat(), "ends_on": (TODAY + timedelta(days=3)).isoformat()}
+    assert client.post(f"/api/therapists/{away}/absences", json=absence).status_code == 201
+    for therapist in (emailed, cooling, blocked, eligible, pending, no_hours, away):
+        waiting_request(session, therapist)
+
+    [summary] = invoke(app, "batch-emails")
+    assert summary.startswith("batch-emails: 1 emails queued carrying 1 requests")
+    assert summary.endswith(
+        "; 0 calls scheduled carrying 0 requests for therapists without an email address"
+        "; 1 not booked now (1 no telephone hours)"
+        "; 5 therapists skipped "
+        "(1 absent, 1 call pending, 1 contacted within 7 days, 1 cooling period, 1 not active)"
+    )
+
+    session.execute(sa.delete(Email).where(Email.therapist_id == eligible))
+    session.commit()
+    summary, *details = invoke(app, "batch-emails", "--verbose")
+    assert details == [
+        f"batch-emails: not booked now, no telephone hours: therapists {no_hours}",
+        f"batch-emails: skipped, absent: therapists {away}",
+        f"batch-emails: skipped, call pending: therapists {pending}",
+        f"batch-emails: skipped, contacted within 7 days: therapists {emailed}",
+        f"batch-emails: skipped, cooling period: therapists {cooling}",
+        f"batch-emails: skipped, not active: therapists {blocked}",
+    ]
+    assert "Geheimname" not in "\n".join([summary, *details])  # ids only
+
+
+def test_schedule_follow_ups_counts_the_emails_it_skipped_by_reason(app, session, client):
+    def sent_to(therapist_id: int, **request_values) -> int:
+        request = waiting_request(session, therapist_id, **request_values)
+        return make_email(
+            session,
+            therapist_id=therapist_id,
+            status="sent",
+            sent_at=days_ago(7),
+            placement_request_ids=(request,),
+        )
+
+    sent_to(make_therapist(session))  # followed up
+    blocked = sent_to(make_therapist(session, status="blocked"))
+    cooling_therapist = make_therapist(session)
+    cooling = sent_to(cooling_therapist)
+    waiting_request(
+        session, cooling_therapist, status="rejected", response_date=TODAY - timedelta(days=5)
+    )
+    decided = sent_to(make_therapist(session), status="accepted")
+    on_call_therapist = make_therapist(session)
+    on_call = sent_to(on_call_therapist)
+    [request] = session.scalars(
+        sa.select(EmailBatch.placement_request_id).where(EmailBatch.email_id == on_call)
+    )
+    booked = client.post(
+        "/api/phone-calls",
+        json={"therapist_id": on_call_therapist, "placement_request_ids": [request]},
+    )
+    assert booked.status_code == 201
+    no_hours = make_therapist(session, telefonische_erreichbarkeit={})
+    sent_to(no_hours)
+
+    summary, *details = invoke(app, "schedule-follow-ups", "-v")
+    assert summary == (
+        "schedule-follow-ups: 1 follow-up calls scheduled carrying 1 requests of 2 unanswered "
+        "emails; 1 not booked now (1 no telephone hours); 4 emails skipped (1 cooling period, "
+        "1 no open requests left, 1 not active, 1 requests already on a call)"
+    )
+    assert details == [
+        f"schedule-follow-ups: not booked now, no telephone hours: therapists {no_hours}",
+        f"schedule-follow-ups: skipped, cooling period: emails {cooling}",
+        f"schedule-follow-ups: skipped, no open requests left: emails {decided}",
+        f"schedule-follow-ups: skipped, not active: emails {blocked}",
+        f"schedule-follow-ups: skipped, requests already on a call: emails {on_call}",
+    ]
+
+
+def test_send_emails_and_run_daily_name_what_they_withdrew(app, session, caplog):
+    blocked, cooling = make_therapist(session), make_therapist(session)
+    for therapist in (blocked, cooling):
+        waiting_request(session, therapist)
+    invoke(app, "batch-emails")
+    emails = dict(session.execute(sa.select(Email.therapist_id, Email.id)).all())
+    session.execute(sa.update(Therapist).where(Therapist.id == blocked).values(status="blocked"))
+    waiting_request(session, cooling, status="rejected", response_date=TODAY)
+    session.commit()
+
+    with caplog.at_level(logging.INFO, logger="communication_service.jobs"):
+        summary, *details = invoke(app, "run-daily", "--verbose")
+    assert "send-emails: 0 sent, 0 to retry later, 0 failed, 0 recovered from a stale " in summary
+    assert "2 queued batching emails withdrawn (1 cooling period, 1 not active)" in summary
+    assert details == [  # batch-emails ran first: the requests were still in those emails
+        f"send-emails: withdrawn, cooling period: emails {emails[cooling]}",
+        f"send-emails: withdrawn, not active: emails {emails[blocked]}",
+    ]
+    [logged] = [r for r in caplog.records if getattr(r, "fields", {}).get("job") == "run-daily"]
+    assert logged.getMessage() == summary and logged.fields["details"] == details
+
+
+def test_without_verbose_a_job_prints_its_summary_only(app, session):
+    waiting_request(session, make_therapist(session, status="blocked"))
+    [summary] = invoke(app, "batch-emails")
+    assert summary.endswith("; 1 therapists skipped (1 not active)")

@@ -293,6 +293,8 @@ def test_a_reply_while_schedule_follow_ups_runs_leaves_no_follow_up_scheduled(
         assert results["reply"].get_json()["canceled_follow_up_call_ids"] == [calls[0]["id"]]
     else:  # the job saw the reply under the lock and booked nothing
         assert calls == [] and results["job"].calls_scheduled == 0
+        assert results["job"].skipped.ids == {"answered_meanwhile": [email_id]}
+        assert results["job"].summary().endswith("; 1 emails skipped (1 answered meanwhile)")
 
 
 # --- rule 7: never twice for the same email ---------------------------------------------------

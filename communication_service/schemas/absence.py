@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from communication_service.models.therapist_absence import MAX_ABSENCE_DAYS
-from communication_service.schemas.common import UtcDateTime
+from communication_service.schemas.common import IsoDate, UtcDateTime
 from communication_service.schemas.email import plausible_year
 
 NOTE_LIMIT = validate.Length(max=10_000)
@@ -47,10 +47,10 @@ class TherapistAbsenceCreateResultSchema(TherapistAbsenceSchema):
 
 
 class TherapistAbsenceCreateSchema(Schema):
-    starts_on = fields.Date(
+    starts_on = IsoDate(
         required=True, validate=plausible_year, metadata={"description": "The first day away."}
     )
-    ends_on = fields.Date(
+    ends_on = IsoDate(
         required=True,
         validate=plausible_year,
         metadata={

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Hashable, Iterable
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from marshmallow import Schema, fields, validate
@@ -16,7 +16,34 @@ from communication_service.services.listing import MAX_PER_PAGE
 PG_INTEGER_MAX = 2**31 - 1
 
 
-class UtcDateTime(fields.DateTime):
+# What a client reads when a value is not one: the format, not just "not valid".
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+DATE_RULE = "Not a valid date: use YYYY-MM-DD (e.g. 2027-03-01)."
+DATETIME_RULE = (
+    "Not a valid timestamp: use ISO 8601 with an offset, YYYY-MM-DDTHH:MM[:SS]+HH:MM or Z "
+    "(e.g. 2027-03-01T09:30:00+01:00)."
+)
+
+
+class IsoDate(fields.Date):
+    """A date of the API, ``YYYY-MM-DD`` (``format: date``); anything else is a 422 naming the
+    format. ``date.fromisoformat`` alone also reads ``20270301`` and ``2027-W09-1``."""
+
+    default_error_messages = {"invalid": DATE_RULE, "format": DATE_RULE}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date:
+        if not isinstance(value, str) or not re.fullmatch(DATE_PATTERN, value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class IsoDateTime(fields.DateTime):
+    """A timestamp of the API, ISO 8601; an invalid one is a 422 naming the format."""
+
+    default_error_messages = {"invalid": DATETIME_RULE, "format": DATETIME_RULE}
+
+
+class UtcDateTime(IsoDateTime):
     """Timestamps are stored as naive UTC; the API shows them ISO 8601 with offset."""
 
     def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any):

@@ -12,6 +12,7 @@ from communication_service.schemas.common import (
     PG_INTEGER_MAX,
     Choice,
     HourMinute,
+    IsoDateTime,
     PageQuerySchema,
     QueryBoolean,
     RowId,
@@ -194,7 +195,7 @@ class EmailBatchCreateSchema(Schema):
 
 class EmailResponseSchema(Schema):
     response_content = fields.String(allow_none=True, validate=validate.Length(max=RESPONSE_MAX))
-    response_date = fields.DateTime(
+    response_date = IsoDateTime(
         validate=plausible_year,
         metadata={"description": "When the reply arrived; default now. Naive means TIMEZONE."},
     )

@@ -16,6 +16,7 @@ from communication_service.models import CallBookedBy, PhoneCallStatus, Placemen
 from communication_service.schemas.common import (
     Choice,
     HourMinute,
+    IsoDate,
     PageQuerySchema,
     RowId,
     StrictBoolean,
@@ -192,7 +193,7 @@ class CallSheetCallSchema(PhoneCallSchema):
 
 
 class SlotQuerySchema(Schema):
-    from_date = fields.Date(
+    from_date = IsoDate(
         data_key="from", load_default=None, metadata={"description": "First day (default today)."}
     )
     days = StrictInteger(
@@ -209,7 +210,7 @@ class SlotQuerySchema(Schema):
 
 class PhoneCallCreateSchema(Schema):
     therapist_id = RowId(required=True)
-    scheduled_date = fields.Date()
+    scheduled_date = IsoDate()
     scheduled_time = HourMinute()
     duration_minutes = StrictInteger(validate=_duration)
     notes = fields.String(allow_none=True, validate=TEXT_LIMIT)
@@ -223,7 +224,7 @@ class PhoneCallCreateSchema(Schema):
             "capacity only."
         },
     )
-    not_before = fields.Date(
+    not_before = IsoDate(
         metadata={"description": "Automatic scheduling: the earliest day for the call."}
     )
 
@@ -240,7 +241,7 @@ class PhoneCallCreateSchema(Schema):
 
 
 class PhoneCallUpdateSchema(Schema):
-    scheduled_date = fields.Date()
+    scheduled_date = IsoDate()
     scheduled_time = HourMinute()
     duration_minutes = StrictInteger(validate=_duration)
     notes = fields.String(allow_none=True, validate=TEXT_LIMIT)
@@ -249,13 +250,13 @@ class PhoneCallUpdateSchema(Schema):
         validate=TEXT_LIMIT,
         metadata={"description": "How the call went, in the staff's words."},
     )
-    actual_date = fields.Date(allow_none=True)
+    actual_date = IsoDate(allow_none=True)
     actual_time = HourMinute(allow_none=True)
     status = Choice(
         PhoneCallStatus,
         metadata={"description": "Only scheduled → completed, failed or canceled."},
     )
-    retry_after = fields.Date(
+    retry_after = IsoDate(
         allow_none=True,
         metadata={"description": "With status failed: plan the next call not before this day."},
     )
@@ -276,9 +277,9 @@ class PhoneCallListQuerySchema(PageQuerySchema):
 
     therapist_id = RowId()
     status = Choice(PhoneCallStatus)
-    scheduled_date = fields.Date()
-    date_from = fields.Date()
-    date_to = fields.Date()
+    scheduled_date = IsoDate()
+    date_from = IsoDate()
+    date_to = IsoDate()
     follow_up_required = fields.Boolean(
         metadata={"description": "Only calls with (or without) a request flagged for staff."}
     )
@@ -298,7 +299,7 @@ class PhoneCallListQuerySchema(PageQuerySchema):
 class CallSheetQuerySchema(PageQuerySchema):
     """The day of the call sheet, and the page."""
 
-    date = fields.Date(load_default=None, metadata={"description": "The day (default today)."})
+    date = IsoDate(load_default=None, metadata={"description": "The day (default today)."})
     status = Choice(PhoneCallStatus)
 
 

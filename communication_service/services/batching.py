@@ -17,7 +17,6 @@ import csv
 import itertools
 import tempfile
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -38,7 +37,8 @@ from communication_service.services.email_content import (
     recipient_name,
     render_batch_email,
 )
-from communication_service.services.scheduling import CallOrder, describe_unbooked, schedule_calls
+from communication_service.services.reasons import Tally, booking_reason
+from communication_service.services.scheduling import CallOrder, schedule_calls
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -85,7 +85,9 @@ class BatchResult:
     requests_batched: int = 0
     calls_scheduled: int = 0
     requests_called: int = 0
-    calls_not_booked: Counter[str] = field(default_factory=Counter)  # error code → therapists
+    calls_not_booked: Tally = field(default_factory=lambda: Tally("therapists"))
+    # therapists with requests waiting (open, due, never emailed, not on a call) left alone
+    skipped: Tally = field(default_factory=lambda: Tally("therapists"))
 
     def summary(self) -> str:
         text = (
@@ -98,12 +100,63 @@ class BatchResult:
             f"; {self.calls_scheduled} calls scheduled carrying {self.requests_called} "
             "requests for therapists without an email address"
         )
-        text += describe_unbooked(self.calls_not_booked)
+        text += self.calls_not_booked.clause("not booked now")
+        text += self.skipped.clause("therapists skipped")
         return text
+
+    def details(self) -> list[str]:
+        """The ids behind the summary's reasons (``--verbose``)."""
+        return [
+            *self.calls_not_booked.lines("batch-emails: not booked now"),
+            *self.skipped.lines("batch-emails: skipped"),
+        ]
 
 
 def new_batch_id(clock: Clock) -> str:
     return f"{clock.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:12]}"
+
+
+def _waiting(today: date, request: sa.FromClause = placement_requests) -> tuple:
+    """A request waits for batching (rule 5): due, never emailed, not on a live call."""
+    return (rules.request_is_due(today, request), rules.request_awaits_first_contact(request))
+
+
+def _therapist_rules(
+    today: date, clock: Clock, settings: Settings
+) -> list[tuple[str, bool | None, sa.ColumnElement[bool]]]:
+    """What a therapist must pass to be contacted by this job, in order: ``(reason skipped,
+    channel, passes)``; channel True for therapists with an email address only, False for
+    those without (rule 6), None for all."""
+    return [
+        ("not_active", None, rules.therapist_is_active()),
+        (
+            "cooling_period",
+            None,
+            sa.not_(rules.in_cooling_period(therapists.c.id, today, settings)),
+        ),
+        (
+            "contacted_within_interval",
+            True,
+            sa.not_(rules.emailed_within_interval(therapists.c.id, today, clock, settings)),
+        ),
+        # Rule 13: an absent therapist's requests wait for the first run after the absence
+        # (a call is booked by the engine, which skips the absent days itself).
+        ("absent", True, sa.not_(rules.absent_on(therapists.c.id, today))),
+        # Rule 6; one pending call at a time: new requests wait while a call is scheduled.
+        (
+            "call_pending",
+            False,
+            sa.not_(rules.has_scheduled_call(therapists.c.id, local_now(clock))),
+        ),
+    ]
+
+
+def _channel(with_email: bool) -> sa.ColumnElement[bool]:
+    return rules.has_email_address() if with_email else sa.not_(rules.has_email_address())
+
+
+def _only(channel: bool | None) -> tuple[sa.ColumnElement[bool], ...]:
+    return () if channel is None else (_channel(channel),)
 
 
 def eligible_requests(
@@ -118,25 +171,13 @@ def eligible_requests(
     ``MAX_PATIENTS_PER_EMAIL``.
     """
     therapist_ok = sa.and_(
-        rules.therapist_is_active(),
-        sa.not_(rules.in_cooling_period(therapists.c.id, today, settings)),
+        _channel(with_email),
+        *(
+            passes
+            for _, channel, passes in _therapist_rules(today, clock, settings)
+            if channel in (None, with_email)
+        ),
     )
-    if with_email:
-        # Rule 13: an absent therapist's requests wait for the first run after the absence
-        # (a call is booked by the engine, which skips the absent days itself).
-        therapist_ok = sa.and_(
-            therapist_ok,
-            rules.has_email_address(),
-            sa.not_(rules.emailed_within_interval(therapists.c.id, today, clock, settings)),
-            sa.not_(rules.absent_on(therapists.c.id, today)),
-        )
-    else:
-        # Rule 6; one pending call at a time: new requests wait while a call is scheduled.
-        therapist_ok = sa.and_(
-            therapist_ok,
-            sa.not_(rules.has_email_address()),
-            sa.not_(rules.has_scheduled_call(therapists.c.id, local_now(clock))),
-        )
     ranked = (
         sa.select(
             placement_requests.c.id.label("placement_request_id"),
@@ -150,14 +191,34 @@ def eligible_requests(
         )
         .join(therapists, therapists.c.id == placement_requests.c.therapist_id)
         .join(patients, patients.c.id == placement_requests.c.patient_id)
-        .where(
-            therapist_ok,
-            rules.request_is_due(today),
-            rules.request_awaits_first_contact(placement_requests),
-        )
+        .where(therapist_ok, *_waiting(today))
         .subquery("ranked")
     )
     return sa.select(ranked).where(ranked.c.rank <= settings.max_patients_per_email)
+
+
+def skipped_therapists(today: date, clock: Clock, settings: Settings) -> sa.Select:
+    """``(reason, therapist ids)`` of the therapists with waiting requests whom this run leaves
+    alone, by the first rule of ``_therapist_rules`` they fail (NULL passes nothing)."""
+    reason = sa.case(
+        *(
+            (sa.and_(*_only(channel), passes.is_not(True)), name)
+            for name, channel, passes in _therapist_rules(today, clock, settings)
+        ),
+    ).label("reason")
+    waiting = placement_requests.alias("waiting_request")
+    candidates = (
+        sa.select(therapists.c.id, reason)
+        .where(
+            sa.exists().where(waiting.c.therapist_id == therapists.c.id, *_waiting(today, waiting))
+        )
+        .subquery("skipped")
+    )
+    return (
+        sa.select(candidates.c.reason, sa.func.array_agg(candidates.c.id))
+        .where(candidates.c.reason.is_not(None))
+        .group_by(candidates.c.reason)
+    )
 
 
 def batch_emails(ctx: Context, *, progress: Progress | None = None) -> BatchResult:
@@ -167,6 +228,11 @@ def batch_emails(ctx: Context, *, progress: Progress | None = None) -> BatchResu
     result = BatchResult()
     today = ctx.clock.now().date()
     session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(LOCK_NAME))))
+    # Before anything is queued or booked: afterwards the run's own emails and calls would
+    # count as contacts.
+    skipped = skipped_therapists(today, ctx.clock, ctx.settings)
+    for reason, therapist_ids in session.execute(skipped):
+        result.skipped.add(reason, therapist_ids, ctx.settings)
     _queue_emails(ctx, today, result, progress)
     _book_calls(ctx, today, result)
     session.commit()
@@ -237,7 +303,9 @@ def _book_calls(ctx: Context, today: date, result: BatchResult) -> None:
             result.calls_scheduled += 1
             result.requests_called += len(booking.order.placement_request_ids)
         else:
-            result.calls_not_booked[booking.error.code] += 1
+            result.calls_not_booked.add(
+                booking_reason(booking.error), [booking.order.therapist_id], settings
+            )
 
 
 def _not_before(last_call: date | None, today: date, settings: Settings) -> date | None:

@@ -33,6 +33,10 @@ class DailyResult:
         overdue = f"{self.overdue_calls} overdue calls not closed"
         return "run-daily: " + " | ".join(parts) + " | " + overdue
 
+    def details(self) -> list[str]:
+        """The ids behind the summaries' reasons (``--verbose``), job by job."""
+        return [*self.batch.details(), *self.send.details(), *self.follow_ups.details()]
+
 
 def run_daily(
     ctx: Context,

@@ -15,10 +15,9 @@ refers to the oldest of them and carries the open requests of all, in email orde
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 
@@ -26,9 +25,9 @@ from communication_service.clock import local_date, local_midnight_utc, utc_naiv
 from communication_service.context import Context
 from communication_service.models import EmailStatus, PhoneCallStatus
 from communication_service.services import contact_rules as rules
+from communication_service.services.reasons import Tally, booking_reason
 from communication_service.services.scheduling import (
     CallOrder,
-    describe_unbooked,
     lock_bookings,
     schedule_calls,
 )
@@ -51,39 +50,78 @@ class FollowUpResult:
     emails_due: int = 0
     calls_scheduled: int = 0
     requests_called: int = 0
-    calls_not_booked: Counter[str] = field(default_factory=Counter)  # error code → therapists
+    calls_not_booked: Tally = field(default_factory=lambda: Tally("therapists"))
+    # sent, unanswered emails old enough for a follow-up that get none (booking aside)
+    skipped: Tally = field(default_factory=lambda: Tally("emails"))
 
     def summary(self) -> str:
         text = (
             f"schedule-follow-ups: {self.calls_scheduled} follow-up calls scheduled carrying "
             f"{self.requests_called} requests of {self.emails_due} unanswered emails"
         )
-        text += describe_unbooked(self.calls_not_booked)
+        text += self.calls_not_booked.clause("not booked now")
+        text += self.skipped.clause("emails skipped")
         return text
+
+    def details(self) -> list[str]:
+        """The ids behind the summary's reasons (``--verbose``)."""
+        return [
+            *self.calls_not_booked.lines("schedule-follow-ups: not booked now"),
+            *self.skipped.lines("schedule-follow-ups: skipped"),
+        ]
+
+
+def _email_rules(ctx: Context) -> list[sa.ColumnElement[bool]]:
+    """Rule 7: a sent email, FOLLOW_UP_AFTER_DAYS calendar days old or older, unanswered and
+    not followed up."""
+    today = ctx.clock.now().date()
+    sent_before = local_midnight_utc(
+        today - timedelta(days=ctx.settings.follow_up_after_days - 1), ctx.clock
+    )
+    return [
+        emails.c.status == EmailStatus.SENT,
+        emails.c.sent_at < sent_before,
+        *_still_unanswered(),
+    ]
+
+
+def _therapist_rules(ctx: Context, today: date) -> list[tuple[str, sa.ColumnElement[bool]]]:
+    """What the email's therapist must pass, in order: ``(reason skipped, passes)``."""
+    return [
+        ("not_active", rules.therapist_is_active()),
+        ("cooling_period", ~rules.in_cooling_period(therapists.c.id, today, ctx.settings)),
+    ]
+
+
+def _request_rules(today: date) -> list[tuple[str, sa.ColumnElement[bool]]]:
+    """What a request of the email must pass to be called about, in order: ``(reason the
+    email is skipped when none of its requests passes, passes)``."""
+    call = phone_calls.alias("call")
+    call_batch = phone_call_batches.alias("call_batch")
+    # A request already handled by phone is not called about again: it is on a scheduled
+    # call, or on a call made (created) after the email went out and not canceled.
+    on_call = (
+        sa.exists()
+        .where(
+            call_batch.c.placement_request_id == placement_requests.c.id,
+            call.c.id == call_batch.c.phone_call_id,
+            sa.or_(
+                call.c.status == PhoneCallStatus.SCHEDULED,
+                sa.and_(
+                    call.c.status != PhoneCallStatus.CANCELED,
+                    call.c.created_at >= emails.c.sent_at,
+                ),
+            ),
+        )
+        .correlate_except(call, call_batch)  # the request and its email come from outside
+    )
+    return [("no_open_requests", rules.request_is_due(today)), ("requests_on_call", ~on_call)]
 
 
 def due_follow_ups(ctx: Context) -> list[sa.Row]:
     """(therapist_id, email_id, sent_at, placement_request_id) of the still-open requests of
     unanswered emails due for a follow-up, by therapist, email (oldest first), priority."""
-    clock, settings = ctx.clock, ctx.settings
-    today = clock.now().date()
-    sent_before = local_midnight_utc(
-        today - timedelta(days=settings.follow_up_after_days - 1), clock
-    )
-    call = phone_calls.alias("call")
-    call_batch = phone_call_batches.alias("call_batch")
-    # A request already handled by phone is not called about again: it is on a scheduled
-    # call, or on a call made (created) after the email went out and not canceled.
-    on_call = sa.exists().where(
-        call_batch.c.placement_request_id == placement_requests.c.id,
-        call.c.id == call_batch.c.phone_call_id,
-        sa.or_(
-            call.c.status == PhoneCallStatus.SCHEDULED,
-            sa.and_(
-                call.c.status != PhoneCallStatus.CANCELED, call.c.created_at >= emails.c.sent_at
-            ),
-        ),
-    )
+    today = ctx.clock.now().date()
     return ctx.session.execute(
         sa.select(
             emails.c.therapist_id,
@@ -95,13 +133,9 @@ def due_follow_ups(ctx: Context) -> list[sa.Row]:
         .join(email_batches, email_batches.c.email_id == emails.c.id)
         .join(placement_requests, placement_requests.c.id == email_batches.c.placement_request_id)
         .where(
-            emails.c.status == EmailStatus.SENT,
-            emails.c.sent_at < sent_before,
-            *_still_unanswered(),
-            rules.therapist_is_active(),
-            ~rules.in_cooling_period(therapists.c.id, today, settings),
-            rules.request_is_due(today),
-            ~on_call,
+            *_email_rules(ctx),
+            *(passes for _, passes in _therapist_rules(ctx, today)),
+            *(passes for _, passes in _request_rules(today)),
         )
         .order_by(
             rules.potentially_available_first(),  # rule 12 (the engine keeps this order)
@@ -111,6 +145,40 @@ def due_follow_ups(ctx: Context) -> list[sa.Row]:
             email_batches.c.priority,
         )
     ).all()
+
+
+def skipped_emails(ctx: Context) -> sa.Select:
+    """``(reason, email ids)`` of the emails old enough for a follow-up that get none from
+    this run, by the first rule they fail: one of ``_therapist_rules``, or one of
+    ``_request_rules`` that no request of the email passes together with the rules before it
+    (NULL passes nothing)."""
+    today = ctx.clock.now().date()
+    steps = [(name, passes.is_not(True)) for name, passes in _therapist_rules(ctx, today)]
+    passed: list[sa.ColumnElement[bool]] = []
+    for name, passes in _request_rules(today):
+        passed.append(passes)
+        steps.append(
+            (
+                name,
+                ~sa.exists().where(
+                    email_batches.c.email_id == emails.c.id,
+                    placement_requests.c.id == email_batches.c.placement_request_id,
+                    *passed,
+                ),
+            )
+        )
+    reason = sa.case(*((fails, name) for name, fails in steps)).label("reason")
+    candidates = (
+        sa.select(emails.c.id, reason)
+        .join(therapists, therapists.c.id == emails.c.therapist_id)
+        .where(*_email_rules(ctx))
+        .subquery("skipped")
+    )
+    return (
+        sa.select(candidates.c.reason, sa.func.array_agg(candidates.c.id))
+        .where(candidates.c.reason.is_not(None))
+        .group_by(candidates.c.reason)
+    )
 
 
 def _still_unanswered() -> tuple[sa.ColumnElement[bool], ...]:
@@ -137,14 +205,21 @@ def schedule_follow_ups(ctx: Context, *, progress: Progress | None = None) -> Fo
     session = ctx.session
     session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(LOCK_NAME))))
     rows = due_follow_ups(ctx)
+    # Before booking: afterwards the run's own calls would count as handled by phone.
+    for reason, email_ids in session.execute(skipped_emails(ctx)):
+        result.skipped.add(reason, email_ids, ctx.settings)
     lock_bookings(session, ctx.settings, {row.therapist_id for row in rows})
     unanswered = _lock_unanswered(ctx, sorted({row.email_id for row in rows}))
     orders = []
     emails_of: dict[int, list[int]] = {}  # therapist → the emails their call follows up
-    for therapist_id, group in itertools.groupby(rows, key=lambda row: row.therapist_id):
-        group = [row for row in group if row.email_id in unanswered]
+    for therapist_id, found in itertools.groupby(rows, key=lambda row: row.therapist_id):
+        found = list(found)
+        answered = sorted({row.email_id for row in found} - unanswered)
+        if answered:
+            result.skipped.add("answered_meanwhile", answered, ctx.settings)
+        group = [row for row in found if row.email_id in unanswered]
         if not group:
-            continue  # answered meanwhile
+            continue
         request_ids = list(dict.fromkeys(row.placement_request_id for row in group))
         oldest = group[0]
         emails_of[therapist_id] = sorted({row.email_id for row in group})
@@ -171,7 +246,9 @@ def schedule_follow_ups(ctx: Context, *, progress: Progress | None = None) -> Fo
                 result.requests_called += len(booking.order.placement_request_ids)
                 followed_up.extend(emails_of[booking.order.therapist_id])
             else:
-                result.calls_not_booked[booking.error.code] += 1
+                result.calls_not_booked.add(
+                    booking_reason(booking.error), [booking.order.therapist_id], ctx.settings
+                )
         done += len(chunk)
         if progress is not None:
             progress(done, len(orders))

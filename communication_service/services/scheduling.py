@@ -18,7 +18,6 @@ for writers that bypass the engine. Nothing here commits: the caller owns the tr
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -46,11 +45,13 @@ from communication_service.services import contact_rules
 from communication_service.services.slots import (
     FreeSlot,
     Interval,
+    availability_windows,
     exists_locally,
     find_free_slots,
     holiday_dates,
     search_start,
     utc_instant,
+    weekday_windows,
 )
 
 log = logging.getLogger(__name__)
@@ -247,7 +248,7 @@ class BookingContext:
     """Everything one scheduling decision needs, loaded in one statement."""
 
     therapist_id: int
-    status: str
+    status: str | None  # NULL: the platform's "not active"
     availability: Mapping[str, Any] | None
     potentially_available: bool
     cooling_until: date | None  # rule 9 (contact_rules.cooling_until)
@@ -294,7 +295,7 @@ def load_booking_context(
         return None
     return BookingContext(
         therapist_id=row["id"],
-        status=str(row["status"]),
+        status=None if row["status"] is None else str(row["status"]),
         availability=row["availability"],
         potentially_available=bool(row["potentially_available"]),
         cooling_until=row["cooling_until"],
@@ -383,10 +384,16 @@ def check_requests_free(context: BookingContext) -> None:
 def check_therapist_active(context: BookingContext) -> None:
     """Rule 3: automatic scheduling skips therapists whose status is not ``active``."""
     if context.status != TherapistStatus.ACTIVE:
+        status = "without a status" if context.status is None else context.status
         raise Conflict(
-            f"Therapist {context.therapist_id} is {context.status}: no calls are scheduled.",
+            f"No automatic call for therapist {context.therapist_id}: the therapist is "
+            f"{status}, not active.",
             code="therapist_not_active",
-            details={"therapist_id": context.therapist_id, "status": context.status},
+            details={
+                "therapist_id": context.therapist_id,
+                "status": context.status,
+                "cause": "not_active",
+            },
         )
 
 
@@ -401,10 +408,14 @@ def check_automatic_scheduling_allowed(
     until = context.cooling_until
     if until is not None and today < until:
         raise Conflict(
-            f"Therapist {context.therapist_id} rejected a request: no automatic contact "
-            f"before {until.isoformat()}.",
+            f"No automatic call for therapist {context.therapist_id}: cooling period after a "
+            f"rejection, no automatic contact before {until.isoformat()}.",
             code="cooling_period",
-            details={"therapist_id": context.therapist_id, "until": until.isoformat()},
+            details={
+                "therapist_id": context.therapist_id,
+                "until": until.isoformat(),
+                "cause": "cooling_period",
+            },
         )
 
 
@@ -457,6 +468,24 @@ def check_explicit_time(
         )
 
 
+@dataclass(frozen=True)
+class Horizon:
+    """The local days a slot search covers (rule 3) and the public holidays among them."""
+
+    first: date
+    last: date
+    holidays: frozenset[date]
+
+    @classmethod
+    def of(cls, settings: Settings, start: datetime, days: int) -> Horizon:
+        first = start.astimezone(ZoneInfo(settings.timezone)).date()
+        last = first + timedelta(days=max(days - 1, 0))
+        return cls(first, last, holiday_dates(settings, first, last))
+
+    def days(self) -> list[date]:
+        return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
+
+
 def context_free_slots(
     context: BookingContext,
     settings: Settings,
@@ -469,19 +498,16 @@ def context_free_slots(
     """The free slots the context leaves from ``start`` on (rules 1-3): the slot finder with
     the therapist's calls and the busy lines taken, and public holidays and the therapist's
     absent days (rule 13) closed, one set of days without calls."""
-    tz = ZoneInfo(settings.timezone)
     days = settings.scheduling_horizon_days if days is None else days
-    first_day = start.astimezone(tz).date()
-    last_day = first_day + timedelta(days=max(days - 1, 0))
     return find_free_slots(
         context.availability,
         [*context.own_intervals(), *context.lines_busy],
-        holiday_dates(settings, first_day, last_day) | context.absent_dates,
+        Horizon.of(settings, start, days).holidays | context.absent_dates,
         start,
         days,
         duration_minutes,
         settings.call_slot_minutes,
-        tz,
+        ZoneInfo(settings.timezone),
         limit=limit,
     )
 
@@ -496,6 +522,66 @@ def first_free_slot(
 ) -> FreeSlot | None:
     slots = context_free_slots(context, settings, start, duration_minutes, days=days, limit=1)
     return slots[0] if slots else None
+
+
+def no_slot_cause(
+    context: BookingContext, horizon: Horizon, duration_minutes: int
+) -> tuple[str, str]:
+    """Why the finder found no slot in ``horizon``: ``(cause, the cause in words)``.
+
+    Decided from the booking context already loaded (no second query), by removing the days
+    the finder cannot use (the therapist's absent days, rule 13, before public holidays: the
+    more particular reason first); the first rule that leaves nothing is the cause. A new
+    reason to close a day is one more step here, before the windows are looked at.
+    """
+    availability = context.availability
+    if not any(weekday_windows(availability, weekday) for weekday in range(7)):
+        return "no_telephone_hours", "the therapist has no telephone hours"
+    days = [day for day in horizon.days() if availability_windows(availability, day)]
+    if not days:
+        return "no_telephone_hours", "the therapist has no telephone hours on these days"
+    days = [day for day in days if day not in context.absent_dates]
+    if not days:
+        return "absent", "the therapist is absent on every day with telephone hours"
+    days = [day for day in days if day not in horizon.holidays]
+    if not days:
+        return "holidays", "every day with telephone hours is a public holiday"
+    longest = max(
+        end - start for day in days for start, end in availability_windows(availability, day)
+    )
+    if longest < duration_minutes:
+        return (
+            "windows_too_short",
+            f"no telephone-hours window is {duration_minutes} minutes long "
+            f"(the longest has {longest})",
+        )
+    return (
+        "all_windows_full",
+        "every telephone-hours window is taken (by the therapist's calls, or all phone lines "
+        "are busy) or already over",
+    )
+
+
+def no_slot_available(
+    context: BookingContext, settings: Settings, start: datetime, duration_minutes: int
+) -> Conflict:
+    """The 409 of an automatic booking that found no slot, naming the cause (``details.cause``)
+    and the horizon searched (``details.from`` … ``details.until``)."""
+    days = settings.scheduling_horizon_days
+    horizon = Horizon.of(settings, start, days)
+    cause, why = no_slot_cause(context, horizon, duration_minutes)
+    return Conflict(
+        f"No free slot for therapist {context.therapist_id} from {horizon.first.isoformat()} "
+        f"until {horizon.last.isoformat()}: {why}.",
+        code="no_slot_available",
+        details={
+            "therapist_id": context.therapist_id,
+            "from": horizon.first.isoformat(),
+            "until": horizon.last.isoformat(),
+            "days": days,
+            "cause": cause,
+        },
+    )
 
 
 def raise_for_integrity_error(error: IntegrityError) -> None:
@@ -611,16 +697,7 @@ def schedule_call(
         check_automatic_scheduling_allowed(context, settings, now.date())
         slot = first_free_slot(context, settings, start, duration)
         if slot is None:
-            raise Conflict(
-                f"No free slot within {settings.scheduling_horizon_days} days from "
-                f"{first_date.isoformat()}.",
-                code="no_slot_available",
-                details={
-                    "therapist_id": therapist_id,
-                    "from": first_date.isoformat(),
-                    "days": settings.scheduling_horizon_days,
-                },
-            )
+            raise no_slot_available(context, settings, start, duration)
         slot_date, slot_time = slot.date, slot.start
 
     return _insert_call(
@@ -808,11 +885,3 @@ def schedule_calls(ctx: Context, orders: Iterable[CallOrder]) -> list[BookingRes
         else:
             results.append(BookingResult(order, call_id=call_id))
     return results
-
-
-def describe_unbooked(not_booked: Counter[str]) -> str:
-    """The job-summary clause for calls a job could not book now (empty when none)."""
-    if not not_booked:
-        return ""
-    reasons = ", ".join(f"{code} {n}" for code, n in sorted(not_booked.items()))
-    return f"; {not_booked.total()} not booked now ({reasons})"

@@ -60,6 +60,7 @@ from communication_service.services.email_content import (
     message_bytes,
     message_id_domain,
 )
+from communication_service.services.reasons import Tally
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ class SendResult:
     retry_later: int = 0
     failed: int = 0
     recovered: int = 0
-    withdrawn: int = 0
+    withdrawn: Tally = dataclasses.field(default_factory=lambda: Tally("emails"))
     smtp_unavailable: bool = False
     smtp_error: str = ""  # why the server was unavailable (no patient data)
     left_queued: int = 0
@@ -107,10 +108,10 @@ class SendResult:
             f"send-emails: {self.sent} sent, {self.retry_later} to retry later, "
             f"{self.failed} failed, {self.recovered} recovered from a stale 'sending'"
         )
-        if self.withdrawn:
+        if self.withdrawn.total():
             text += (
-                f", {self.withdrawn} queued batching emails withdrawn (therapist rejected "
-                "recently or is no longer active)"
+                f", {self.withdrawn.total()} queued batching emails withdrawn "
+                f"({self.withdrawn.describe()})"
             )
         if self.smtp_unavailable:
             text += (
@@ -118,6 +119,10 @@ class SendResult:
                 f"({self.left_queued} left queued)"
             )
         return text
+
+    def details(self) -> list[str]:
+        """The ids behind the summary's reasons (``--verbose``)."""
+        return self.withdrawn.lines("send-emails: withdrawn")
 
 
 class SmtpConnection:
@@ -385,30 +390,36 @@ def _count(
         result.retry_later += 1
 
 
-def withdraw_blocked_batch_emails(ctx: Context) -> int:
+def withdraw_blocked_batch_emails(ctx: Context) -> Tally:
     """Rule 9 and 3 up to the last moment: a queued *batching* email (it has a ``batch_id``;
     staff emails are staff's decision) is not sent to a therapist who rejected a request
     since it was queued, or who is no longer active. It was never sent, so it is deleted:
     its requests go back to the pool and a fresh email lists them when contact is allowed."""
     session = ctx.session
     today = ctx.clock.now().date()
+    # Each with the reason it is withdrawn for; NULL passes nothing (a NULL status is not
+    # active).
+    fails = [
+        ("not_active", rules.therapist_is_active().is_not(True)),
+        ("cooling_period", rules.in_cooling_period(therapists.c.id, today, ctx.settings)),
+    ]
     withdrawn = session.execute(
         sa.delete(emails)
         .where(
             emails.c.status == EmailStatus.QUEUED,
             emails.c.batch_id.is_not(None),
             therapists.c.id == emails.c.therapist_id,
-            sa.or_(
-                sa.not_(rules.therapist_is_active()),
-                rules.in_cooling_period(therapists.c.id, today, ctx.settings),
-            ),
+            sa.or_(*(failed for _, failed in fails)),
         )
-        .returning(emails.c.id)
+        .returning(emails.c.id, sa.case(*((failed, name) for name, failed in fails)))
     ).all()
     session.commit()
+    tally = Tally("emails")
+    for email_id, reason in withdrawn:
+        tally.add(reason, [email_id], ctx.settings)
     if withdrawn:
-        log.info("withdrew %d queued batching emails", len(withdrawn))
-    return len(withdrawn)
+        log.info("withdrew %d queued batching emails (%s)", len(withdrawn), tally.describe())
+    return tally
 
 
 def recover_stale(ctx: Context) -> int:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from communication_service.extensions import db
+from communication_service.schemas.common import DATE_RULE, DATETIME_RULE
+from tests.factories import make_email, make_therapist
 
 
 def assert_error(response, status: int, code: str) -> dict:
@@ -85,3 +88,68 @@ def test_unexpected_error_is_a_json_500_without_sql(app_factory):
     text = response.get_data(as_text=True)
     assert "no_such_table" not in text and "SELECT" not in text
     assert error["message"] == "An unexpected error occurred."
+
+
+# --- dates and timestamps: a bad value says the format it expects ----------------------------
+
+BAD_DATES = ["2027-02-30", "01.03.2027", "2027-3-1", "20270301", "2027-W09-1", "morgen"]
+
+
+@pytest.mark.parametrize("bad", BAD_DATES)
+def test_a_bad_date_in_a_body_or_a_query_names_the_format(client, session, bad):
+    therapist = make_therapist(session)
+    call = client.post("/api/phone-calls", json={"therapist_id": therapist}).get_json()
+    for response, field in [
+        (
+            client.post(
+                "/api/phone-calls",
+                json={"therapist_id": therapist, "scheduled_date": bad, "scheduled_time": "09:00"},
+            ),
+            "scheduled_date",
+        ),
+        (
+            client.post("/api/phone-calls", json={"therapist_id": therapist, "not_before": bad}),
+            "not_before",
+        ),
+        (client.put(f"/api/phone-calls/{call['id']}", json={"actual_date": bad}), "actual_date"),
+        (client.get(f"/api/phone-calls?date_from={bad}"), "date_from"),
+        (client.get(f"/api/phone-calls/daily?date={bad}"), "date"),
+        (client.get(f"/api/therapists/{therapist}/slots?from={bad}"), "from"),
+    ]:
+        error = assert_error(response, 422, "validation_failed")
+        assert error["details"] == {field: [DATE_RULE]}, field
+    assert DATE_RULE == "Not a valid date: use YYYY-MM-DD (e.g. 2027-03-01)."
+
+
+def test_a_bad_timestamp_names_iso_8601_with_an_offset(client, session):
+    therapist = make_therapist(session)
+    email = make_email(session, therapist_id=therapist, status="sent")
+    response = client.put(f"/api/emails/{email}/response", json={"response_date": "gestern"})
+    error = assert_error(response, 422, "validation_failed")
+    assert error["details"] == {"response_date": [DATETIME_RULE]}
+    assert "ISO 8601 with an offset" in DATETIME_RULE
+
+
+def test_every_date_and_timestamp_the_api_reads_says_its_format(app):
+    """One field class for every date (and timestamp) a body or query string carries, so a new
+    parameter cannot fall back to marshmallow's bare "Not a valid date."."""
+    from marshmallow import fields
+
+    from communication_service.api.openapi import iter_operations
+    from communication_service.schemas.common import IsoDate, IsoDateTime
+
+    def date_fields(schema):
+        for name, field in schema().load_fields.items():
+            if isinstance(field, fields.Nested):
+                yield from date_fields(type(field.schema))
+            elif isinstance(field, fields.Date | fields.DateTime):
+                yield name, field
+
+    checked = []
+    for operation in iter_operations(app):
+        for where in ("body", "query"):
+            schema = (operation.apidoc or {}).get(where)
+            for name, field in date_fields(schema) if schema else ():
+                assert isinstance(field, IsoDate | IsoDateTime), (operation.path, name)
+                checked.append(name)
+    assert {"scheduled_date", "not_before", "from_date", "date", "response_date"} <= set(checked)

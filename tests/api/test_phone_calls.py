@@ -160,19 +160,108 @@ def test_post_explicit_overlap_is_409_and_writes_nothing(client, session):
     assert count(session, PhoneCall) == 1
 
 
-def test_post_no_slot_available(client, session):
-    therapist = make_therapist(session, telefonische_erreichbarkeit={})
-    response = post_call(client, therapist_id=therapist)
+# ------------------------------------------------------------ why no automatic call (409)
+
+
+def no_slot(client, **body) -> dict:
+    response = post_call(client, **body)
     assert response.status_code == 409
-    assert error_of(response)["code"] == "no_slot_available"
+    error = error_of(response)
+    assert error["code"] == "no_slot_available"
+    return error
+
+
+FRIDAY_9 = {"friday": [{"start": "09:00", "end": "09:05"}]}
+
+
+@pytest.mark.parametrize(
+    "hours",
+    [{}, None, {"monday": [{"start": "12:00", "end": "09:00"}]}],  # the last one is malformed
+    ids=["empty", "null", "no-valid-window"],
+)
+def test_no_slot_without_telephone_hours_says_so(client, session, hours):
+    therapist = make_therapist(session, telefonische_erreichbarkeit=hours)
+    error = no_slot(client, therapist_id=therapist)
+    assert error["details"] == {
+        "therapist_id": therapist,
+        "from": "2026-11-30",
+        "until": "2026-12-27",
+        "days": 28,
+        "cause": "no_telephone_hours",
+    }
+    assert error["message"] == (
+        f"No free slot for therapist {therapist} from 2026-11-30 until 2026-12-27: "
+        "the therapist has no telephone hours."
+    )
     assert count(session, PhoneCall) == 0
+    # The free-slot list stays a list: empty (docs/decisions.md).
+    assert client.get(f"/api/therapists/{therapist}/slots").get_json() == []
 
 
-def test_post_blocked_therapist(client, session):
-    therapist = make_therapist(session, status="blocked")
+def test_no_slot_when_every_window_is_taken_names_the_horizon_end(client, session):
+    therapist = make_therapist(session, telefonische_erreichbarkeit=FRIDAY_9)
+    booked = [book(client, therapist_id=therapist)["scheduled_date"] for _ in range(3)]
+    assert booked == ["2026-12-04", "2026-12-11", "2026-12-18"]  # the 25th is Christmas
+    error = no_slot(client, therapist_id=therapist)
+    assert (error["details"]["cause"], error["details"]["until"]) == (
+        "all_windows_full",
+        "2026-12-27",
+    )
+    assert "until 2026-12-27: every telephone-hours window is taken" in error["message"]
+
+
+def test_no_slot_for_a_call_longer_than_every_window(client, session):
+    therapist = make_therapist(session, telefonische_erreichbarkeit=FRIDAY_9)
+    error = no_slot(client, therapist_id=therapist, duration_minutes=10)
+    assert error["details"]["cause"] == "windows_too_short"
+    assert error["message"].endswith(
+        ": no telephone-hours window is 10 minutes long (the longest has 5)."
+    )
+
+
+def test_no_slot_on_holidays_or_days_without_hours(app, client, session, clock, monkeypatch):
+    therapist = make_therapist(session, telefonische_erreichbarkeit=FRIDAY_9)
+    settings = app.extensions["settings"]
+    monkeypatch.setitem(app.extensions, "settings", settings.replace(scheduling_horizon_days=7))
+    clock.instant = datetime(2026, 12, 21, 8, 0, tzinfo=BERLIN)  # Monday; Friday is Christmas
+    error = no_slot(client, therapist_id=therapist)
+    assert error["details"] | {"therapist_id": 0} == {
+        "therapist_id": 0,
+        "from": "2026-12-21",
+        "until": "2026-12-27",
+        "days": 7,
+        "cause": "holidays",
+    }
+    assert error["message"].endswith(": every day with telephone hours is a public holiday.")
+    monkeypatch.setitem(app.extensions, "settings", settings.replace(scheduling_horizon_days=3))
+    error = no_slot(client, therapist_id=therapist)  # Monday to Wednesday: no hours
+    assert error["details"]["cause"] == "no_telephone_hours"
+    assert error["message"].endswith(": the therapist has no telephone hours on these days.")
+
+
+def test_no_slot_while_the_therapist_is_absent(client, session):
+    therapist = make_therapist(session, telefonische_erreichbarkeit=FRIDAY_9)
+    away = {"starts_on": "2026-12-01", "ends_on": "2026-12-31"}  # every Friday in the horizon
+    assert client.post(f"/api/therapists/{therapist}/absences", json=away).status_code == 201
+    error = no_slot(client, therapist_id=therapist)
+    assert (error["details"]["cause"], error["details"]["until"]) == ("absent", "2026-12-27")
+    assert error["message"].endswith(": the therapist is absent on every day with telephone hours.")
+
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [("blocked", "blocked"), ("inactive", "inactive"), (None, "without a status")],
+)
+def test_post_therapist_not_active_says_why(client, session, status, said):
+    therapist = make_therapist(session, status=status)
     response = post_call(client, therapist_id=therapist)
     assert response.status_code == 409
-    assert error_of(response)["code"] == "therapist_not_active"
+    error = error_of(response)
+    assert error["code"] == "therapist_not_active"
+    assert error["message"] == (
+        f"No automatic call for therapist {therapist}: the therapist is {said}, not active."
+    )
+    assert error["details"] == {"therapist_id": therapist, "status": status, "cause": "not_active"}
     assert count(session, PhoneCall) == 0
 
 
@@ -664,8 +753,12 @@ def test_rejection_starts_the_cooling_period(app_factory, client, session, clock
     clock.instant = datetime(2026, 12, 27, 8, 0, tzinfo=BERLIN)
     response = post_call(client, therapist_id=therapist)
     assert response.status_code == 409
-    assert error_of(response)["code"] == "cooling_period"
-    assert error_of(response)["details"]["until"] == "2026-12-28"
+    assert error_of(response) == {
+        "code": "cooling_period",
+        "message": f"No automatic call for therapist {therapist}: cooling period after a "
+        "rejection, no automatic contact before 2026-12-28.",
+        "details": {"therapist_id": therapist, "until": "2026-12-28", "cause": "cooling_period"},
+    }
     # ... from then on again
     clock.instant = datetime(2026, 12, 28, 8, 0, tzinfo=BERLIN)
     assert post_call(client, therapist_id=therapist).status_code == 201

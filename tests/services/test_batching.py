@@ -521,8 +521,8 @@ def test_no_free_slot_leaves_the_requests_for_a_later_run(session, ctx):
     result = batch_emails(ctx)
 
     assert result.calls_scheduled == 1
-    assert dict(result.calls_not_booked) == {"no_slot_available": 1}
-    assert "not booked now (no_slot_available 1)" in result.summary()
+    assert result.calls_not_booked.ids == {"no_telephone_hours": [no_hours]}
+    assert "; 1 not booked now (1 no telephone hours)" in result.summary()
     session.execute(
         sa.update(Therapist)
         .where(Therapist.id == no_hours)
@@ -541,7 +541,8 @@ def test_no_call_for_blocked_or_cooling_therapists(session, ctx):
     request(session, cooling, status="rejected", response_date=TODAY - timedelta(days=3))
     request(session, cooling)
     result = batch_emails(ctx)
-    assert (result.calls_scheduled, dict(result.calls_not_booked)) == (0, {})
+    assert (result.calls_scheduled, result.calls_not_booked.counts()) == (0, {})
+    assert result.skipped.ids == {"not_active": [blocked], "cooling_period": [cooling]}
     assert calls(session) == []
 
 

@@ -186,7 +186,10 @@ def test_without_a_free_slot_the_email_waits_for_a_later_run(session, ctx):
     therapist_id = make_therapist(session, telefonische_erreichbarkeit={})
     sent_email(session, therapist_id)
     result = schedule_follow_ups(ctx)
-    assert (result.calls_scheduled, dict(result.calls_not_booked)) == (0, {"no_slot_available": 1})
+    assert (result.calls_scheduled, result.calls_not_booked.counts()) == (
+        0,
+        {"no_telephone_hours": 1},
+    )
     session.execute(
         sa.text(
             "UPDATE therapist_service.therapists SET telefonische_erreichbarkeit = "
