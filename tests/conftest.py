@@ -29,6 +29,8 @@ DEFAULT_NOW = datetime(2026, 11, 30, 8, 0, tzinfo=BERLIN)
 TEMPLATE_DB = "cs_test_template"
 
 TABLES = (
+    "communication_service.undeliverable_addresses",
+    "communication_service.inbound_emails",
     "communication_service.phone_call_batches",
     "communication_service.email_batches",
     "communication_service.phone_calls",

@@ -129,6 +129,9 @@ VALUES (1, '2026-12-01', '09:00');
 INSERT INTO communication_service.phone_call_batches
     (phone_call_id, placement_request_id, priority)
 VALUES (1, 2, 1);
+INSERT INTO communication_service.inbound_emails
+    (message_id, kind, sender, subject, body_text, size_bytes)
+VALUES ('<seed-1@praxis.example>', 'unknown', 'praxis@example.net', 'Platz frei', 'Guten Tag', 120);
 """.format(availability=json.dumps(WEEKDAY_MORNINGS))
 
 
@@ -137,8 +140,9 @@ def reset_and_seed(session: Session) -> None:
 
     Two therapists (1 with email, 2 without), two patients, two open placement requests of
     therapist 1, email 1 (draft) carrying request 1, phone call 1 (scheduled) carrying
-    request 2. DELETE and ``setval`` rather than TRUNCATE: on tables this small it is 15 times
-    faster, which matters when every fuzzed request starts from here.
+    request 2, inbound email 1 (unmatched). DELETE and ``setval`` rather than TRUNCATE: on
+    tables this small it is 15 times faster, which matters when every fuzzed request starts
+    from here.
     """
     session.connection().exec_driver_sql(RESET_SCRIPT)
     session.commit()

@@ -1,6 +1,12 @@
 """The mapped tables: one module per aggregate."""
 
 from communication_service.models.email import Email, EmailBatch, EmailStatus
+from communication_service.models.inbound_email import (
+    InboundEmail,
+    InboundEmailKind,
+    MatchedBy,
+    UndeliverableAddress,
+)
 from communication_service.models.patient import Patient, PatientStatus
 from communication_service.models.phone_call import (
     PhoneCall,
@@ -17,6 +23,9 @@ __all__ = [
     "Email",
     "EmailBatch",
     "EmailStatus",
+    "InboundEmail",
+    "InboundEmailKind",
+    "MatchedBy",
     "Patient",
     "PatientStatus",
     "PhoneCall",
@@ -26,4 +35,5 @@ __all__ = [
     "PlacementRequestStatus",
     "Therapist",
     "TherapistStatus",
+    "UndeliverableAddress",
 ]

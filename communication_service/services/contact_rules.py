@@ -16,6 +16,7 @@ from communication_service.models import (
     Email,
     EmailBatch,
     EmailStatus,
+    InboundEmail,
     PhoneCall,
     PhoneCallBatch,
     PhoneCallStatus,
@@ -23,6 +24,7 @@ from communication_service.models import (
     PlacementRequestStatus,
     Therapist,
     TherapistStatus,
+    UndeliverableAddress,
 )
 
 therapists = Therapist.__table__
@@ -31,14 +33,31 @@ emails = Email.__table__
 email_batches = EmailBatch.__table__
 phone_calls = PhoneCall.__table__
 phone_call_batches = PhoneCallBatch.__table__
+inbound_emails = InboundEmail.__table__
+undeliverable_addresses = UndeliverableAddress.__table__
 
 
 def therapist_is_active(therapist: sa.FromClause = therapists) -> sa.ColumnElement[bool]:
     return therapist.c.status == TherapistStatus.ACTIVE
 
 
+def comparable_address(address: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    """An address as undeliverable addresses are stored: trimmed, lower case."""
+    return sa.func.lower(sa.func.btrim(address))
+
+
 def has_email_address(therapist: sa.FromClause = therapists) -> sa.ColumnElement[bool]:
-    return sa.func.nullif(sa.func.btrim(therapist.c.email), "").is_not(None)
+    """Rule 6: the therapist has a usable address — one is set (not NULL or blank), and it is
+    not an address that returned a permanent failure (a bounce, 5.x.x). Changing the address
+    in the therapist row makes the therapist reachable by email again."""
+    dead = undeliverable_addresses.alias("dead_address")
+    return sa.and_(
+        sa.func.nullif(sa.func.btrim(therapist.c.email), "").is_not(None),
+        ~sa.exists().where(
+            dead.c.therapist_id == therapist.c.id,
+            dead.c.address == comparable_address(therapist.c.email),
+        ),
+    )
 
 
 def cooling_until(
@@ -104,9 +123,19 @@ def request_is_due(today: date, request: sa.FromClause = placement_requests):
 
 def request_was_emailed(request_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
     """The request is in an email batch (whatever the email's status: a failed email stays
-    with staff, who can re-queue it; the job does not pick its requests again)."""
+    with staff, who can re-queue it; the job does not pick its requests again) — except an
+    email that bounced: failed by a permanent delivery failure, it never reached the
+    therapist, and its requests go by phone (rule 6) or to the therapist's new address."""
     batch = email_batches.alias("earlier_email_batch")
-    return sa.exists().where(batch.c.placement_request_id == request_id)
+    bounced_email = emails.alias("bounced_email")
+    bounce = inbound_emails.alias("bounce")
+    bounced = sa.exists().where(
+        bounce.c.email_id == batch.c.email_id,
+        bounce.c.permanent_failure.is_(True),
+        bounced_email.c.id == batch.c.email_id,
+        bounced_email.c.status == EmailStatus.FAILED,
+    )
+    return sa.exists().where(batch.c.placement_request_id == request_id, ~bounced)
 
 
 def request_has_live_call(request_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:

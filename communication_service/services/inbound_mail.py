@@ -1,0 +1,646 @@
+"""Reading an inbound message: the raw bytes of one email become what the service stores.
+
+One parser for both ways in (``POST /api/inbound-emails`` and ``comm import-mail``): the
+standard library's ``email`` package with ``policy.default``. Pure: no database, no clock.
+
+What it takes out of a message (docs/rules.md, "Inbound email"):
+
+- the headers that identify and thread it (Message-ID, In-Reply-To, References), sender,
+  recipients, subject and date, as readable text whatever the charset (RFC 2047 words, raw
+  8-bit UTF-8 or Latin-1);
+- whether it is automatic: a delivery status notification (RFC 3464, ``multipart/report;
+  report-type=delivery-status``) or an auto-reply (RFC 3834 ``Auto-Submitted``, the
+  ``X-Autoreply``/``X-Autorespond``/``Precedence: auto_reply`` headers, or an absence
+  subject);
+- the readable text: the first ``text/plain`` part that is not an attachment, else the
+  first ``text/html`` one turned into text; every charset decoded (ISO-8859-1 read as
+  windows-1252, as every mail client does), quoted-printable and base64 undone;
+- the attachments' names, types and sizes, without decoding their content (a base64 part's
+  size is computed from its length);
+- for a bounce: the per-recipient status (action, status code, diagnostic) and the
+  Message-ID of the returned message.
+
+``strip_quoted_history`` cuts the quoted history off a reply's text where the marker is clear.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import policy
+from email.message import Message
+from email.parser import BytesParser, HeaderParser
+from email.utils import getaddresses, parseaddr
+from html.parser import HTMLParser
+from typing import Any
+
+_PARSER = BytesParser(policy=policy.default)
+# Message-IDs are compared with ``emails.message_id`` (varchar 255); a longer one cannot be
+# ours, and is stored as a digest so that it still identifies the message.
+MAX_MESSAGE_ID = 255
+MAX_REFERENCES = 50  # the most recent ones: a long thread's References grow without bound
+SYNTHETIC_DOMAIN = "no-message-id.invalid"
+LONG_ID_DOMAIN = "long-message-id.invalid"
+# A header block has at least one of the fields every mail system writes; anything else is
+# not an email (a JSON document parses as a "header" named ``{"a"``).
+MESSAGE_FIELDS = frozenset(
+    {
+        "from", "sender", "to", "cc", "date", "subject", "message-id", "in-reply-to",
+        "references", "received", "return-path", "mime-version", "content-type",
+        "delivered-to", "reply-to",
+    }
+)  # fmt: skip
+_MESSAGE_ID = re.compile(r"<[^<>\s]{1,998}>")
+_STATUS_CODE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_REPLY_SUBJECT = re.compile(r"^\s*(re|aw|antw|antwort|sv|vs|odp)\s*(\[\d+\])?\s*:", re.I)
+_ABSENCE_SUBJECT = re.compile(
+    r"^\s*(abwesenheitsnotiz|automatische antwort|automatic reply|auto(matic)?[- ]?reply|"
+    r"autoreply|out of (the )?office|abwesend|abwesenheit|auto:)",
+    re.I,
+)
+# Labels a mail system uses for a charset whose real content is a superset of it.
+_CHARSET_READ_AS = {
+    "iso-8859-1": "cp1252",
+    "iso8859-1": "cp1252",
+    "latin-1": "cp1252",
+    "latin1": "cp1252",
+    "us-ascii": "utf-8",
+    "ascii": "utf-8",
+    "x-unknown": "utf-8",
+    "unknown-8bit": "utf-8",
+}
+
+
+class NotAMessage(ValueError):
+    """The bytes are not an email message; the text says why (it is shown to the client)."""
+
+
+class Automatic(enum.StrEnum):
+    BOUNCE = "bounce"
+    AUTO_REPLY = "auto_reply"
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    filename: str | None
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryStatus:
+    """One recipient's block of a delivery status notification (RFC 3464)."""
+
+    action: str | None  # failed, delayed, delivered, relayed, expanded
+    status: str | None  # "5.1.1"
+    final_recipient: str | None
+    diagnostic_code: str | None
+
+    @property
+    def permanent(self) -> bool:
+        """A permanent failure: status class 5 (RFC 3463). A 4.x.x is temporary, whatever
+        the action says ("failed" after retries on a server that was down is not a dead
+        address)."""
+        return bool(self.status and self.status.startswith("5."))
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "action": self.action,
+            "status": self.status,
+            "final_recipient": self.final_recipient,
+            "diagnostic_code": self.diagnostic_code,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedMessage:
+    message_id: str
+    sender: str | None
+    sender_name: str | None
+    recipients: list[str]
+    subject: str | None
+    date: datetime | None  # aware
+    in_reply_to: list[str]
+    references: list[str]
+    automatic: Automatic | None
+    # A reply by its headers: In-Reply-To or References, or a subject like "Re:"/"AW:".
+    looks_like_reply: bool
+    body_text: str
+    attachments: list[Attachment] = field(default_factory=list)
+    delivery_status: DeliveryStatus | None = None
+    returned_message_id: str | None = None  # a bounce: the Message-ID it returns
+    size: int = 0
+
+    def answered_ids(self) -> list[str]:
+        """Message-IDs this message may answer, the most likely first: a bounce's returned
+        message, In-Reply-To, then References from the most recent back."""
+        ids = [self.returned_message_id] if self.returned_message_id else []
+        ids += self.in_reply_to
+        ids += reversed(self.references)
+        return list(dict.fromkeys(ids))
+
+
+def parse_message(raw: bytes) -> ParsedMessage:
+    """The message in ``raw`` (RFC 5322, any line ends), or ``NotAMessage`` saying why not."""
+    if not raw.strip():
+        raise NotAMessage("The body is empty; expected an email message (message/rfc822).")
+    message = _PARSER.parsebytes(raw)
+    names = {name.lower() for name in message}
+    if not names & MESSAGE_FIELDS:
+        raise NotAMessage(
+            "The body is not an email message: it has no header block (From, Date, Subject, "
+            "Message-ID, …) before its text."
+        )
+    automatic, delivery_status, returned_id = _automatic(message)
+    in_reply_to = _message_ids(_header(message, "In-Reply-To"))
+    references = _message_ids(_header(message, "References"))[-MAX_REFERENCES:]
+    subject = _header(message, "Subject")
+    sender_name, sender = _sender(message)
+    text, attachments = _content(message)
+    return ParsedMessage(
+        message_id=_own_message_id(message, raw),
+        sender=sender,
+        sender_name=sender_name,
+        recipients=_recipients(message),
+        subject=subject,
+        date=_date(message),
+        in_reply_to=in_reply_to,
+        references=references,
+        automatic=automatic,
+        looks_like_reply=bool(
+            in_reply_to or references or (subject and _REPLY_SUBJECT.match(subject))
+        ),
+        body_text=text,
+        attachments=attachments,
+        delivery_status=delivery_status,
+        returned_message_id=returned_id,
+        size=len(raw),
+    )
+
+
+# --- text, whatever it came in ----------------------------------------------------------------
+
+
+def clean_text(text: str) -> str:
+    """Text PostgreSQL can store and people can read: bytes the parser could not decode
+    (surrogate escapes) read as UTF-8, else windows-1252; control characters (NUL included)
+    removed, line ends normalised."""
+    if any("\udc80" <= char <= "\udcff" for char in text):
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raw = text.encode("utf-8", "replace")
+        text = _decode(raw, None)
+    elif not text.isascii():
+        text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub("", text)
+
+
+def _decode(raw: bytes, charset: str | None) -> str:
+    """Bytes as text: the declared charset (read as its common superset), else UTF-8, else
+    windows-1252 (which reads every byte, so German mail without a label keeps its umlauts)."""
+    label = (charset or "").strip().strip('"').lower()
+    label = _CHARSET_READ_AS.get(label, label)
+    for candidate in dict.fromkeys([label or "utf-8", "utf-8"]):
+        try:
+            return raw.decode(candidate)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return raw.decode("cp1252", errors="replace")
+
+
+def _header(message: Message, name: str) -> str | None:
+    """A header's value as text (RFC 2047 decoded, folding removed), or None."""
+    try:
+        value = message.get(name)
+    except Exception:  # a malformed header must not lose the message
+        value = None
+    if value is None:
+        raw = _raw_header(message, name)
+        return None if raw is None else _unfold(clean_text(raw)) or None
+    text = str(value)
+    if "\ufffd" in text or any("\udc80" <= char <= "\udcff" for char in text):
+        # Raw 8-bit bytes in the header: read them ourselves (UTF-8, else windows-1252).
+        raw = _raw_header(message, name)
+        if raw is not None:
+            text = raw
+    return _unfold(clean_text(text)) or None
+
+
+def _raw_header(message: Message, name: str) -> str | None:
+    wanted = name.lower()
+    for key, value in message.raw_items():
+        if key.lower() == wanted:
+            return value if isinstance(value, str) else str(value)
+    return None
+
+
+def _unfold(text: str) -> str:
+    """One line, runs of blanks as one (folding and alignment are not part of a value)."""
+    return " ".join(text.split())
+
+
+# --- identity, addresses, date ----------------------------------------------------------------
+
+
+def _message_ids(text: str | None) -> list[str]:
+    return _MESSAGE_ID.findall(text) if text else []
+
+
+def normalise_message_id(text: str | None) -> str | None:
+    """``<id>`` as it is compared with the emails' Message-IDs (a bare id gets brackets); a
+    longer one than any stored id is reduced to a digest."""
+    if not text:
+        return None
+    found = _message_ids(text)
+    value = found[0] if found else "<" + re.sub(r"[\s<>]", "", text) + ">"
+    if value == "<>":
+        return None
+    if len(value) > MAX_MESSAGE_ID:
+        digest = hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()[:40]
+        return f"<{digest}@{LONG_ID_DOMAIN}>"
+    return value
+
+
+def _own_message_id(message: Message, raw: bytes) -> str:
+    """Its Message-ID, or one made from what the sender wrote (From, To, Cc, Subject, Date and
+    the bytes after the header block), so that the same message delivered twice — through
+    the webhook and the Maildir, with different transport headers — is one message."""
+    given = normalise_message_id(_header(message, "Message-ID"))
+    if given:
+        return given
+    digest = hashlib.sha256()
+    for name in ("From", "To", "Cc", "Subject", "Date"):
+        digest.update((_header(message, name) or "").encode("utf-8") + b"\x00")
+    digest.update(_body_bytes(raw))
+    return f"<{digest.hexdigest()[:40]}@{SYNTHETIC_DOMAIN}>"
+
+
+def _body_bytes(raw: bytes) -> bytes:
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    return raw[min(ends) :].strip() if ends else b""
+
+
+def _addresses(message: Message, name: str) -> list[tuple[str, str]]:
+    """(display name, address) of every address in the header(s) ``name``."""
+    try:
+        header = message.get(name)
+        groups = getattr(header, "addresses", None)
+        if groups is not None:
+            return [(a.display_name, a.addr_spec) for a in groups if a.addr_spec]
+    except Exception:  # policy.default can fail on broken address lists
+        pass
+    raw = _raw_header(message, name)
+    return [(n, a) for n, a in getaddresses([raw]) if a] if raw else []
+
+
+def _sender(message: Message) -> tuple[str | None, str | None]:
+    found = _addresses(message, "From") or _addresses(message, "Sender")
+    if not found:
+        raw = _header(message, "From")
+        found = [parseaddr(raw)] if raw else []
+    if not found or not found[0][1]:
+        return None, None
+    name, address = found[0]
+    address = clean_text(address).strip().strip("<>")[:320] or None
+    return (clean_text(name).strip() or None), address
+
+
+def _recipients(message: Message) -> list[str]:
+    found = _addresses(message, "To") + _addresses(message, "Cc")
+    cleaned = (clean_text(address).strip()[:320] for _, address in found)
+    return list(dict.fromkeys(address for address in cleaned if address))
+
+
+def _date(message: Message) -> datetime | None:
+    try:
+        header = message.get("Date")
+        value = getattr(header, "datetime", None)
+    except Exception:  # an unreadable date is no date
+        return None
+    if value is None:
+        return None
+    # "-0000" (RFC 5322: zone unknown) gives a naive datetime: read it as UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# --- automatic messages -----------------------------------------------------------------------
+
+
+def _automatic(
+    message: Message,
+) -> tuple[Automatic | None, DeliveryStatus | None, str | None]:
+    if _is_delivery_report(message):
+        status, returned_id = _delivery_report(message)
+        return Automatic.BOUNCE, status, returned_id
+    if _is_auto_reply(message):
+        return Automatic.AUTO_REPLY, None, None
+    return None, None, None
+
+
+def _is_delivery_report(message: Message) -> bool:
+    if message.get_content_type() != "multipart/report":
+        return False
+    return (message.get_param("report-type") or "").lower() == "delivery-status"
+
+
+def _is_auto_reply(message: Message) -> bool:
+    """RFC 3834 and the headers and subjects mail systems use for vacation notices."""
+    submitted = (_header(message, "Auto-Submitted") or "").split(";")[0].strip().lower()
+    if submitted and submitted != "no":
+        return True
+    for name in ("X-Autoreply", "X-Autorespond"):
+        value = _header(message, name)
+        if value is not None and value.strip().lower() not in ("no", "false", "0"):
+            return True
+    if (_header(message, "Precedence") or "").strip().lower() == "auto_reply":
+        return True
+    return bool(_ABSENCE_SUBJECT.match(_header(message, "Subject") or ""))
+
+
+def _delivery_report(message: Message) -> tuple[DeliveryStatus | None, str | None]:
+    """The recipient block that matters most (a permanent failure before a delay) and the
+    returned message's Message-ID (``message/rfc822`` or ``text/rfc822-headers``)."""
+    blocks: list[Message] = []
+    returned_id = None
+    for part in _leaves(message):
+        kind = part.get_content_type()
+        if kind in ("message/delivery-status", "message/global-delivery-status"):
+            blocks += _status_blocks(part)
+        elif kind in ("message/rfc822", "message/global") and returned_id is None:
+            returned = part.get_payload()
+            if isinstance(returned, list) and returned:
+                returned_id = normalise_message_id(_header(returned[0], "Message-ID"))
+        elif kind in ("text/rfc822-headers", "message/global-headers") and returned_id is None:
+            headers = HeaderParser(policy=policy.default).parsestr(_part_text(part))
+            returned_id = normalise_message_id(_header(headers, "Message-ID"))
+    recipients = [_recipient_status(block) for block in blocks]
+    recipients = [r for r in recipients if r.status or r.action or r.final_recipient]
+    if not recipients:
+        return None, returned_id
+    recipients.sort(key=lambda r: (not r.permanent, (r.action or "") != "failed"))
+    return recipients[0], returned_id
+
+
+def _status_blocks(part: Message) -> list[Message]:
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return [block for block in payload if isinstance(block, Message)]
+    # Encoded (base64) or unsplit: its blank-line separated blocks are header blocks.
+    text = _part_text(part)
+    parser = HeaderParser(policy=policy.default)
+    return [parser.parsestr(block) for block in re.split(r"\n\s*\n", text) if block.strip()]
+
+
+def _recipient_status(block: Message) -> DeliveryStatus:
+    status_text = _header(block, "Status") or ""
+    diagnostic = _header(block, "Diagnostic-Code")
+    code = _STATUS_CODE.search(status_text) or _STATUS_CODE.search(diagnostic or "")
+    recipient = _header(block, "Final-Recipient") or _header(block, "Original-Recipient")
+    if recipient and ";" in recipient:
+        recipient = recipient.split(";", 1)[1].strip()
+    action = (_header(block, "Action") or "").strip().lower() or None
+    return DeliveryStatus(
+        action=action,
+        status=".".join(code.groups()) if code else None,
+        final_recipient=recipient[:320] if recipient else None,
+        diagnostic_code=diagnostic,
+    )
+
+
+# --- the readable text and the attachments ----------------------------------------------------
+
+
+def _leaves(part: Message) -> Iterator[Message]:
+    """The parts of a message, not descending into attached messages (a bounce's returned
+    message or a forwarded one is one part, not more text)."""
+    if part.get_content_maintype() == "multipart":
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            for sub in payload:
+                yield from _leaves(sub)
+            return
+    yield part
+
+
+def _is_attachment(part: Message) -> bool:
+    disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+    return disposition == "attachment" or (
+        part.get_content_type() not in ("text/plain", "text/html")
+    )
+
+
+_REPORT_PARTS = frozenset(
+    {
+        "message/delivery-status", "message/global-delivery-status", "text/rfc822-headers",
+        "message/global-headers", "message/disposition-notification",
+    }
+)  # fmt: skip
+
+
+def _content(message: Message) -> tuple[str, list[Attachment]]:
+    plain = html = None
+    attachments: list[Attachment] = []
+    for part in _leaves(message):
+        kind = part.get_content_type()
+        if kind in _REPORT_PARTS:
+            continue
+        if kind == "message/rfc822" and _is_delivery_report(message):
+            continue  # the returned message of a bounce is not an attachment of it
+        if _is_attachment(part):
+            attachments.append(_attachment(part))
+        elif kind == "text/plain" and plain is None:
+            plain = _part_text(part)
+        elif kind == "text/html" and html is None:
+            html = _part_text(part)
+    if plain is not None and (plain.strip() or html is None):
+        text = plain
+    elif html is not None:
+        text = html_to_text(html)
+    else:
+        text = ""
+    return _tidy(text), attachments
+
+
+def _part_text(part: Message) -> str:
+    try:
+        raw = part.get_payload(decode=True)
+    except Exception:  # a broken transfer encoding: keep what is there
+        raw = None
+    if raw is None:
+        payload = part.get_payload()
+        return clean_text(payload) if isinstance(payload, str) else ""
+    try:
+        charset = part.get_content_charset()
+    except Exception:
+        charset = None
+    return clean_text(_decode(raw, charset))
+
+
+def _attachment(part: Message) -> Attachment:
+    try:
+        filename = part.get_filename()
+    except Exception:  # a broken RFC 2231 name
+        filename = None
+    if filename is None and part.get_content_type() == "message/rfc822":
+        inner = part.get_payload()
+        subject = _header(inner[0], "Subject") if isinstance(inner, list) and inner else None
+        filename = f"{subject or 'message'}.eml"
+    return Attachment(
+        filename=clean_text(filename).strip()[:255] or None if filename else None,
+        content_type=part.get_content_type()[:100],
+        size=_encoded_size(part),
+    )
+
+
+def _encoded_size(part: Message) -> int:
+    """The decoded size in bytes, without decoding: base64 carries 3 bytes in 4 characters."""
+    payload = part.get_payload()
+    if isinstance(payload, list):  # an attached message
+        return sum(_encoded_size(sub) for sub in payload if isinstance(sub, Message))
+    if not isinstance(payload, str):
+        return 0
+    encoding = (part.get("Content-Transfer-Encoding") or "").strip().lower()
+    if encoding == "base64":
+        characters = len(payload) - sum(payload.count(c) for c in "\r\n \t")
+        padding = len(payload.rstrip()) - len(payload.rstrip().rstrip("="))
+        return max(0, characters * 3 // 4 - padding)
+    if encoding == "quoted-printable":
+        try:
+            return len(part.get_payload(decode=True) or b"")
+        except Exception:
+            return len(payload)
+    return len(payload.encode("utf-8", "surrogateescape"))
+
+
+def _tidy(text: str) -> str:
+    lines = [line.rstrip() for line in text.split("\n")]
+    return "\n".join(lines).strip("\n")
+
+
+class _TextFromHtml(HTMLParser):
+    """HTML to readable text: block elements become line breaks, scripts and styles vanish."""
+
+    BLOCKS = frozenset(
+        {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
+         "table", "ul", "ol", "hr", "pre", "section", "article", "header", "footer"}
+    )  # fmt: skip
+    HIDDEN = frozenset({"script", "style", "head", "title"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden = 0
+        self.quote_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, Any]]) -> None:
+        if tag in self.HIDDEN:
+            self.hidden += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+            if tag == "blockquote":
+                self.quote_depth += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.HIDDEN:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+            if tag == "blockquote":
+                self.quote_depth = max(0, self.quote_depth - 1)
+
+    def handle_data(self, data: str) -> None:
+        if self.hidden:
+            return
+        text = re.sub(r"[ \t\r\n\f]+", " ", data)
+        if self.quote_depth and text.strip():
+            # A quoted block in HTML reads as a quote in text: "> " on its lines.
+            text = "> " * self.quote_depth + text.lstrip()
+        self.parts.append(text)
+
+
+def html_to_text(html: str) -> str:
+    parser = _TextFromHtml()
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:  # broken markup: what was read so far
+        pass
+    text = "".join(parser.parts).replace("\xa0", " ")
+    lines = [line.strip() for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+# --- the quoted history of a reply ------------------------------------------------------------
+
+# An attribution line ("Am 01.12.2026 um 10:00 schrieb …:", "On Tue, Dec 1, 2026 … wrote:"),
+# possibly wrapped over up to three lines (Gmail wraps long ones). It names a date or time,
+# so a sentence like "Am Montag schrieb ich Ihnen:" is not taken for one.
+_ATTRIBUTION = re.compile(
+    r"^(?=[^\n]*\d)(?:am|on)\s.{1,300}?\s(?:schrieb|wrote|hat geschrieben)\b[^\n]{0,200}:\s*$",
+    re.I,
+)
+_ORIGINAL_MESSAGE = re.compile(
+    r"^\s*-{2,}\s*(?:original message|ursprüngliche nachricht|originalnachricht)\s*-{2,}\s*$",
+    re.I,
+)
+# Outlook's header block of the quoted message: "Von:" then "Gesendet:" (or From/Sent).
+_OUTLOOK_FROM = re.compile(r"^\s*\**(?:von|from)\s*:\**\s", re.I)
+_OUTLOOK_SENT = re.compile(r"^\s*\**(?:gesendet|sent|datum|date)\s*:\**\s", re.I)
+_UNDERSCORES = re.compile(r"^\s*_{10,}\s*$")
+
+
+def strip_quoted_history(text: str) -> str:
+    """The reply without the message it quotes, where the marker is clear.
+
+    Cut at "-----Original Message-----" / "-----Ursprüngliche Nachricht-----" or Outlook's
+    "Von:/Gesendet:" block (the history below carries no other marker); drop an attribution
+    line ("Am … schrieb …:", "On … wrote:") and every line starting with ">", keeping what
+    was written between quoted lines (answers inline). An attribution with no ">" line after
+    it starts an unmarked history: cut there. When nothing would be left, the text is
+    returned as it is.
+    """
+    lines = text.split("\n")
+    kept: list[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if _ORIGINAL_MESSAGE.match(line) or _outlook_block_at(lines, index):
+            break
+        span = _attribution_span(lines, index)
+        if span:
+            if not any(rest.lstrip().startswith(">") for rest in lines[index + span :]):
+                break
+            index += span
+            continue
+        if not line.lstrip().startswith(">"):
+            kept.append(line)
+        index += 1
+    while kept and (not kept[-1].strip() or _UNDERSCORES.match(kept[-1])):
+        kept.pop()
+    result = "\n".join(kept).strip("\n")
+    return result if result.strip() else text
+
+
+def _attribution_span(lines: list[str], index: int) -> int:
+    """How many lines the attribution starting at ``index`` takes (0: none starts there)."""
+    if not re.match(r"^\s*(?:am|on)\s", lines[index], re.I):
+        return 0
+    for span in (1, 2, 3):
+        window = " ".join(line.strip() for line in lines[index : index + span])
+        if _ATTRIBUTION.match(window):
+            return span
+    return 0
+
+
+def _outlook_block_at(lines: list[str], index: int) -> bool:
+    if not _OUTLOOK_FROM.match(lines[index]):
+        return False
+    following = [line for line in lines[index + 1 : index + 4] if line.strip()]
+    return bool(following) and bool(_OUTLOOK_SENT.match(following[0]))
