@@ -394,7 +394,8 @@ def postfix_bounce(
 ) -> bytes:
     """Postfix's bounce: text/plain notice, message/delivery-status, text/rfc822-headers."""
     diagnostic = diagnostic.format(recipient=recipient)
-    folded = diagnostic[:60] + "\n    " + diagnostic[60:] if len(diagnostic) > 60 else diagnostic
+    cut = diagnostic.rfind(" ", 0, 60)  # Postfix folds long lines at a blank
+    folded = diagnostic[:cut] + "\n   " + diagnostic[cut:] if cut > 0 else diagnostic
     subject = (
         "Delayed Mail (still being retried)"
         if action == "delayed"

@@ -12,6 +12,9 @@ import sqlalchemy as sa
 from communication_service.extensions import db
 from communication_service.models import Email, EmailBatch, PhoneCall, PhoneCallBatch, Therapist
 from communication_service.services.batching import batch_emails
+from communication_service.services.inbound_emails import store_messages
+from communication_service.services.inbound_mail import parse_message
+from tests import mail_samples as samples
 from tests.conftest import BERLIN, DEFAULT_NOW, with_settings
 from tests.factories import (
     make_email,
@@ -481,3 +484,56 @@ def test_a_recent_phone_contact_pushes_the_next_call_out(session, ctx):
     batch_emails(ctx)
     [(_, _, day, at, _)] = calls(session)
     assert (day, at.strftime("%H:%M")) == (TODAY + timedelta(days=7), "09:00")
+
+
+def test_a_bounced_address_gets_a_call_until_the_address_changes_rule_6(session, ctx):
+    """A permanent bounce makes the therapist one without an email address; the bounced
+    email's requests go on the call too (it never arrived). A new address: emails again."""
+    therapist_id = make_therapist(session, email=" Praxis.Alt@example.com")
+    bounced_request = request(session, therapist_id, date(2026, 1, 1))
+    make_email(
+        session,
+        therapist_id=therapist_id,
+        status="sent",
+        sent_at=utc(DEFAULT_NOW - timedelta(days=2)),
+        recipient_email="Praxis.Alt@example.com",
+        message_id="<first@example.org>",
+        placement_request_ids=(bounced_request,),
+    )
+    bounce = samples.postfix_bounce("<first@example.org>", recipient="praxis.alt@example.com")
+    store_messages(ctx, [parse_message(bounce)])
+    new_request = request(session, therapist_id, date(2026, 2, 1))
+
+    result = batch_emails(ctx)
+
+    assert (result.emails_queued, result.calls_scheduled) == (0, 1)
+    [(call_id, owner, *_)] = calls(session)
+    assert owner == therapist_id
+    assert call_requests(session, call_id) == [bounced_request, new_request]
+
+    session.execute(
+        sa.update(Therapist).where(Therapist.id == therapist_id).values(email="neu@praxis.example")
+    )
+    session.commit()
+    newest = request(session, therapist_id)
+    result = batch_emails(ctx)
+    assert result.emails_queued == 1
+    email = session.execute(sa.select(Email).where(Email.status == "queued")).scalar_one()
+    assert email.recipient_email == "neu@praxis.example"
+    assert batches_by_therapist(session) == {therapist_id: [newest]}
+
+
+def test_a_delayed_delivery_leaves_the_address_usable(session, ctx):
+    therapist_id = make_therapist(session, email="praxis.alt@example.com")
+    make_email(
+        session,
+        therapist_id=therapist_id,
+        status="sent",
+        sent_at=utc(DEFAULT_NOW - timedelta(days=8)),
+        recipient_email="praxis.alt@example.com",
+        message_id="<first@example.org>",
+    )
+    store_messages(ctx, [parse_message(samples.delayed_bounce("<first@example.org>"))])
+    request(session, therapist_id)
+    result = batch_emails(ctx)
+    assert (result.emails_queued, result.calls_scheduled) == (1, 0)
