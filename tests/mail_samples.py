@@ -283,13 +283,15 @@ Content-Transfer-Encoding: base64
     )
 
 
-def fresh_email(*, sender: str, text: str = "Ich hätte ab März einen Platz frei.") -> bytes:
+def fresh_email(
+    *, sender: str, text: str = "Ich hätte ab März einen Platz frei.", date: str = DATE
+) -> bytes:
     """A therapist writes a new email (no In-Reply-To, no "Re:"), e.g. from the phone."""
     return (
         f"""From: {sender}
 To: {OUR_ADDRESS}
 Subject: Freier Therapieplatz
-Date: {DATE}
+Date: {date}
 Message-ID: {new_id("mobile.example")}
 MIME-Version: 1.0
 Content-Type: text/plain; charset=utf-8

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -56,8 +57,9 @@ emails = rules.emails
 therapists = rules.therapists
 
 # A message without In-Reply-To/References is matched by its sender to the one unanswered
-# email sent to that address in the 30 days before it.
+# email sent to that address in the 30 days before it (an hour's grace for a slow clock).
 SENDER_MATCH_DAYS = 30
+CLOCK_SKEW = timedelta(hours=1)
 IMPORT_CHUNK = 200  # messages per transaction of import-mail
 SUMMARY_COLUMNS = [c for c in inbound_emails.c if c.name != "body_text"]
 # What record_response answers besides the email itself: kept on the inbound row.
@@ -92,12 +94,10 @@ def receive_message(ctx: Context, message: ParsedMessage) -> tuple[dict[str, Any
 
 
 def store_messages(ctx: Context, messages: Sequence[ParsedMessage]) -> list[Stored]:
-    """Match, insert (once per Message-ID) and apply new bounces; one transaction."""
+    """Match, insert (once per Message-ID) and apply new bounces; one transaction, a fixed
+    number of statements besides one pair per new permanent bounce."""
     session, now = ctx.session, utc_naive(ctx.clock)
-    by_message_id = _emails_by_message_id(
-        session, {mid for message in messages for mid in message.answered_ids()}
-    )
-    matches = [_match(session, message, by_message_id, now) for message in messages]
+    matches = _match(session, messages, now)
     rows = [
         _row(message, email, matched_by, now)
         for message, (email, matched_by) in zip(messages, matches, strict=True)
@@ -135,6 +135,27 @@ def store_messages(ctx: Context, messages: Sequence[ParsedMessage]) -> list[Stor
     return results
 
 
+Match = tuple[sa.RowMapping | None, MatchedBy | None]
+
+
+def _match(session: Session, messages: Sequence[ParsedMessage], now: datetime) -> list[Match]:
+    """The email each message answers: by its headers (a bounce: the returned message's
+    Message-ID), else — not for bounces — by its sender. Two reads for all of them."""
+    by_message_id = _emails_by_message_id(
+        session, {mid for message in messages for mid in message.answered_ids()}
+    )
+    matches: list[Match] = []
+    by_sender: dict[int, tuple[str, datetime]] = {}
+    for position, message in enumerate(messages):
+        found = next((by_message_id[m] for m in message.answered_ids() if m in by_message_id), None)
+        matches.append((found, MatchedBy.MESSAGE_ID) if found is not None else (None, None))
+        if found is None and message.automatic is not Automatic.BOUNCE and message.sender:
+            by_sender[position] = (message.sender.strip().lower(), _reference_time(message, now))
+    for position, email in _match_by_sender(session, by_sender).items():
+        matches[position] = (email, MatchedBy.SENDER)
+    return matches
+
+
 def _emails_by_message_id(session: Session, message_ids: set[str]) -> dict[str, sa.RowMapping]:
     if not message_ids:
         return {}
@@ -146,44 +167,42 @@ def _emails_by_message_id(session: Session, message_ids: set[str]) -> dict[str, 
     return {row["message_id"]: row for row in rows}
 
 
-def _match(
-    session: Session,
-    message: ParsedMessage,
-    by_message_id: Mapping[str, sa.RowMapping],
-    now: datetime,
-) -> tuple[sa.RowMapping | None, MatchedBy | None]:
-    """The email a message answers: by its headers (a bounce: the returned message's
-    Message-ID), else — not for bounces — by its sender."""
-    for message_id in message.answered_ids():
-        if message_id in by_message_id:
-            return by_message_id[message_id], MatchedBy.MESSAGE_ID
-    if message.automatic is Automatic.BOUNCE or not message.sender:
-        return None, None
-    email = _match_by_sender(session, message.sender, _reference_time(message, now), now)
-    return (email, MatchedBy.SENDER) if email is not None else (None, None)
-
-
 def _match_by_sender(
-    session: Session, sender: str, reference: datetime, now: datetime
-) -> sa.RowMapping | None:
-    """The one sent, unanswered email to ``sender`` of the 30 days before ``reference``;
-    None when there is none or more than one (a person decides then)."""
-    found = (
-        session.execute(
-            sa.select(*_MATCH_COLUMNS)
-            .where(
-                emails.c.status == EmailStatus.SENT,
-                sa.func.lower(emails.c.recipient_email) == sender.strip().lower(),
-                emails.c.sent_at >= reference - timedelta(days=SENDER_MATCH_DAYS),
-                emails.c.sent_at <= now,
-                emails.c.response_received.is_not(True),
-            )
-            .limit(2)
+    session: Session, wanted: Mapping[int, tuple[str, datetime]]
+) -> dict[int, sa.RowMapping]:
+    """For each (position: (sender, when written)): the one sent, unanswered email to that
+    address of the 30 days before; left out when there is none or more than one (a person
+    decides then)."""
+    if not wanted:
+        return {}
+    positions = list(wanted)
+    pairs = (
+        sa.func.unnest(
+            sa.bindparam("positions", positions, type_=ARRAY(sa.Integer)),
+            sa.bindparam("senders", [wanted[p][0] for p in positions], type_=ARRAY(sa.Text)),
+            sa.bindparam("written", [wanted[p][1] for p in positions], type_=ARRAY(sa.DateTime)),
         )
-        .mappings()
-        .all()
+        .table_valued("position", "sender", "written")
+        .render_derived(name="wanted")
     )
-    return found[0] if len(found) == 1 else None
+    candidates = (
+        sa.select(*_MATCH_COLUMNS)
+        .where(
+            emails.c.status == EmailStatus.SENT,
+            sa.func.lower(emails.c.recipient_email) == pairs.c.sender,
+            emails.c.sent_at >= pairs.c.written - timedelta(days=SENDER_MATCH_DAYS),
+            emails.c.sent_at <= pairs.c.written + CLOCK_SKEW,
+            emails.c.response_received.is_not(True),
+        )
+        .limit(2)
+        .lateral("candidate")
+    )
+    found: dict[int, list[sa.RowMapping]] = {}
+    for row in session.execute(
+        sa.select(pairs.c.position, candidates).join(candidates, sa.true())
+    ).mappings():
+        found.setdefault(row["position"], []).append(row)
+    return {position: rows[0] for position, rows in found.items() if len(rows) == 1}
 
 
 def _reference_time(message: ParsedMessage, now: datetime) -> datetime:
@@ -307,9 +326,16 @@ def record_replies(ctx: Context, inbound_ids: Iterable[int]) -> int:
     """Record the matched, not yet recorded replies among ``inbound_ids`` as their emails'
     responses (``record_response``: response date = the message's Date, content = its text
     without the quoted history; rule 10 cancels the follow-up). Outcomes per request stay a
-    staff decision. Each reply is claimed on its row (compare-and-swap) and its email locked,
+    staff decision. Each reply is claimed on its row (compare-and-swap) with its email locked,
     so two importers never record one reply twice nor two replies over each other. Returns
-    how many were recorded."""
+    how many were recorded.
+
+    ``record_response`` commits each reply; those commits do not wait for the disk
+    (``synchronous_commit`` off for their transactions), the last commit here does, and with
+    it everything before it: the caller sees the step durable as a whole when it returns
+    (then ``import-mail`` moves the files, the HTTP route answers). A crash before that loses
+    at most replies whose message is still in ``new/`` or unacknowledged, and both come again.
+    """
     session, now = ctx.session, utc_naive(ctx.clock)
     ids = sorted(set(inbound_ids))
     if not ids:
@@ -368,22 +394,35 @@ def record_replies(ctx: Context, inbound_ids: Iterable[int]) -> int:
 
 
 def _claim(session: Session, inbound_id: int, email_id: int) -> bool:
-    """Mark the reply recorded (undone with the transaction if recording fails) and lock its
-    email; False when another process has it or the email no longer waits for a response."""
+    """Mark the reply recorded (undone with the transaction if recording fails), in one
+    statement with locking its email and letting this transaction's commit not wait for the
+    disk; False when another process has the reply or the email no longer waits for a
+    response (re-checked once the lock is held)."""
+    waiting = (
+        sa.select(emails.c.id)
+        .where(
+            emails.c.id == email_id,
+            emails.c.status == EmailStatus.SENT,
+            emails.c.response_received.is_not(True),
+        )
+        .with_for_update()
+        .cte("waiting_email")
+    )
+    no_wait = sa.select(sa.func.set_config("synchronous_commit", "off", True).label("setting")).cte(
+        "commit_without_waiting"
+    )
     claimed = session.execute(
         sa.update(inbound_emails)
-        .where(inbound_emails.c.id == inbound_id, inbound_emails.c.response_recorded.is_(False))
+        .where(
+            inbound_emails.c.id == inbound_id,
+            inbound_emails.c.response_recorded.is_(False),
+            sa.exists(sa.select(waiting.c.id)),
+            sa.exists(sa.select(no_wait.c.setting)),
+        )
         .values(response_recorded=True)
         .returning(inbound_emails.c.id)
     ).first()
-    if claimed is None:
-        return False
-    email = session.execute(
-        sa.select(emails.c.status, emails.c.response_received)
-        .where(emails.c.id == email_id)
-        .with_for_update()
-    ).first()
-    return email is not None and email.status == EmailStatus.SENT and not email.response_received
+    return claimed is not None
 
 
 # --- staff: the inbox and attaching by hand -----------------------------------------------------

@@ -32,13 +32,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
+from email.errors import HeaderParseError
+from email.header import decode_header
 from email.message import Message
 from email.parser import BytesParser, HeaderParser
-from email.utils import getaddresses, parseaddr
+from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Any
 
 _PARSER = BytesParser(policy=policy.default)
+_HEADERS = HeaderParser(policy=policy.default)
 # Message-IDs are compared with ``emails.message_id`` (varchar 255); a longer one cannot be
 # ours, and is stored as a digest so that it still identifies the message.
 MAX_MESSAGE_ID = 255
@@ -149,26 +152,25 @@ def parse_message(raw: bytes) -> ParsedMessage:
     """The message in ``raw`` (RFC 5322, any line ends), or ``NotAMessage`` saying why not."""
     if not raw.strip():
         raise NotAMessage("The body is empty; expected an email message (message/rfc822).")
-    message = _PARSER.parsebytes(raw)
-    names = {name.lower() for name in message}
-    if not names & MESSAGE_FIELDS:
+    root = _Part(_PARSER.parsebytes(raw))
+    if not root.headers.keys() & MESSAGE_FIELDS:
         raise NotAMessage(
             "The body is not an email message: it has no header block (From, Date, Subject, "
             "Message-ID, …) before its text."
         )
-    automatic, delivery_status, returned_id = _automatic(message)
-    in_reply_to = _message_ids(_header(message, "In-Reply-To"))
-    references = _message_ids(_header(message, "References"))[-MAX_REFERENCES:]
-    subject = _header(message, "Subject")
-    sender_name, sender = _sender(message)
-    text, attachments = _content(message)
+    automatic, delivery_status, returned_id = _automatic(root)
+    in_reply_to = _message_ids(root.raw("in-reply-to"))
+    references = _message_ids(root.raw("references"))[-MAX_REFERENCES:]
+    subject = root.text("subject")
+    sender_name, sender = _sender(root)
+    text, attachments = _content(root, skip_returned=automatic is Automatic.BOUNCE)
     return ParsedMessage(
-        message_id=_own_message_id(message, raw),
+        message_id=_own_message_id(root, raw),
         sender=sender,
         sender_name=sender_name,
-        recipients=_recipients(message),
+        recipients=_recipients(root),
         subject=subject,
-        date=_date(message),
+        date=_date(root.raw("date")),
         in_reply_to=in_reply_to,
         references=references,
         automatic=automatic,
@@ -181,6 +183,77 @@ def parse_message(raw: bytes) -> ParsedMessage:
         returned_message_id=returned_id,
         size=len(raw),
     )
+
+
+class _Part:
+    """A message or part with its headers read once, from their raw values.
+
+    ``policy.default`` parses a header into an object anew at every access (``get``,
+    ``get_content_type``, ``get_param``); for the few values needed here that costs more than
+    the rest of the work, so they are taken from ``raw_items`` and decoded with the same
+    package's ``email.header`` and ``email.utils``.
+    """
+
+    __slots__ = ("content_type", "disposition", "headers", "message", "params")
+
+    def __init__(self, message: Message) -> None:
+        self.message = message
+        headers: dict[str, str] = {}
+        for name, value in message.raw_items():
+            headers.setdefault(name.lower(), value if isinstance(value, str) else str(value))
+        self.headers = headers
+        content_type, self.params = _split_parameters(headers.get("content-type"))
+        # RFC 2045 5.2: without a (valid) Content-Type a part is text/plain.
+        self.content_type = content_type if "/" in content_type else "text/plain"
+        self.disposition = _split_parameters(headers.get("content-disposition"))[0]
+
+    @property
+    def maintype(self) -> str:
+        return self.content_type.split("/", 1)[0]
+
+    def raw(self, name: str) -> str | None:
+        value = self.headers.get(name)
+        return None if value is None else _unfold(clean_text(value))
+
+    def text(self, name: str) -> str | None:
+        """The header's value as text: RFC 2047 words decoded, folding removed."""
+        value = self.raw(name)
+        return _decode_words(value) or None if value is not None else None
+
+    def children(self) -> list[Message]:
+        payload = self.message.get_payload() if self.message.is_multipart() else None
+        return [part for part in payload or () if isinstance(part, Message)]
+
+
+def _split_parameters(value: str | None) -> tuple[str, dict[str, str]]:
+    """``text/plain; charset="utf-8"`` → ("text/plain", {"charset": "utf-8"})."""
+    if not value:
+        return "", {}
+    pieces = re.findall(r'(?:[^;"]|"(?:\\.|[^"\\])*")+', clean_text(value))
+    main = pieces[0].strip().lower() if pieces else ""
+    params: dict[str, str] = {}
+    for piece in pieces[1:]:
+        name, _, raw = piece.partition("=")
+        params.setdefault(name.strip().lower(), raw.strip().strip('"'))
+    return main, params
+
+
+def _decode_words(text: str) -> str:
+    if "=?" not in text:
+        return text
+    try:
+        chunks = decode_header(text)
+    except (ValueError, HeaderParseError):
+        return text
+    decoded = []
+    for chunk, charset in chunks:
+        if isinstance(chunk, str):
+            decoded.append(chunk)
+        elif charset is None:  # the text between encoded words, as decode_header gives it
+            decoded.append(chunk.decode("raw-unicode-escape", "replace"))
+        else:
+            decoded.append(_decode(chunk, charset))
+    return _unfold(clean_text("".join(decoded)))
 
 
 # --- text, whatever it came in ----------------------------------------------------------------
@@ -215,32 +288,6 @@ def _decode(raw: bytes, charset: str | None) -> str:
     return raw.decode("cp1252", errors="replace")
 
 
-def _header(message: Message, name: str) -> str | None:
-    """A header's value as text (RFC 2047 decoded, folding removed), or None."""
-    try:
-        value = message.get(name)
-    except Exception:  # a malformed header must not lose the message
-        value = None
-    if value is None:
-        raw = _raw_header(message, name)
-        return None if raw is None else _unfold(clean_text(raw)) or None
-    text = str(value)
-    if "\ufffd" in text or any("\udc80" <= char <= "\udcff" for char in text):
-        # Raw 8-bit bytes in the header: read them ourselves (UTF-8, else windows-1252).
-        raw = _raw_header(message, name)
-        if raw is not None:
-            text = raw
-    return _unfold(clean_text(text)) or None
-
-
-def _raw_header(message: Message, name: str) -> str | None:
-    wanted = name.lower()
-    for key, value in message.raw_items():
-        if key.lower() == wanted:
-            return value if isinstance(value, str) else str(value)
-    return None
-
-
 def _unfold(text: str) -> str:
     """One line, runs of blanks as one (folding and alignment are not part of a value)."""
     return " ".join(text.split())
@@ -268,16 +315,16 @@ def normalise_message_id(text: str | None) -> str | None:
     return value
 
 
-def _own_message_id(message: Message, raw: bytes) -> str:
+def _own_message_id(root: _Part, raw: bytes) -> str:
     """Its Message-ID, or one made from what the sender wrote (From, To, Cc, Subject, Date and
     the bytes after the header block), so that the same message delivered twice — through
     the webhook and the Maildir, with different transport headers — is one message."""
-    given = normalise_message_id(_header(message, "Message-ID"))
+    given = normalise_message_id(root.raw("message-id"))
     if given:
         return given
     digest = hashlib.sha256()
-    for name in ("From", "To", "Cc", "Subject", "Date"):
-        digest.update((_header(message, name) or "").encode("utf-8") + b"\x00")
+    for name in ("from", "to", "cc", "subject", "date"):
+        digest.update((root.raw(name) or "").encode("utf-8") + b"\x00")
     digest.update(_body_bytes(raw))
     return f"<{digest.hexdigest()[:40]}@{SYNTHETIC_DOMAIN}>"
 
@@ -287,99 +334,95 @@ def _body_bytes(raw: bytes) -> bytes:
     return raw[min(ends) :].strip() if ends else b""
 
 
-def _addresses(message: Message, name: str) -> list[tuple[str, str]]:
-    """(display name, address) of every address in the header(s) ``name``."""
+def _addresses(root: _Part, name: str) -> list[tuple[str, str]]:
+    """(display name, address) of every address in the header ``name``."""
+    value = root.raw(name)
+    if not value:
+        return []
     try:
-        header = message.get(name)
-        groups = getattr(header, "addresses", None)
-        if groups is not None:
-            return [(a.display_name, a.addr_spec) for a in groups if a.addr_spec]
-    except Exception:  # policy.default can fail on broken address lists
-        pass
-    raw = _raw_header(message, name)
-    return [(n, a) for n, a in getaddresses([raw]) if a] if raw else []
+        found = getaddresses([value])
+    except (ValueError, IndexError):
+        return []
+    return [
+        (_decode_words(display), address.strip().strip("<>")[:320])
+        for display, address in found
+        if "@" in address
+    ]
 
 
-def _sender(message: Message) -> tuple[str | None, str | None]:
-    found = _addresses(message, "From") or _addresses(message, "Sender")
+def _sender(root: _Part) -> tuple[str | None, str | None]:
+    found = _addresses(root, "from") or _addresses(root, "sender")
     if not found:
-        raw = _header(message, "From")
-        found = [parseaddr(raw)] if raw else []
-    if not found or not found[0][1]:
         return None, None
     name, address = found[0]
-    address = clean_text(address).strip().strip("<>")[:320] or None
-    return (clean_text(name).strip() or None), address
+    return name.strip() or None, address or None
 
 
-def _recipients(message: Message) -> list[str]:
-    found = _addresses(message, "To") + _addresses(message, "Cc")
-    cleaned = (clean_text(address).strip()[:320] for _, address in found)
-    return list(dict.fromkeys(address for address in cleaned if address))
+def _recipients(root: _Part) -> list[str]:
+    found = _addresses(root, "to") + _addresses(root, "cc")
+    return list(dict.fromkeys(address for _, address in found if address))
 
 
-def _date(message: Message) -> datetime | None:
-    try:
-        header = message.get("Date")
-        value = getattr(header, "datetime", None)
-    except Exception:  # an unreadable date is no date
+def _date(value: str | None) -> datetime | None:
+    if not value:
         return None
-    if value is None:
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     # "-0000" (RFC 5322: zone unknown) gives a naive datetime: read it as UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 # --- automatic messages -----------------------------------------------------------------------
 
 
-def _automatic(
-    message: Message,
-) -> tuple[Automatic | None, DeliveryStatus | None, str | None]:
-    if _is_delivery_report(message):
-        status, returned_id = _delivery_report(message)
+def _automatic(root: _Part) -> tuple[Automatic | None, DeliveryStatus | None, str | None]:
+    if _is_delivery_report(root):
+        status, returned_id = _delivery_report(root)
         return Automatic.BOUNCE, status, returned_id
-    if _is_auto_reply(message):
+    if _is_auto_reply(root):
         return Automatic.AUTO_REPLY, None, None
     return None, None, None
 
 
-def _is_delivery_report(message: Message) -> bool:
-    if message.get_content_type() != "multipart/report":
-        return False
-    return (message.get_param("report-type") or "").lower() == "delivery-status"
+def _is_delivery_report(root: _Part) -> bool:
+    return (
+        root.content_type == "multipart/report"
+        and root.params.get("report-type", "").lower() == "delivery-status"
+    )
 
 
-def _is_auto_reply(message: Message) -> bool:
+def _is_auto_reply(root: _Part) -> bool:
     """RFC 3834 and the headers and subjects mail systems use for vacation notices."""
-    submitted = (_header(message, "Auto-Submitted") or "").split(";")[0].strip().lower()
+    submitted = (root.raw("auto-submitted") or "").split(";")[0].split("(")[0].strip().lower()
     if submitted and submitted != "no":
         return True
-    for name in ("X-Autoreply", "X-Autorespond"):
-        value = _header(message, name)
+    for name in ("x-autoreply", "x-autorespond"):
+        value = root.raw(name)
         if value is not None and value.strip().lower() not in ("no", "false", "0"):
             return True
-    if (_header(message, "Precedence") or "").strip().lower() == "auto_reply":
+    if (root.raw("precedence") or "").strip().lower() == "auto_reply":
         return True
-    return bool(_ABSENCE_SUBJECT.match(_header(message, "Subject") or ""))
+    return bool(_ABSENCE_SUBJECT.match(root.text("subject") or ""))
 
 
-def _delivery_report(message: Message) -> tuple[DeliveryStatus | None, str | None]:
+def _delivery_report(root: _Part) -> tuple[DeliveryStatus | None, str | None]:
     """The recipient block that matters most (a permanent failure before a delay) and the
     returned message's Message-ID (``message/rfc822`` or ``text/rfc822-headers``)."""
-    blocks: list[Message] = []
+    blocks: list[_Part] = []
     returned_id = None
-    for part in _leaves(message):
-        kind = part.get_content_type()
+    for part in _leaves(root):
+        kind = part.content_type
         if kind in ("message/delivery-status", "message/global-delivery-status"):
             blocks += _status_blocks(part)
         elif kind in ("message/rfc822", "message/global") and returned_id is None:
-            returned = part.get_payload()
-            if isinstance(returned, list) and returned:
-                returned_id = normalise_message_id(_header(returned[0], "Message-ID"))
+            returned = part.children()
+            if returned:
+                returned_id = normalise_message_id(_Part(returned[0]).raw("message-id"))
         elif kind in ("text/rfc822-headers", "message/global-headers") and returned_id is None:
-            headers = HeaderParser(policy=policy.default).parsestr(_part_text(part))
-            returned_id = normalise_message_id(_header(headers, "Message-ID"))
+            headers = _Part(_HEADERS.parsestr(_part_text(part)))
+            returned_id = normalise_message_id(headers.raw("message-id"))
     recipients = [_recipient_status(block) for block in blocks]
     recipients = [r for r in recipients if r.status or r.action or r.final_recipient]
     if not recipients:
@@ -388,24 +431,25 @@ def _delivery_report(message: Message) -> tuple[DeliveryStatus | None, str | Non
     return recipients[0], returned_id
 
 
-def _status_blocks(part: Message) -> list[Message]:
-    payload = part.get_payload()
-    if isinstance(payload, list):
-        return [block for block in payload if isinstance(block, Message)]
+def _status_blocks(part: _Part) -> list[_Part]:
+    blocks = part.children()
+    if blocks:
+        return [_Part(block) for block in blocks]
     # Encoded (base64) or unsplit: its blank-line separated blocks are header blocks.
     text = _part_text(part)
-    parser = HeaderParser(policy=policy.default)
-    return [parser.parsestr(block) for block in re.split(r"\n\s*\n", text) if block.strip()]
+    return [
+        _Part(_HEADERS.parsestr(block)) for block in re.split(r"\n\s*\n", text) if block.strip()
+    ]
 
 
-def _recipient_status(block: Message) -> DeliveryStatus:
-    status_text = _header(block, "Status") or ""
-    diagnostic = _header(block, "Diagnostic-Code")
+def _recipient_status(block: _Part) -> DeliveryStatus:
+    status_text = block.raw("status") or ""
+    diagnostic = block.text("diagnostic-code")
     code = _STATUS_CODE.search(status_text) or _STATUS_CODE.search(diagnostic or "")
-    recipient = _header(block, "Final-Recipient") or _header(block, "Original-Recipient")
+    recipient = block.raw("final-recipient") or block.raw("original-recipient")
     if recipient and ";" in recipient:
         recipient = recipient.split(";", 1)[1].strip()
-    action = (_header(block, "Action") or "").strip().lower() or None
+    action = (block.raw("action") or "").strip().lower() or None
     return DeliveryStatus(
         action=action,
         status=".".join(code.groups()) if code else None,
@@ -417,23 +461,16 @@ def _recipient_status(block: Message) -> DeliveryStatus:
 # --- the readable text and the attachments ----------------------------------------------------
 
 
-def _leaves(part: Message) -> Iterator[Message]:
+def _leaves(part: _Part) -> Iterator[_Part]:
     """The parts of a message, not descending into attached messages (a bounce's returned
     message or a forwarded one is one part, not more text)."""
-    if part.get_content_maintype() == "multipart":
-        payload = part.get_payload()
-        if isinstance(payload, list):
-            for sub in payload:
-                yield from _leaves(sub)
+    if part.maintype == "multipart":
+        children = part.children()
+        if children:
+            for child in children:
+                yield from _leaves(_Part(child))
             return
     yield part
-
-
-def _is_attachment(part: Message) -> bool:
-    disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
-    return disposition == "attachment" or (
-        part.get_content_type() not in ("text/plain", "text/html")
-    )
 
 
 _REPORT_PARTS = frozenset(
@@ -444,16 +481,16 @@ _REPORT_PARTS = frozenset(
 )  # fmt: skip
 
 
-def _content(message: Message) -> tuple[str, list[Attachment]]:
+def _content(root: _Part, *, skip_returned: bool) -> tuple[str, list[Attachment]]:
     plain = html = None
     attachments: list[Attachment] = []
-    for part in _leaves(message):
-        kind = part.get_content_type()
+    for part in _leaves(root):
+        kind = part.content_type
         if kind in _REPORT_PARTS:
             continue
-        if kind == "message/rfc822" and _is_delivery_report(message):
+        if kind == "message/rfc822" and skip_returned:
             continue  # the returned message of a bounce is not an attachment of it
-        if _is_attachment(part):
+        if part.disposition == "attachment" or kind not in ("text/plain", "text/html"):
             attachments.append(_attachment(part))
         elif kind == "text/plain" and plain is None:
             plain = _part_text(part)
@@ -468,52 +505,49 @@ def _content(message: Message) -> tuple[str, list[Attachment]]:
     return _tidy(text), attachments
 
 
-def _part_text(part: Message) -> str:
+def _part_text(part: _Part) -> str:
     try:
-        raw = part.get_payload(decode=True)
+        raw = part.message.get_payload(decode=True)
     except Exception:  # a broken transfer encoding: keep what is there
         raw = None
     if raw is None:
-        payload = part.get_payload()
+        payload = part.message.get_payload()
         return clean_text(payload) if isinstance(payload, str) else ""
-    try:
-        charset = part.get_content_charset()
-    except Exception:
-        charset = None
-    return clean_text(_decode(raw, charset))
+    return clean_text(_decode(raw, part.params.get("charset")))
 
 
-def _attachment(part: Message) -> Attachment:
+def _attachment(part: _Part) -> Attachment:
     try:
-        filename = part.get_filename()
+        filename = part.message.get_filename()
     except Exception:  # a broken RFC 2231 name
         filename = None
-    if filename is None and part.get_content_type() == "message/rfc822":
-        inner = part.get_payload()
-        subject = _header(inner[0], "Subject") if isinstance(inner, list) and inner else None
+    if filename is None and part.content_type == "message/rfc822":
+        inner = part.children()
+        subject = _Part(inner[0]).text("subject") if inner else None
         filename = f"{subject or 'message'}.eml"
     return Attachment(
         filename=clean_text(filename).strip()[:255] or None if filename else None,
-        content_type=part.get_content_type()[:100],
+        content_type=part.content_type[:100],
         size=_encoded_size(part),
     )
 
 
-def _encoded_size(part: Message) -> int:
+def _encoded_size(part: _Part) -> int:
     """The decoded size in bytes, without decoding: base64 carries 3 bytes in 4 characters."""
-    payload = part.get_payload()
-    if isinstance(payload, list):  # an attached message
-        return sum(_encoded_size(sub) for sub in payload if isinstance(sub, Message))
+    children = part.children()
+    if children:  # an attached message
+        return sum(_encoded_size(_Part(child)) for child in children)
+    payload = part.message.get_payload()
     if not isinstance(payload, str):
         return 0
-    encoding = (part.get("Content-Transfer-Encoding") or "").strip().lower()
+    encoding = (part.raw("content-transfer-encoding") or "").lower()
     if encoding == "base64":
         characters = len(payload) - sum(payload.count(c) for c in "\r\n \t")
         padding = len(payload.rstrip()) - len(payload.rstrip().rstrip("="))
         return max(0, characters * 3 // 4 - padding)
     if encoding == "quoted-printable":
         try:
-            return len(part.get_payload(decode=True) or b"")
+            return len(part.message.get_payload(decode=True) or b"")
         except Exception:
             return len(payload)
     return len(payload.encode("utf-8", "surrogateescape"))

@@ -191,6 +191,15 @@ def test_the_sender_matches_only_exactly_one_recent_unanswered_email(
     assert body["kind"] == "unknown"
 
 
+def test_emails_sent_after_the_message_was_written_are_not_what_it_answers(client, session):
+    address = "praxis.neu@example.com"
+    answered, _ = sent_email(session, address, sent_at=datetime(2026, 11, 19, 9, 0))
+    sent_email(session, address, sent_at=datetime(2026, 11, 23, 7, 0))  # after the message
+    raw = samples.fresh_email(sender=address, date="Fri, 20 Nov 2026 18:00:00 +0100")
+    body = post(client, raw).get_json()
+    assert (body["email_id"], body["matched_by"]) == (answered, "sender")
+
+
 def test_the_sender_window_is_30_days_before_the_message(client, session):
     email_id, _ = sent_email(
         session, "praxis.neu@example.com", sent_at=datetime(2026, 10, 31, 7, 0)
