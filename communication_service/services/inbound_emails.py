@@ -18,11 +18,13 @@ Two ways in, one path. ``POST /api/inbound-emails`` (one message) and ``comm imp
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,9 +43,8 @@ from communication_service.services import contact_rules as rules
 from communication_service.services.emails import record_response
 from communication_service.services.inbound_mail import (
     Automatic,
-    NotAMessage,
     ParsedMessage,
-    parse_message,
+    read_chunk,
     strip_quoted_history,
 )
 from communication_service.services.listing import SelectListing
@@ -61,6 +62,7 @@ therapists = rules.therapists
 SENDER_MATCH_DAYS = 30
 CLOCK_SKEW = timedelta(hours=1)
 IMPORT_CHUNK = 200  # messages per transaction of import-mail
+IMPORT_CONNECTIONS = 4  # import-mail records the replies of a chunk on this many connections
 SUMMARY_COLUMNS = [c for c in inbound_emails.c if c.name != "body_text"]
 # What record_response answers besides the email itself: kept on the inbound row.
 _EMAIL_KEYS = frozenset({c.name for c in emails.c} | {"batches"})
@@ -322,7 +324,7 @@ def bounce_diagnostic(delivery_status: Mapping[str, Any]) -> str:
 # --- recording replies ----------------------------------------------------------------------
 
 
-def record_replies(ctx: Context, inbound_ids: Iterable[int]) -> int:
+def record_replies(ctx: Context, inbound_ids: Iterable[int], *, connections: int = 1) -> int:
     """Record the matched, not yet recorded replies among ``inbound_ids`` as their emails'
     responses (``record_response``: response date = the message's Date, content = its text
     without the quoted history; rule 10 cancels the follow-up). Outcomes per request stay a
@@ -335,6 +337,10 @@ def record_replies(ctx: Context, inbound_ids: Iterable[int]) -> int:
     it everything before it: the caller sees the step durable as a whole when it returns
     (then ``import-mail`` moves the files, the HTTP route answers). A crash before that loses
     at most replies whose message is still in ``new/`` or unacknowledged, and both come again.
+
+    With ``connections`` > 1 the replies of different emails are recorded side by side, each
+    share on a connection of its own (recording waits for the database, not the CPU); the
+    replies of one email stay together, earliest first.
     """
     session, now = ctx.session, utc_naive(ctx.clock)
     ids = sorted(set(inbound_ids))
@@ -358,8 +364,52 @@ def record_replies(ctx: Context, inbound_ids: Iterable[int]) -> int:
         .order_by(inbound_emails.c.date.nulls_last(), inbound_emails.c.id)
     ).all()
     session.rollback()
-    effects = []
+    by_email: dict[int, list[sa.Row]] = {}
     for reply in pending:
+        by_email.setdefault(reply.email_id, []).append(reply)
+    groups = list(by_email.values())
+    if connections > 1 and len(groups) > 1:
+        engine = session.get_bind()
+        shares = [groups[start::connections] for start in range(connections)]
+        with ThreadPoolExecutor(connections, thread_name_prefix="record-replies") as pool:
+            done = pool.map(lambda share: _record_apart(ctx, engine, share, now), shares)
+            effects = [effect for part in done for effect in part]
+    else:
+        effects = _record(ctx, [reply for group in groups for reply in group], now)
+    if effects:
+        session.execute(
+            sa.update(inbound_emails)
+            .where(inbound_emails.c.id == sa.bindparam("inbound_id"))
+            .values(
+                response_effects=sa.bindparam(
+                    "effects", type_=inbound_emails.c.response_effects.type
+                )
+            ),
+            effects,
+        )
+        session.commit()
+    return len(effects)
+
+
+def _record_apart(
+    ctx: Context, engine: sa.Engine, groups: list[list[sa.Row]], now: datetime
+) -> list[dict[str, Any]]:
+    """``_record`` on a session (and a read connection) of this thread's own."""
+    with Session(bind=engine) as session:
+        try:
+            return _record(
+                dataclasses.replace(ctx, session=session),
+                [reply for group in groups for reply in group],
+                now,
+            )
+        finally:
+            ctx.reader.close()  # this thread's read connection
+
+
+def _record(ctx: Context, replies: list[sa.Row], now: datetime) -> list[dict[str, Any]]:
+    """Record each reply through ``record_response``; what each recording did besides."""
+    session, effects = ctx.session, []
+    for reply in replies:
         if not _claim(session, reply.id, reply.email_id):
             session.rollback()
             continue
@@ -378,19 +428,7 @@ def record_replies(ctx: Context, inbound_ids: Iterable[int]) -> int:
         effects.append(
             {"inbound_id": reply.id, "effects": json.loads(json.dumps(done, default=str))}
         )
-    if effects:
-        session.execute(
-            sa.update(inbound_emails)
-            .where(inbound_emails.c.id == sa.bindparam("inbound_id"))
-            .values(
-                response_effects=sa.bindparam(
-                    "effects", type_=inbound_emails.c.response_effects.type
-                )
-            ),
-            effects,
-        )
-        session.commit()
-    return len(effects)
+    return effects
 
 
 def _claim(session: Session, inbound_id: int, email_id: int) -> bool:
@@ -564,26 +602,18 @@ def import_maildir(
     )
     result = ImportResult()
     for start in range(0, len(names), chunk_size):
-        taken: list[str] = []
-        messages: list[ParsedMessage] = []
-        for name in names[start : start + chunk_size]:
-            try:
-                raw = (new / name).read_bytes()
-            except FileNotFoundError:  # another importer moved it to cur/ meanwhile
-                continue
-            result.read += 1
-            try:
-                messages.append(parse_message(raw))
-            except NotAMessage as error:
-                log.warning("import-mail: %s is not a message: %s", name, error)
-                result.not_messages.append(name)
-                continue
-            taken.append(name)
-        if messages:
-            stored = store_messages(ctx, messages)
-            result.responses_recorded += record_replies(ctx, [s.id for s in stored])
+        read = read_chunk(new, names[start : start + chunk_size])
+        result.read += read.count
+        for name, reason in read.refused:
+            log.warning("import-mail: %s is not a message: %s", name, reason)
+            result.not_messages.append(name)
+        if read.messages:
+            stored = store_messages(ctx, read.messages)
+            result.responses_recorded += record_replies(
+                ctx, [s.id for s in stored], connections=IMPORT_CONNECTIONS
+            )
             _count(result, stored)
-        for name in taken:
+        for name in read.names:
             _move_to_cur(new / name, cur)
         if progress is not None:
             progress(min(start + chunk_size, len(names)), len(names))

@@ -38,6 +38,7 @@ from email.message import Message
 from email.parser import BytesParser, HeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 _PARSER = BytesParser(policy=policy.default)
@@ -254,6 +255,34 @@ def _decode_words(text: str) -> str:
         else:
             decoded.append(_decode(chunk, charset))
     return _unfold(clean_text("".join(decoded)))
+
+
+@dataclass
+class ReadChunk:
+    """Files of a Maildir's ``new/`` read and parsed (``comm import-mail``)."""
+
+    count: int = 0  # files read (a file another importer moved first is not)
+    names: list[str] = field(default_factory=list)  # of ``messages``, in order
+    messages: list[ParsedMessage] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (file, why not a message)
+
+
+def read_chunk(new: Path, names: list[str]) -> ReadChunk:
+    """Read and parse the files ``names`` of the folder ``new``."""
+    read = ReadChunk()
+    for name in names:
+        try:
+            raw = (new / name).read_bytes()
+        except FileNotFoundError:  # another importer moved it to cur/ meanwhile
+            continue
+        read.count += 1
+        try:
+            read.messages.append(parse_message(raw))
+        except NotAMessage as error:
+            read.refused.append((name, str(error)))
+            continue
+        read.names.append(name)
+    return read
 
 
 # --- text, whatever it came in ----------------------------------------------------------------

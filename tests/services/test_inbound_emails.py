@@ -203,17 +203,24 @@ def test_a_crash_before_the_response_is_repaired_by_the_next_import(app, session
     assert len(rows(session)) == 1
 
 
-def test_one_reply_per_email_is_recorded_the_earliest(app, session, ctx):
+@pytest.mark.parametrize("connections", [1, 4])
+def test_one_reply_per_email_is_recorded_the_earliest(app, session, ctx, connections):
+    others = [sent_email(session, f"praxis{n}@example.com") for n in range(3)]
     email_id, message_id = sent_email(session, "praxis.becker@example.com")
     later = samples.outlook_reply(
         message_id, text="Nachtrag: auch Herr K.", date="Mon, 30 Nov 2026 07:55:00 +0100"
     )
     earlier = samples.outlook_reply(message_id, text="Frau M. kann kommen.")
-    stored = store_messages(ctx, [parse_message(later), parse_message(earlier)])
-    assert record_replies(ctx, [s.id for s in stored]) == 1
+    more = [
+        samples.outlook_reply(mid, sender=f"praxis{n}@example.com")
+        for n, (_, mid) in enumerate(others)
+    ]
+    stored = store_messages(ctx, [parse_message(raw) for raw in (later, earlier, *more)])
+    assert record_replies(ctx, [s.id for s in stored], connections=connections) == 4
     session.expire_all()
     assert session.get(Email, email_id).response_content == "Frau M. kann kommen."
-    assert [r.response_recorded for r in rows(session)] == [False, True]
+    assert [r.response_recorded for r in rows(session)] == [False, True, True, True, True]
+    assert all(session.get(Email, other).response_received for other, _ in others)
 
 
 def test_a_permanent_bounce_for_a_therapist_who_is_gone_fails_only_the_email(session, ctx):
