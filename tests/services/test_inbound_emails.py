@@ -3,17 +3,14 @@ tmp/ then new/), read with the same parser and matching as the HTTP route."""
 
 from __future__ import annotations
 
-import dataclasses
 import mailbox
 import os
-import threading
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from communication_service.extensions import db
 from communication_service.models import Email, InboundEmail, PhoneCall, UndeliverableAddress
 from communication_service.services.inbound_emails import (
     import_maildir,
@@ -23,6 +20,7 @@ from communication_service.services.inbound_emails import (
 from communication_service.services.inbound_mail import parse_message
 from tests import mail_samples as samples
 from tests.api.test_emails import make_call
+from tests.concurrency import at_once
 from tests.factories import make_email, make_therapist
 
 SENT_AT = datetime(2026, 11, 23, 7, 0)
@@ -156,26 +154,8 @@ def test_two_importers_at_once_store_each_message_once(app, session, ctx, maildi
         ),
     )
     deliver(maildir, *(samples.fresh_email(sender=f"neu{n}@example.net") for n in range(12)))
-    barrier = threading.Barrier(2)
-    results, errors = [], []
+    results = at_once(app, ctx, lambda own: import_maildir(own, maildir, chunk_size=5))
 
-    def run() -> None:
-        try:
-            with app.app_context():
-                barrier.wait()
-                own = dataclasses.replace(ctx, session=db.session)
-                results.append(import_maildir(own, maildir, chunk_size=5))
-                db.session.remove()
-        except Exception as error:  # pragma: no cover - reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
     assert sum(r.stored.total() for r in results) == 24
     assert sum(r.responses_recorded for r in results) == 12
     assert len(rows(session)) == 24
