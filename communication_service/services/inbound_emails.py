@@ -88,8 +88,13 @@ def receive_message(ctx: Context, message: ParsedMessage) -> tuple[dict[str, Any
     """Store one message (``POST /api/inbound-emails``): the row, and 201 when it is new or
     200 when it was stored before."""
     [stored] = store_messages(ctx, [message])
-    record_replies(ctx, [stored.id])
+    record_replies(ctx, _matched_replies([stored]))
     return get_inbound_email(ctx, stored.id), 201 if stored.created else 200
+
+
+def _matched_replies(stored: Iterable[Stored]) -> list[int]:
+    """The rows ``record_replies`` may have work for (stored now or before: a crash)."""
+    return [s.id for s in stored if s.kind == InboundEmailKind.REPLY and s.matched_by]
 
 
 # --- storing and matching -----------------------------------------------------------------
@@ -610,7 +615,7 @@ def import_maildir(
         if read.messages:
             stored = store_messages(ctx, read.messages)
             result.responses_recorded += record_replies(
-                ctx, [s.id for s in stored], connections=IMPORT_CONNECTIONS
+                ctx, _matched_replies(stored), connections=IMPORT_CONNECTIONS
             )
             _count(result, stored)
         for name in read.names:
