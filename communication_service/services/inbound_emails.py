@@ -112,9 +112,9 @@ def store_messages(ctx: Context, messages: Sequence[ParsedMessage]) -> list[Stor
     inserted = dict(
         session.execute(
             pg_insert(inbound_emails)
-            .values(rows)
             .on_conflict_do_nothing(index_elements=["message_id"])
-            .returning(inbound_emails.c.message_id, inbound_emails.c.id)
+            .returning(inbound_emails.c.message_id, inbound_emails.c.id),
+            rows,
         ).all()
     )
     earlier = _stored_before(

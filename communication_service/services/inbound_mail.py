@@ -61,6 +61,7 @@ MESSAGE_FIELDS = frozenset(
 _MESSAGE_ID = re.compile(r"<[^<>\s]{1,998}>")
 _STATUS_CODE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # a byte the parser could not decode
 _REPLY_SUBJECT = re.compile(r"^\s*(re|aw|antw|antwort|sv|vs|odp)\s*(\[\d+\])?\s*:", re.I)
 _ABSENCE_SUBJECT = re.compile(
     r"^\s*(abwesenheitsnotiz|automatische antwort|automatic reply|auto(matic)?[- ]?reply|"
@@ -292,13 +293,15 @@ def clean_text(text: str) -> str:
     """Text PostgreSQL can store and people can read: bytes the parser could not decode
     (surrogate escapes) read as UTF-8, else windows-1252; control characters (NUL included)
     removed, line ends normalised."""
-    if any("\udc80" <= char <= "\udcff" for char in text):
+    if text.isascii():
+        pass
+    elif _ESCAPED_BYTE.search(text):
         try:
             raw = text.encode("utf-8", "surrogateescape")
         except UnicodeEncodeError:
             raw = text.encode("utf-8", "replace")
         text = _decode(raw, None)
-    elif not text.isascii():
+    else:
         text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROL.sub("", text)

@@ -216,3 +216,14 @@ def test_a_permanent_bounce_for_a_therapist_who_is_gone_fails_only_the_email(ses
     assert (
         session.execute(sa.select(sa.func.count()).select_from(UndeliverableAddress)).scalar() == 0
     )
+
+
+def test_the_same_message_twice_in_one_chunk_is_stored_once(session, ctx):
+    email_id, message_id = sent_email(session, "praxis.becker@example.com")
+    raw = samples.outlook_reply(message_id)
+    first, second = store_messages(ctx, [parse_message(raw), parse_message(raw)])
+    assert (first.created, second.created) == (True, False)
+    assert first.id == second.id and first.kind == second.kind == "reply"
+    assert len(rows(session)) == 1
+    assert record_replies(ctx, [first.id, second.id]) == 1
+    assert session.get(Email, email_id).response_received is True
