@@ -399,8 +399,9 @@ def record_replies(ctx: Context, inbound_ids: Iterable[int], *, connections: int
 def _record_apart(
     ctx: Context, engine: sa.Engine, groups: list[list[sa.Row]], now: datetime
 ) -> list[dict[str, Any]]:
-    """``_record`` on a session (and a read connection) of this thread's own."""
-    with Session(bind=engine) as session:
+    """``_record`` on a connection (and a read connection) of this thread's own, held for
+    the whole share: one transaction per reply, not one pool checkout (and ping) per reply."""
+    with engine.connect() as connection, Session(bind=connection) as session:
         try:
             return _record(
                 dataclasses.replace(ctx, session=session),
