@@ -437,15 +437,14 @@ def _record(ctx: Context, replies: list[sa.Row], now: datetime) -> list[dict[str
     return effects
 
 
-def _claim(session: Session, inbound_id: int, email_id: int) -> bool:
-    """Mark the reply recorded (undone with the transaction if recording fails), in one
-    statement with locking its email and letting this transaction's commit not wait for the
-    disk; False when another process has the reply or the email no longer waits for a
-    response (re-checked once the lock is held)."""
+def _claim_statement() -> sa.Update:
+    """Mark the reply recorded, in one statement with locking its email (re-checked once the
+    lock is held) and letting this transaction's commit not wait for the disk. Built once:
+    it runs for every reply."""
     waiting = (
         sa.select(emails.c.id)
         .where(
-            emails.c.id == email_id,
+            emails.c.id == sa.bindparam("claimed_email_id"),
             emails.c.status == EmailStatus.SENT,
             emails.c.response_received.is_not(True),
         )
@@ -455,18 +454,27 @@ def _claim(session: Session, inbound_id: int, email_id: int) -> bool:
     no_wait = sa.select(sa.func.set_config("synchronous_commit", "off", True).label("setting")).cte(
         "commit_without_waiting"
     )
-    claimed = session.execute(
+    return (
         sa.update(inbound_emails)
         .where(
-            inbound_emails.c.id == inbound_id,
+            inbound_emails.c.id == sa.bindparam("inbound_id"),
             inbound_emails.c.response_recorded.is_(False),
             sa.exists(sa.select(waiting.c.id)),
             sa.exists(sa.select(no_wait.c.setting)),
         )
         .values(response_recorded=True)
         .returning(inbound_emails.c.id)
-    ).first()
-    return claimed is not None
+    )
+
+
+_CLAIM = _claim_statement()
+
+
+def _claim(session: Session, inbound_id: int, email_id: int) -> bool:
+    """Claim a reply (undone with the transaction if recording fails); False when another
+    process has it or its email no longer waits for a response."""
+    claimed = session.execute(_CLAIM, {"inbound_id": inbound_id, "claimed_email_id": email_id})
+    return claimed.first() is not None
 
 
 # --- staff: the inbox and attaching by hand -----------------------------------------------------
