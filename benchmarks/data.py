@@ -6,8 +6,13 @@ every other column takes its database default (docs/data-model.md).
 
 from __future__ import annotations
 
+import base64
+import os
+from collections import Counter
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
 
 from benchmarks.harness import sql
 
@@ -247,3 +252,91 @@ def id_ranges(database_url: str) -> dict[str, tuple[int, int]]:
         table.split(".")[1]: tuple(sql(database_url, f"SELECT min(id), max(id) FROM {table}")[0])
         for table in tables
     }
+
+
+# --- inbound mail: a Maildir of mixed messages ----------------------------------------------
+
+# The shares of the import-mail benchmark's mailbox, in tenths of a percent (sum 1000).
+MAIL_MIX = (
+    ("reply", 500),  # In-Reply-To a sent email
+    ("reply_by_sender", 100),  # no thread headers: matched by the sender
+    ("auto_reply", 150),
+    ("bounce", 50),  # permanent, 5.1.1
+    ("delayed", 50),  # 4.4.1
+    ("unknown", 100),  # a stranger
+    ("attachment", 50),  # a reply carrying a 200 KB PDF
+)
+_PDF = base64.encodebytes(b"%PDF-1.4\n" + bytes(range(256)) * 800)  # ~200 KB, 76-char lines
+
+
+def _mail(kind: str, n: int, message_id: str, address: str, sent_at: datetime) -> bytes:
+    """One message of ``kind`` answering the email ``message_id`` sent to ``address``."""
+    date = format_datetime((sent_at + timedelta(days=1)).replace(tzinfo=UTC))
+    head = f"From: Praxis {n} <{address}>\nTo: vermittlung@example.org\nDate: {date}\n"
+    own = f"Message-ID: <in-{n}@praxis.example>\nMIME-Version: 1.0\n"
+    thread = f"In-Reply-To: {message_id}\nReferences: {message_id}\n"
+    quote = "\n\nAm 01.12.2026 um 08:00 schrieb Vermittlung <vermittlung@example.org>:\n" + (
+        "> Sehr geehrte Damen und Herren, wir suchen einen Therapieplatz.\n" * 8
+    )
+    latin1 = "Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: 8bit\n\n"
+    text = f"Für Frau M. hätte ich ab Januar einen Platz, Grüße aus München ({n}).{quote}"
+    if kind == "reply":
+        return (head + own + thread + "Subject: AW: Anfrage\n" + latin1 + text).encode("latin-1")
+    if kind == "reply_by_sender":
+        return (head + own + "Subject: Platz frei\n" + latin1 + text).encode("latin-1")
+    if kind == "auto_reply":
+        subject = "Subject: =?iso-8859-1?Q?Automatische_Antwort:_Anfrage?=\n"
+        auto = "Auto-Submitted: auto-generated\n"
+        return (head + own + thread + subject + auto + latin1 + "Bis 4.1. abwesend.").encode(
+            "latin-1"
+        )
+    if kind in ("bounce", "delayed"):
+        status, action = ("5.1.1", "failed") if kind == "bounce" else ("4.4.1", "delayed")
+        return (
+            f"From: MAILER-DAEMON@mx.example.org\nTo: vermittlung@example.org\nDate: {date}\n"
+            f"{own}Subject: Undelivered Mail Returned to Sender\nContent-Type: multipart/report;"
+            f' report-type=delivery-status; boundary="b{n}"\n\n--b{n}\nContent-Type: text/plain'
+            f"\n\nThe mail system\n\n--b{n}\nContent-Type: message/delivery-status\n\n"
+            f"Reporting-MTA: dns; mx.example.org\n\nFinal-Recipient: rfc822; {address}\n"
+            f"Action: {action}\nStatus: {status}\nDiagnostic-Code: smtp; 550 {status} User "
+            f"unknown\n\n--b{n}\nContent-Type: text/rfc822-headers\n\nMessage-ID: {message_id}"
+            f"\nSubject: Anfrage\n\n--b{n}--\n"
+        ).encode()
+    if kind == "unknown":
+        stranger = f"From: newsletter{n}@example.net\nTo: vermittlung@example.org\nDate: {date}\n"
+        return (stranger + own + "Subject: Angebot\n" + latin1 + "Neu im Programm").encode()
+    return (
+        (
+            f"{head}{own}{thread}Subject: AW: Anfrage\nContent-Type: multipart/mixed; "
+            f'boundary="m{n}"\n\n--m{n}\nContent-Type: text/plain; charset=utf-8\n\n{text}\n'
+            f"--m{n}\nContent-Type: application/pdf\nContent-Disposition: attachment; "
+            f'filename="Befund-{n}.pdf"\nContent-Transfer-Encoding: base64\n\n'
+        ).encode()
+        + _PDF
+        + f"--m{n}--\n".encode()
+    )
+
+
+def write_maildir(database_url: str, path: Path, count: int) -> Counter[str]:
+    """A Maildir (new/, cur/, tmp/) of ``count`` messages in the shares of ``MAIL_MIX``, each
+    answering a different sent email of the database; written as an MTA delivers (tmp/ then
+    a rename into new/). The kinds written, counted."""
+    for folder in ("tmp", "new", "cur"):
+        (path / folder).mkdir(parents=True, exist_ok=True)
+    emails = sql(
+        database_url,
+        "SELECT message_id, recipient_email, sent_at FROM communication_service.emails "
+        "WHERE status = 'sent' ORDER BY id LIMIT %s",
+        (count,),
+    )
+    if len(emails) < count:
+        raise ValueError(f"{count} messages need as many sent emails, found {len(emails)}")
+    kinds = [kind for kind, share in MAIL_MIX for _ in range(share)]
+    written: Counter[str] = Counter()
+    for n, (message_id, address, sent_at) in enumerate(emails):
+        kind = kinds[(n * 7919) % len(kinds)]  # spread the kinds over the folder
+        name = f"{1764547200 + n}.M{n}P1.bench"
+        (path / "tmp" / name).write_bytes(_mail(kind, n, message_id, address, sent_at))
+        os.rename(path / "tmp" / name, path / "new" / name)
+        written[kind] += 1
+    return written

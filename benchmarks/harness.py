@@ -259,13 +259,13 @@ def ensure_wrk() -> str | None:
 
 def run_wrk(wrk: str, url: str, path: str, *, method: str = "GET", body: str | None = None,
             ids: tuple[int, int] | None = None, token: bool = True, duration: float,
-            connections: int) -> dict:  # fmt: skip
-    """One wrk run of ``wrk_scenario.lua`` (``{id}`` in path and body: a random id in ``ids``):
-    req/s, latency percentiles (ms), error counts."""
+            connections: int, content_type: str = "application/json") -> dict:  # fmt: skip
+    """One wrk run of ``wrk_scenario.lua`` (``{id}`` in path and body: a random id in ``ids``;
+    ``{seq}`` in the body: new for every request): req/s, latency percentiles (ms), errors."""
     env = {
         **os.environ, "BENCH_PATH": path, "BENCH_METHOD": method, "BENCH_BODY": body or "",
         "BENCH_ID_MIN": str(ids[0]) if ids else "", "BENCH_ID_MAX": str(ids[1]) if ids else "",
-        "BENCH_TOKEN": API_TOKEN if token else "",
+        "BENCH_TOKEN": API_TOKEN if token else "", "BENCH_CONTENT_TYPE": content_type,
     }  # fmt: skip
     script = str(ROOT / "benchmarks" / "wrk_scenario.lua")
     command = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s"]

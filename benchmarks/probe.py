@@ -4,8 +4,9 @@
     python benchmarks/probe.py URL requests METHOD PATH JSON_BODY_OR_EMPTY
 
 Run by ``harness.probe`` on a tree's code, so it imports nothing from ``benchmarks``. Prints
-``PROBE_JSON <json>``. ``job``: seconds, peak RSS of this whole process (as an operator sees
-it), SQL statements at the DBAPI cursor (an ``executemany`` counts once), exit code, output.
+``PROBE_JSON <json>``. ``job``: seconds, CPU seconds of this process (user + system: what a
+busy machine's load changes least), peak RSS of this whole process (as an operator sees it),
+SQL statements at the DBAPI cursor (an ``executemany`` counts once), exit code, output.
 ``requests``: one uncounted request (a connection prepares a hot read the first time), then
 3 counted ones through the test client: statements and status.
 """
@@ -43,10 +44,11 @@ def main() -> None:
     app = create_app({"database_url": args.url, "log_level": "WARNING", **settings})
     global statements
     if args.kind == "job":
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = app.test_cli_runner().invoke(args=args.args, catch_exceptions=True)
         report = {
             "seconds": round(time.perf_counter() - started, 3),
+            "cpu_seconds": round(time.process_time() - cpu, 3),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "sql_statements": statements,
             "exit_code": result.exit_code,

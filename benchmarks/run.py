@@ -22,6 +22,7 @@ import shlex
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -53,7 +54,8 @@ SEND_EMAILS = 2_000  # delivered per send-emails run (the rest of the batch stay
 
 @dataclass(frozen=True)
 class Http:
-    """wrk against a gunicorn; ``{id}`` in path and body drawn at random from ``ids``."""
+    """wrk against a gunicorn; ``{id}`` in path and body drawn at random from ``ids``,
+    ``{seq}`` in the body a value new for every request."""
 
     name: str
     path: str
@@ -62,6 +64,7 @@ class Http:
     method: str = "GET"
     body: str | None = None
     env: tuple[tuple[str, str], ...] = ()  # extra settings of its gunicorn
+    content_type: str = "application/json"
 
 
 DEEP_LIST = "GET /api/phone-calls?therapist_id= (page 1, 50 of 100,000)"
@@ -73,7 +76,18 @@ SHEET = "GET /api/phone-calls/daily (60 calls, 3 requests each)"
 SEARCH = "GET /api/therapists?q=müller (page 1, 50 of 110; 11,000 therapists)"
 REQUESTS = "GET /api/placement-requests (page 1, 50 of 100,000)"
 WAITING = "GET /api/placement-requests?contact_state=waiting (page 1, 50 of ~70,000)"
+INBOUND = "POST /api/inbound-emails (a reply to a random sent email, message/rfc822)"
 PAGE = "&page=1&per_page=50"
+# A Thunderbird-like reply; each request a new message (Message-ID) answering email {id}.
+INBOUND_REPLY = (
+    "From: Praxis {id} <praxis{id}@example.org>\nTo: vermittlung@example.org\n"
+    "Subject: AW: Anfrage\nDate: Mon, 30 Nov 2026 09:00:00 +0100\n"
+    "Message-ID: <wrk-{seq}@praxis.example>\nIn-Reply-To: <bench-{id}@example.org>\n"
+    "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n"
+    "Für Frau M. hätte ich ab Januar einen Platz.\n\n"
+    "Am 30.11.2026 um 08:00 schrieb Vermittlung:\n> Sehr geehrte Damen und Herren,\n"
+    "> wir suchen einen Therapieplatz.\n"
+)
 HTTP = [
     Http("ceiling: bare Flask {ok: true}", "/", server="bare"),
     Http("ceiling: Flask + one PK SELECT (raw psycopg2)", "/therapists/{id}", "loaded", "pk"),
@@ -92,6 +106,8 @@ HTTP = [
     # measure "no slot available". Unlimited lines measure the booking itself.
     Http(BOOKING, "/api/phone-calls", "booking", "service", "POST", '{"therapist_id": {id}}',
          (("CALL_LINES", "0"),)),
+    Http(INBOUND, "/api/inbound-emails", "emails", "service", "POST", INBOUND_REPLY,
+         content_type="message/rfc822"),
 ]  # fmt: skip
 # (name, method, path, body, calls already booked): statements per request (``probe.py``).
 STATEMENTS = [
@@ -102,6 +118,8 @@ STATEMENTS = [
        '{"therapist_id": 7}', n) for n in (0, 5_000)),
 ]  # fmt: skip
 JOB_ROWS = ["batch-emails first run", "batch-emails rerun", "send-emails 2,000 into aiosmtpd"]
+IMPORT_MAIL = "import-mail 10,000 mixed messages from a Maildir"
+JOB_ROWS.append(IMPORT_MAIL)
 ROWS = [h.name for h in HTTP] + [s[0] for s in STATEMENTS] + JOB_ROWS
 
 
@@ -123,6 +141,10 @@ TARGETS = {
     JOB_ROWS[0]: (("seconds", "<=", 20, "≤ 20 s"), ("peak_rss_mb", "<=", 300, "≤ 300 MB")),
     JOB_ROWS[1]: (("seconds", "<=", 2, "≤ 2 s"),),
     JOB_ROWS[2]: (("emails_per_s", ">=", 200, "≥ 200 emails/s"),),
+    IMPORT_MAIL: (
+        ("messages_per_s", ">=", 300, "≥ 300 messages/s"),
+        ("peak_rss_mb", "<=", 300, "≤ 300 MB"),
+    ),
 }
 PAIRED = {name for name, targets in TARGETS.items() if targets[0][0] == "pct_of_bare"}
 
@@ -203,7 +225,7 @@ def run_http(ctx: Context, variants: list[Variant], scenarios: list[Http], args,
             wrk, f"http://127.0.0.1:{servers[key].port}", scenario.path, method=scenario.method,
             body=scenario.body, ids=ctx.ids.get(scenario.ids or ""),
             token=scenario.path.startswith("/api"), duration=seconds,
-            connections=args.connections,
+            connections=args.connections, content_type=scenario.content_type,
         )  # fmt: skip
 
     def cells(scenario: Http) -> list[Variant]:
@@ -248,8 +270,31 @@ def job_rows(ctx: Context, variant: Variant, url: str) -> dict[str, dict[str, An
     return dict(zip(JOB_ROWS, (first, rerun, send), strict=True))
 
 
-def run_fresh(ctx: Context, variants: list[Variant], statements: list, jobs: bool, runs: int):
+def import_mail_row(ctx: Context, variant: Variant, url: str) -> dict[str, Any] | None:
+    """``comm import-mail`` on a Maildir of one message per therapist (10,000 at scale 1) in
+    the shares of ``data.MAIL_MIX``, each answering another of as many sent emails. None for
+    a tree without the command (an A/B run against an older checkout)."""
+    if not (variant.tree / "communication_service" / "services" / "inbound_emails.py").exists():
+        return None
+    count = ctx.size.therapists
+    data.load_emails(url, count=count, therapists=ctx.size.therapists)
+    with tempfile.TemporaryDirectory(prefix="cs-bench-mail-") as folder:
+        maildir = Path(folder) / "Maildir"
+        data.write_maildir(url, maildir, count)
+        args = ("job", "comm", "import-mail", "--maildir", str(maildir), "--now", JOB_NOW)
+        report = probe(url, *args, tree=variant.tree)
+    if report["exit_code"]:
+        raise RuntimeError(f"comm import-mail: {report}")
+    report["messages_per_s"] = round(count / report["seconds"], 1)
+    # The importer's own CPU time: on a machine busy with other work, the figure that
+    # changes least (the database's CPU is not in it).
+    report["messages_per_cpu_s"] = round(count / max(report["cpu_seconds"], 0.001), 1)
+    return report
+
+
+def run_fresh(ctx: Context, variants: list[Variant], statements: list, chosen: set[str], runs: int):
     """Statement counts and jobs, every run on a fresh copy of each variant's template."""
+    jobs = bool(chosen & set(JOB_ROWS[:3]))
     samples: dict[str, dict[str, list]] = {}
     for run in range(1, runs + 1):
         for variant in variants:
@@ -265,6 +310,12 @@ def run_fresh(ctx: Context, variants: list[Variant], statements: list, jobs: boo
                 for name, report in job_rows(ctx, variant, url).items():
                     samples.setdefault(name, {}).setdefault(variant.label, []).append(report)
                     print(f"  run {run}  {name} [{variant.label}]: {report['seconds']} s")
+            if IMPORT_MAIL in chosen:
+                url = ctx.database.create("bench_fresh", template=variant.template)
+                report = import_mail_row(ctx, variant, url)
+                if report is not None:
+                    samples.setdefault(IMPORT_MAIL, {}).setdefault(variant.label, []).append(report)
+                    print(f"  run {run}  {IMPORT_MAIL} [{variant.label}]: {report}", flush=True)
     return samples
 
 
@@ -311,6 +362,7 @@ def cell(name: str, samples: list[dict[str, Any]], bare: list[dict[str, Any]] | 
 
 
 UNITS = {"req_per_s": " req/s", "seconds": " s", "peak_rss_mb": " MB", "emails_per_s": " emails/s",
+         "messages_per_s": " messages/s", "messages_per_cpu_s": " messages per CPU-second",
          "sql_statements": " SQL"}  # fmt: skip
 
 
@@ -423,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         machine = machine_info(database, wrk, workers)
         samples = run_http(ctx, variants, http, args, wrk) if http else {}
         statements = [s for s in STATEMENTS if s[0] in chosen]
-        samples |= run_fresh(ctx, variants, statements, bool(chosen & set(JOB_ROWS)), args.runs)
+        samples |= run_fresh(ctx, variants, statements, chosen, args.runs)
 
     bare = samples.get(HTTP[0].name, {}).get(variants[0].label)
     rows = {name: {v: cell(name, s, bare) for v, s in samples[name].items()} for name in samples}

@@ -8,6 +8,7 @@ import secrets
 import sys
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -220,3 +221,26 @@ def run_daily_command(clock: Clock, verbose: bool) -> None:
     finally:
         for bar in bars:
             bar.close()
+
+
+@comm_cli.command("import-mail")
+@click.option(
+    "--maildir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A Maildir (new/, cur/) as Postfix or Dovecot deliver it.",
+)
+@with_now
+def import_mail_command(maildir: Path, clock: Clock) -> None:
+    """Store the messages in MAILDIR/new (replies, auto-replies, bounces), match them to the
+    emails they answer, and move each to cur/; safe to run twice or concurrently."""
+    from communication_service.services.inbound_emails import MaildirError, import_maildir
+
+    with TerminalProgress("importing mail") as progress:
+        try:
+            run_job(
+                "import-mail",
+                lambda: import_maildir(job_context(clock), maildir, progress=progress),
+            )
+        except MaildirError as error:
+            raise click.BadParameter(str(error), param_hint="--maildir") from None

@@ -30,6 +30,8 @@ TEMPLATE_DB = "cs_test_template"
 
 TABLES = (
     "communication_service.therapist_absences",
+    "communication_service.undeliverable_addresses",
+    "communication_service.inbound_emails",
     "communication_service.phone_call_batches",
     "communication_service.email_batches",
     "communication_service.phone_calls",

@@ -170,6 +170,9 @@ INSERT INTO communication_service.phone_call_batches
 VALUES (1, 2, 1);
 INSERT INTO communication_service.therapist_absences (therapist_id, starts_on, ends_on, note)
 VALUES (1, '2026-12-21', '2027-01-03', 'Urlaub');
+INSERT INTO communication_service.inbound_emails
+    (message_id, kind, sender, subject, body_text, size_bytes)
+VALUES ('<seed-1@praxis.example>', 'unknown', 'praxis@example.net', 'Platz frei', 'Guten Tag', 120);
 """.format(availability=json.dumps(WEEKDAY_MORNINGS))
 
 
@@ -178,7 +181,8 @@ def reset_and_seed(session: Session) -> None:
 
     Two therapists (1 with email, 2 without), two patients, two open placement requests of
     therapist 1, email 1 (draft) carrying request 1, phone call 1 (scheduled) carrying
-    request 2, absence 1 of therapist 1 (2026-12-21 to 2027-01-03). DELETE and ``setval``
+    request 2, absence 1 of therapist 1 (2026-12-21 to 2027-01-03), inbound email 1
+    (unmatched). DELETE and ``setval``
     rather than TRUNCATE: on tables this small it is 15 times faster, which matters when
     every fuzzed request starts from here.
     """

@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import mailbox
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -15,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from communication_service.cli import TerminalProgress
 from communication_service.models import Email, EmailBatch, Therapist
+from tests import mail_samples as samples
 from tests.conftest import BERLIN, DEFAULT_NOW
 from tests.factories import make_email, make_placement_request, make_therapist
 from tests.gunicorn import REPO, server_env
@@ -32,11 +35,11 @@ def days_ago(days: int) -> datetime:
     )
 
 
-def run_job(database_url: str, job: str, **env: str) -> subprocess.CompletedProcess:
+def run_job(database_url: str, job: str, *args: str, **env: str) -> subprocess.CompletedProcess:
     """``flask --app wsgi comm <job>`` in its own process, as cron or a CronJob runs it."""
     plain = make_url(database_url).set(drivername="postgresql")
     return subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "comm", job],
+        [sys.executable, "-m", "flask", "--app", "wsgi", "comm", job, *args],
         cwd=REPO,
         env=server_env(DATABASE_URL=plain.render_as_string(hide_password=False), **env),
         capture_output=True,
@@ -52,6 +55,20 @@ def test_a_job_reports_its_run_as_one_json_line_and_exits_zero(app, database_url
     summary = [line for line in lines if line.get("job") == "batch-emails"]
     assert len(summary) == 1 and summary[0]["result"] == "ok"
     assert summary[0]["message"] == result.stdout.strip()
+
+
+def test_import_mail_reads_a_maildir_and_reports_one_json_line(app, database_url, tmp_path):
+    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    key = box.add(samples.fresh_email(sender="praxis@example.de"))
+    result = run_job(
+        database_url, "import-mail", "--maildir", str(tmp_path / "Maildir"), LOG_FORMAT="json"
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    [summary] = [line for line in lines if line.get("job") == "import-mail"]
+    assert summary["result"] == "ok" and summary["message"] == result.stdout.strip()
+    assert "1 messages read, 1 stored (unknown 1)" in summary["message"]
+    assert os.listdir(tmp_path / "Maildir" / "cur") == [f"{key}:2,"]
 
 
 def test_a_job_without_its_database_exits_one_with_one_line():

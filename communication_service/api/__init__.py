@@ -11,17 +11,27 @@ from communication_service import current_settings
 from communication_service.api import (
     absences,
     emails,
+    inbound_emails,
     openapi,
     phone_calls,
     placement_requests,
     therapists,
 )
 from communication_service.api.auth import require_bearer_token
+from communication_service.api.boundary import apply_body_limit
 from communication_service.api.parsing import reject_oversized_body
 from communication_service.json_provider import output_json
 
 # One line per aggregate module; each module adds its own resources.
-RESOURCE_MODULES = (openapi, therapists, phone_calls, emails, absences, placement_requests)
+RESOURCE_MODULES = (
+    openapi,
+    therapists,
+    phone_calls,
+    emails,
+    absences,
+    placement_requests,
+    inbound_emails,
+)
 
 
 class JsonApi(Api):
@@ -45,6 +55,7 @@ def create_api_blueprint() -> Blueprint:
     @blueprint.before_request
     def authenticate() -> None:
         require_bearer_token(current_settings())
+        apply_body_limit()
         reject_oversized_body()
 
     api = JsonApi(blueprint)

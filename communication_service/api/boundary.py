@@ -5,7 +5,10 @@ read and answers written:
 
 - ``@arguments(Schema, location="json" | "query")`` names the input. The view receives it
   parsed and validated (422 names field and rule), after the body or query string is held
-  to what the service can take (``api/parsing.py``).
+  to what the service can take (``api/parsing.py``). A body that is not JSON is
+  ``location="body"`` with its ``media_type``: a loader (any class with ``load(bytes)``,
+  raising ``ValidationError``) turns the raw bytes into what the view receives; ``max_bytes``
+  lets that one operation take a body larger than ``MAX_CONTENT_LENGTH``.
 - ``@response(Schema, status=…, summary=…)`` (``paginated=True`` for the list envelope,
   ``many=True`` for a plain array, ``status=204`` for no body) dumps what the view returns
   with the fast dumper compiled from that schema (``schemas/dumping.py``).
@@ -22,12 +25,14 @@ import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, Protocol, TypeVar
 
-from flask import Response, request
+from flask import Response, current_app, request
 from marshmallow import Schema, ValidationError
 
 from communication_service.api.parsing import (
+    JSON,
     parse_body,
     parse_query,
+    parse_raw_body,
     printable,
     require_utf8_query,
 )
@@ -53,16 +58,45 @@ def _apidoc(view: Callable[..., Any]) -> dict[str, Any]:
     return doc
 
 
+class BodyLoader(Protocol):
+    """What ``@arguments(…, location="body")`` takes: raw bytes in, the view's input out."""
+
+    def load(self, raw: bytes) -> Any: ...
+
+
 def arguments(
-    schema: type[Schema], *, location: Literal["json", "query"] = "json"
+    schema: type[Schema] | type[BodyLoader],
+    *,
+    location: Literal["json", "query", "body"] = "json",
+    media_type: str = JSON,
+    max_bytes: int | None = None,
 ) -> Callable[[F], F]:
-    """The view's input: a JSON body or the query string, loaded by ``schema``."""
+    """The view's input: a JSON body or the query string, loaded by ``schema``; or a raw body
+    of ``media_type`` (``location="body"``; 415 for any other) given to the loader
+    ``schema``, at most ``max_bytes`` when that is larger than ``MAX_CONTENT_LENGTH``."""
+    if location == "body" and media_type == JSON:
+        raise ValueError("a raw body names its media type; a JSON body is location='json'")
 
     def record(view: F) -> F:
-        _apidoc(view)["body" if location == "json" else "query"] = schema
+        doc = _apidoc(view)
+        if location == "query":
+            doc["query"] = schema
+        else:
+            doc.update(body=schema, body_media_type=media_type, body_max_bytes=max_bytes)
         return view
 
     return record
+
+
+def apply_body_limit() -> None:
+    """Before the view: the request's body limit is its operation's ``max_bytes`` when that
+    is larger than ``MAX_CONTENT_LENGTH`` (every other request keeps the app's limit)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)
+    larger = (getattr(handler, "__apidoc__", None) or {}).get("body_max_bytes")
+    limit = request.max_content_length
+    if larger is not None and limit is not None and larger > limit:
+        request.max_content_length = larger
 
 
 def response(
@@ -121,6 +155,7 @@ def _runner(view: Callable[..., Any], doc: dict[str, Any]) -> Callable[..., Any]
     query_schema = doc["query"] or (PageQuerySchema if doc["paginated"] else None)
     query = query_schema() if query_schema else None
     body = doc["body"]() if doc["body"] else None
+    body_media_type = doc.get("body_media_type", JSON)
     dump = row_dumper(doc["response"]()) if doc["response"] else None
     status, paginated, many = doc["status"], doc["paginated"], doc["response_many"]
     page_lists = doc["page_lists"]
@@ -138,7 +173,8 @@ def _runner(view: Callable[..., Any], doc: dict[str, Any]) -> Callable[..., Any]
         else:
             _reject_any_query()
         if body is not None:
-            inputs.append(parse_body(body))
+            raw = body_media_type != JSON
+            inputs.append(parse_raw_body(body, body_media_type) if raw else parse_body(body))
         result = view(*args, *inputs, **kwargs)
         answered = status
         if type(result) is tuple:

@@ -308,7 +308,7 @@ def _operation(operation: Operation, plugin: MarshmallowPlugin) -> dict[str, Any
 
     body = doc.get("body")
     if body is not None:
-        result["requestBody"] = {"required": True, "content": _json_content(body)}
+        result["requestBody"] = _request_body(body, doc.get("body_media_type", "application/json"))
 
     responses: dict[str, Any] = {str(doc["status"]): _success_response(doc, plugin)}
     for status, schema in doc.get("responses", {}).items():
@@ -387,6 +387,20 @@ def _page_component(
             },
         )
     return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _request_body(body: Any, media_type: str) -> dict[str, Any]:
+    """A JSON body by its schema; a raw body (``location="body"``) as binary of its media
+    type, described by its loader's ``description``."""
+    if media_type == "application/json":
+        return {"required": True, "content": _json_content(body)}
+    raw = {
+        "required": True,
+        "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
+    }
+    if getattr(body, "description", None):
+        raw["description"] = body.description
+    return raw
 
 
 def _json_content(schema: Any) -> dict[str, Any]:

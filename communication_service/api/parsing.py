@@ -14,7 +14,7 @@ import re
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from flask import current_app, request
+from flask import request
 from marshmallow import Schema, ValidationError, fields
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -27,15 +27,26 @@ MAX_JSON_DEPTH = 32
 _DECIMAL_DIGITS = re.compile(r"-?[0-9]{1,30}")
 
 
+JSON = "application/json"
+
+
 def parse_body(schema: Schema) -> dict[str, Any]:
     """The JSON body, validated by ``schema``: 415 not JSON, 400 unreadable, 422 invalid."""
     if not request.is_json:
-        raise UnsupportedMediaType(
-            "The request body must be JSON.", details={"Content-Type": "application/json"}
-        )
+        raise UnsupportedMediaType("The request body must be JSON.", details={"Content-Type": JSON})
     payload = _read_json()
     _check_json_values(payload)
     return schema.load(payload)
+
+
+def parse_raw_body(loader: Any, media_type: str) -> Any:
+    """A body of ``media_type``, read whole within the request's limit (413) and given to
+    ``loader.load(bytes)``: 415 another media type, 422 when the loader refuses it."""
+    if request.mimetype != media_type:
+        raise UnsupportedMediaType(
+            f"The request body must be {media_type}.", details={"Content-Type": media_type}
+        )
+    return loader.load(_read_body())
 
 
 def parse_query(schema: Schema) -> dict[str, Any]:
@@ -76,8 +87,9 @@ def _from_text(field: fields.Field, value: str | list[str]) -> Any:
 
 
 def reject_oversized_body() -> None:
-    """413 for any request announcing more than ``MAX_CONTENT_LENGTH``, read by a view or not."""
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    """413 for any request announcing more than its limit (``MAX_CONTENT_LENGTH``, or its
+    operation's own), read by a view or not."""
+    limit = request.max_content_length
     if limit is not None and (request.content_length or 0) > limit:
         raise RequestEntityTooLarge()
 
@@ -89,12 +101,17 @@ def require_utf8_query() -> None:
         raise ApiError("The query string is not valid UTF-8.", code="invalid_query") from None
 
 
-def _read_json() -> Any:
-    raw = request.get_data(cache=True)  # 413 when Content-Length is past MAX_CONTENT_LENGTH
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+def _read_body() -> bytes:
+    raw = request.get_data(cache=True)  # 413 when Content-Length is past the limit
+    limit = request.max_content_length
     if request.content_length is None and limit is not None and len(raw) >= limit:
         # A chunked body is cut at the limit, not refused: whatever was cut off is too much.
         raise RequestEntityTooLarge()
+    return raw
+
+
+def _read_json() -> Any:
+    raw = _read_body()
     try:
         text = raw.decode("utf-8")  # RFC 8259: JSON exchanged between systems is UTF-8
     except UnicodeDecodeError:

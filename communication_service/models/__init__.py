@@ -1,6 +1,12 @@
 """The mapped tables: one module per aggregate."""
 
 from communication_service.models.email import Email, EmailBatch, EmailStatus
+from communication_service.models.inbound_email import (
+    InboundEmail,
+    InboundEmailKind,
+    MatchedBy,
+    UndeliverableAddress,
+)
 from communication_service.models.patient import Patient, PatientStatus
 from communication_service.models.phone_call import (
     CallBookedBy,
@@ -20,6 +26,9 @@ __all__ = [
     "Email",
     "EmailBatch",
     "EmailStatus",
+    "InboundEmail",
+    "InboundEmailKind",
+    "MatchedBy",
     "Patient",
     "PatientStatus",
     "PhoneCall",
@@ -30,4 +39,5 @@ __all__ = [
     "Therapist",
     "TherapistAbsence",
     "TherapistStatus",
+    "UndeliverableAddress",
 ]

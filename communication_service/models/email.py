@@ -38,6 +38,13 @@ class Email(db.Model):
             "next_attempt_at",
             postgresql_where=sa.text("status = 'queued'"),
         ),
+        # An inbound message matched by its sender (f1d5b3e9a7c6): sent emails to an address.
+        sa.Index(
+            "idx_emails_sent_recipient",
+            sa.text("lower(recipient_email)"),
+            "sent_at",
+            postgresql_where=sa.text("status = 'sent'"),
+        ),
         {"schema": "communication_service"},
     )
 

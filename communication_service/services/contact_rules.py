@@ -19,6 +19,7 @@ from communication_service.models import (
     Email,
     EmailBatch,
     EmailStatus,
+    InboundEmail,
     Patient,
     PhoneCall,
     PhoneCallBatch,
@@ -27,6 +28,7 @@ from communication_service.models import (
     PlacementRequestStatus,
     Therapist,
     TherapistStatus,
+    UndeliverableAddress,
 )
 from communication_service.models.therapist_absence import TherapistAbsence
 from communication_service.reads import constant
@@ -38,6 +40,8 @@ emails = Email.__table__
 email_batches = EmailBatch.__table__
 phone_calls = PhoneCall.__table__
 phone_call_batches = PhoneCallBatch.__table__
+inbound_emails = InboundEmail.__table__
+undeliverable_addresses = UndeliverableAddress.__table__
 
 # Written into the statement, not bound: the prepared hot reads (``reads.py``) take no
 # constants as parameters.
@@ -54,8 +58,23 @@ def therapist_is_active(therapist: sa.FromClause = therapists) -> sa.ColumnEleme
     return therapist.c.status == constant(therapist.c.status, TherapistStatus.ACTIVE)
 
 
+def comparable_address(address: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    """An address as undeliverable addresses are stored: trimmed, lower case."""
+    return sa.func.lower(sa.func.btrim(address))
+
+
 def has_email_address(therapist: sa.FromClause = therapists) -> sa.ColumnElement[bool]:
-    return sa.func.nullif(sa.func.btrim(therapist.c.email), sa.literal_column("''")).is_not(None)
+    """Rule 6: the therapist has a usable address — one is set (not NULL or blank), and it is
+    not an address that returned a permanent failure (a bounce, 5.x.x). Changing the address
+    in the therapist row makes the therapist reachable by email again."""
+    dead = undeliverable_addresses.alias("dead_address")
+    return sa.and_(
+        sa.func.nullif(sa.func.btrim(therapist.c.email), sa.literal_column("''")).is_not(None),
+        ~sa.exists().where(
+            dead.c.therapist_id == therapist.c.id,
+            dead.c.address == comparable_address(therapist.c.email),
+        ),
+    )
 
 
 def still_in_force(day: sa.ColumnElement[date | None], today: Day) -> sa.ColumnElement[date | None]:
@@ -186,9 +205,19 @@ def request_awaits_first_contact(
 
 def request_was_emailed(request_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
     """The request is in an email batch (whatever the email's status: a failed email stays
-    with staff, who can re-queue it; the job does not pick its requests again)."""
+    with staff, who can re-queue it; the job does not pick its requests again) — except an
+    email that bounced: failed by a permanent delivery failure, it never reached the
+    therapist, and its requests go by phone (rule 6) or to the therapist's new address."""
     batch = email_batches.alias("earlier_email_batch")
-    return sa.exists().where(batch.c.placement_request_id == request_id)
+    bounced_email = emails.alias("bounced_email")
+    bounce = inbound_emails.alias("bounce")
+    bounced = sa.exists().where(
+        bounce.c.email_id == batch.c.email_id,
+        bounce.c.permanent_failure.is_(True),
+        bounced_email.c.id == batch.c.email_id,
+        bounced_email.c.status == constant(bounced_email.c.status, EmailStatus.FAILED),
+    )
+    return sa.exists().where(batch.c.placement_request_id == request_id, ~bounced)
 
 
 def request_has_live_call(request_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:

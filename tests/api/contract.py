@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from werkzeug import Request, Response
 
 from communication_service import create_app
-from communication_service.api.openapi import IGNORED_METHODS, openapi_document
+from communication_service.api.openapi import IGNORED_METHODS, iter_operations, openapi_document
 from tests.conftest import API_TOKEN, TABLES
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
@@ -59,9 +59,16 @@ class DocumentedOperation:
         return [p for p in self.spec.get("parameters", []) if p["in"] == location]
 
     @property
+    def body_media_type(self) -> str | None:
+        content = self.spec.get("requestBody", {}).get("content", {})
+        return next(iter(content), None)
+
+    @property
     def body_schema(self) -> dict[str, Any] | None:
-        body = self.spec.get("requestBody")
-        return resolve(body["content"]["application/json"]["schema"]) if body else None
+        """The schema of a JSON body (None: no body, or a raw one such as message/rfc822)."""
+        if self.body_media_type != "application/json":
+            return None
+        return resolve(self.spec["requestBody"]["content"]["application/json"]["schema"])
 
     def url(self, **overrides: Any) -> str:
         """The path with every path parameter filled (1, or the override)."""
@@ -87,6 +94,21 @@ def api_operations() -> list[DocumentedOperation]:
 
 def body_operations() -> list[DocumentedOperation]:
     return [op for op in api_operations() if op.body_schema is not None]
+
+
+def body_limit(op: DocumentedOperation) -> int:
+    """The largest body ``op`` takes: its own (``@arguments(max_bytes=)``) or the app's."""
+    app = collection_app()
+    for operation in iter_operations(app):
+        if operation.method == op.method and operation.path == op.path:
+            own = (operation.apidoc or {}).get("body_max_bytes")
+            return max(own or 0, app.config["MAX_CONTENT_LENGTH"])
+    raise LookupError(op.label)
+
+
+def raw_body_operations() -> list[DocumentedOperation]:
+    """Operations whose body is not JSON (``message/rfc822``): bytes of their media type."""
+    return [op for op in api_operations() if op.body_media_type not in (None, "application/json")]
 
 
 def query_parameters() -> list[tuple[DocumentedOperation, dict[str, Any]]]:

@@ -133,7 +133,7 @@ def test_a_bad_timestamp_names_iso_8601_with_an_offset(client, session):
 def test_every_date_and_timestamp_the_api_reads_says_its_format(app):
     """One field class for every date (and timestamp) a body or query string carries, so a new
     parameter cannot fall back to marshmallow's bare "Not a valid date."."""
-    from marshmallow import fields
+    from marshmallow import Schema, fields
 
     from communication_service.api.openapi import iter_operations
     from communication_service.schemas.common import IsoDate, IsoDateTime
@@ -149,7 +149,9 @@ def test_every_date_and_timestamp_the_api_reads_says_its_format(app):
     for operation in iter_operations(app):
         for where in ("body", "query"):
             schema = (operation.apidoc or {}).get(where)
-            for name, field in date_fields(schema) if schema else ():
+            if not (isinstance(schema, type) and issubclass(schema, Schema)):
+                continue  # a raw body (message/rfc822) has no fields
+            for name, field in date_fields(schema):
                 assert isinstance(field, IsoDate | IsoDateTime), (operation.path, name)
                 checked.append(name)
     assert {"scheduled_date", "not_before", "from_date", "date", "response_date"} <= set(checked)

@@ -16,6 +16,7 @@ import os
 import pytest
 import schemathesis
 from flask import Flask
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -61,6 +62,42 @@ class LiveApp:
         return self.target(environ, start_response)
 
 
+@st.composite
+def raw_messages(draw: st.DrawFn) -> bytes:
+    """Bodies of ``message/rfc822``: header blocks with fuzzed values and markers, bytes in
+    any encoding, and bytes that are no message at all."""
+    header = draw(
+        st.sampled_from(
+            [
+                "In-Reply-To: <seed@example.org>",
+                "Auto-Submitted: auto-replied",
+                "Content-Type: multipart/report; report-type=delivery-status; boundary=b",
+                "Content-Type: text/html; charset=iso-8859-1",
+                "Content-Type: text/plain; charset=x-no-such-charset",
+                "Content-Transfer-Encoding: base64",
+                "Message-ID: <seed-1@praxis.example>",
+                "Date: Mon, 99 Foo 99999 99:99:99 +9999",
+            ]
+        )
+    )
+    sender = draw(st.sampled_from(["praxis@example.net", "becker@example.org", "<>", "a@b@c"]))
+    subject = draw(st.text(max_size=60)).encode("utf-8", "surrogatepass")
+    body = draw(st.binary(max_size=300))
+    return (
+        b"From: "
+        + sender.encode()
+        + b"\nSubject: "
+        + subject
+        + b"\n"
+        + header.encode()
+        + (b"\n\n" + body)
+    )
+
+
+# A body of this media type is drawn from these, not from its schema (binary).
+schemathesis.openapi.media_type(
+    "message/rfc822", st.one_of(raw_messages(), st.binary(max_size=200))
+)
 live_app = LiveApp()
 schema = schemathesis.openapi.from_dict(
     document(),

@@ -23,10 +23,12 @@ from communication_service.schemas.common import RowId, UniqueList
 from tests.api.contract import (
     DocumentedOperation,
     api_operations,
+    body_limit,
     body_operations,
     document,
     path_parameters,
     query_parameters,
+    raw_body_operations,
     table_fingerprints,
     walk_request_schemas,
 )
@@ -314,6 +316,58 @@ def test_ten_megabyte_chunked_body_without_length(client, seeded, session, op):
     assert_rejected(response, seeded, session, 413)
 
 
+# Raw bodies (message/rfc822): bytes of one media type, judged by the operation's loader.
+
+
+def raw_send(client, op: DocumentedOperation, data, content_type: str | None = "", **kwargs):
+    content_type = op.body_media_type if content_type == "" else content_type
+    headers = {"Content-Type": content_type} if content_type else {}
+    return client.open(op.url(), method=op.method, data=data, headers=headers, **kwargs)
+
+
+@pytest.mark.parametrize("op", raw_body_operations(), ids=op_id)
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "application/json", "text/plain", "multipart/form-data; boundary=x",
+     "application/octet-stream", "message/rfc822x"],
+    ids=str,
+)  # fmt: skip
+def test_raw_bodies_of_another_media_type(client, seeded, session, op, content_type):
+    message = b"From: a@example.org\nSubject: x\n\ntext\n"
+    error = assert_rejected(raw_send(client, op, message, content_type), seeded, session, 415)
+    assert error["details"] == {"Content-Type": op.body_media_type}
+
+
+@pytest.mark.parametrize("op", raw_body_operations(), ids=op_id)
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"\r\n\r\n", b'{"a": 1}', b"[1, 2]", SQL_LIKE[1].encode(), VERY_LONG[1].encode(),
+     b"\x00" * 64, b"\xff\xfe\xfd" * 64, "Grüße: kein Header".encode("utf-16")],
+    ids=label,
+)  # fmt: skip
+def test_raw_bodies_that_their_loader_refuses(client, seeded, session, op, body):
+    error = assert_rejected(raw_send(client, op, body), seeded, session, 422)
+    assert error["code"] == "validation_failed" and error["details"]["body"]
+
+
+@pytest.mark.parametrize("op", raw_body_operations(), ids=op_id)
+def test_raw_bodies_one_byte_past_their_limit(client, seeded, session, op):
+    limit = body_limit(op)
+    head = b"From: a@example.org\n\n"
+    body = head + b"x" * (limit + 1 - len(head))
+    assert len(body) == limit + 1
+    error = assert_rejected(raw_send(client, op, body), seeded, session, 413)
+    assert error["code"] == "payload_too_large"
+    chunked = raw_send(
+        client,
+        op,
+        None,
+        input_stream=io.BytesIO(body),
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert_rejected(chunked, seeded, session, 413)
+
+
 def body_properties(kind: str):
     """(operation, top-level property, schema) for body properties of a kind."""
     cases = []
@@ -460,6 +514,7 @@ def test_non_utf8_query_is_a_bad_request():
 def test_the_document_has_places_for_these_tests():
     """Guard against a walk that silently finds nothing."""
     assert path_parameters() and body_operations() and api_operations()
+    assert [op.body_media_type for op in raw_body_operations()] == ["message/rfc822"]
     assert body_properties("bounded string")
     assert any(place.endswith("potentially_available_notes") for place, _ in walk_request_schemas())
     assert document()["paths"]

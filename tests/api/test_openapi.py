@@ -13,7 +13,7 @@ from openapi_spec_validator import validate as validate_openapi
 
 from communication_service import create_app
 from communication_service.api import openapi as openapi_module
-from communication_service.api.boundary import arguments, response
+from communication_service.api.boundary import apply_body_limit, arguments, response
 from communication_service.api.openapi import (
     build_openapi_document,
     openapi_document,
@@ -560,3 +560,54 @@ def test_lists_answer_named_pages():
     assert listing.spec["responses"]["200"]["content"]["application/json"]["schema"] == _ref(
         "PhoneCallPage"
     )
+
+
+class CsvLoader:
+    """A raw body loader: bytes in, rows out, 422 for what is not CSV."""
+
+    description = "Rows as comma-separated text."
+
+    def load(self, raw: bytes) -> list[list[str]]:
+        from marshmallow import ValidationError
+
+        if b"," not in raw:
+            raise ValidationError({"body": ["Not comma-separated."]})
+        return [line.split(",") for line in raw.decode().splitlines()]
+
+
+class CsvResource(Resource):
+    @arguments(CsvLoader, location="body", media_type="text/csv", max_bytes=4 * 1024 * 1024)
+    @response(summary="Count rows", status=200)
+    def post(self, rows):
+        return {"rows": len(rows)}
+
+
+def test_a_raw_body_is_documented_by_its_media_type_and_may_be_larger():
+    app = throwaway_app()
+    app.add_url_rule("/api/csv", view_func=CsvResource.as_view("csv"))
+    operation = build_openapi_document(app)["paths"]["/api/csv"]["post"]
+    assert operation["requestBody"] == {
+        "required": True,
+        "description": "Rows as comma-separated text.",
+        "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}},
+    }
+    assert {"413", "415", "422"} <= set(operation["responses"])
+
+    app.before_request(apply_body_limit)  # as the /api blueprint does for its routes
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "text/csv"}
+    two_megabytes = b"a,b\n" * (512 * 1024)  # past MAX_CONTENT_LENGTH, within max_bytes
+    answer = client.post("/api/csv", data=two_megabytes, headers=headers)
+    assert answer.status_code == 200 and answer.get_json() == {"rows": 512 * 1024}
+    refused = client.post("/api/csv", data=b"no commas", headers=headers)
+    assert refused.status_code == 422
+    assert refused.get_json()["error"]["details"] == {"body": ["Not comma-separated."]}
+    wrong = client.post("/api/csv", data=b"a,b", headers={**headers, "Content-Type": "text/plain"})
+    assert wrong.status_code == 415
+    too_big = client.post("/api/csv", data=b"a," * (2 * 1024 * 1024 + 1), headers=headers)
+    assert too_big.status_code == 413
+
+
+def test_a_raw_body_names_its_media_type():
+    with pytest.raises(ValueError, match="media type"):
+        arguments(CsvLoader, location="body")

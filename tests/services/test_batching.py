@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -12,6 +10,10 @@ import sqlalchemy as sa
 from communication_service.extensions import db
 from communication_service.models import Email, EmailBatch, PhoneCall, PhoneCallBatch, Therapist
 from communication_service.services.batching import batch_emails
+from communication_service.services.inbound_emails import store_messages
+from communication_service.services.inbound_mail import parse_message
+from tests import mail_samples as samples
+from tests.concurrency import at_once
 from tests.conftest import BERLIN, DEFAULT_NOW, with_settings
 from tests.factories import (
     make_email,
@@ -395,26 +397,8 @@ def test_two_runs_at_once_create_each_email_once(app, session, ctx):
     for therapist_id in therapist_ids:
         for _ in range(4):
             request(session, therapist_id)
-    barrier = threading.Barrier(2)
-    results = []
-    errors = []
+    results = at_once(app, ctx, batch_emails)
 
-    def run():
-        try:
-            with app.app_context():
-                barrier.wait()
-                results.append(batch_emails(dataclasses.replace(ctx, session=db.session)))
-                db.session.remove()
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
     assert sorted(r.emails_queued for r in results) == [0, 30]
     per_therapist = session.execute(
         sa.select(Email.therapist_id, sa.func.count()).group_by(Email.therapist_id)
@@ -552,3 +536,56 @@ def test_a_recent_phone_contact_pushes_the_next_call_out(session, ctx):
     batch_emails(ctx)
     [(_, _, day, at, _)] = calls(session)
     assert (day, at.strftime("%H:%M")) == (TODAY + timedelta(days=7), "09:00")
+
+
+def sent_to(session, therapist_id: int, address: str, **values) -> int:
+    """A batching email sent to ``address`` eight days ago, Message-ID <first@example.org>."""
+    return make_email(
+        session,
+        therapist_id=therapist_id,
+        status="sent",
+        sent_at=utc(DEFAULT_NOW - timedelta(days=8)),
+        recipient_email=address,
+        message_id="<first@example.org>",
+        **values,
+    )
+
+
+def test_a_bounced_address_gets_a_call_until_the_address_changes_rule_6(session, ctx):
+    """A permanent bounce makes the therapist one without an email address; the bounced
+    email's requests go on the call too (it never arrived). A new address: emails again."""
+    therapist_id = make_therapist(session, email=" Praxis.Alt@example.com")
+    bounced_request = request(session, therapist_id, date(2026, 1, 1))
+    sent_to(
+        session, therapist_id, "Praxis.Alt@example.com", placement_request_ids=(bounced_request,)
+    )
+    bounce = samples.postfix_bounce("<first@example.org>", recipient="praxis.alt@example.com")
+    store_messages(ctx, [parse_message(bounce)])
+    new_request = request(session, therapist_id, date(2026, 2, 1))
+
+    result = batch_emails(ctx)
+
+    assert (result.emails_queued, result.calls_scheduled) == (0, 1)
+    [(call_id, owner, *_)] = calls(session)
+    assert owner == therapist_id
+    assert call_requests(session, call_id) == [bounced_request, new_request]
+
+    session.execute(
+        sa.update(Therapist).where(Therapist.id == therapist_id).values(email="neu@praxis.example")
+    )
+    session.commit()
+    newest = request(session, therapist_id)
+    result = batch_emails(ctx)
+    assert result.emails_queued == 1
+    email = session.execute(sa.select(Email).where(Email.status == "queued")).scalar_one()
+    assert email.recipient_email == "neu@praxis.example"
+    assert batches_by_therapist(session) == {therapist_id: [newest]}
+
+
+def test_a_delayed_delivery_leaves_the_address_usable(session, ctx):
+    therapist_id = make_therapist(session, email="praxis.alt@example.com")
+    sent_to(session, therapist_id, "praxis.alt@example.com")
+    store_messages(ctx, [parse_message(samples.delayed_bounce("<first@example.org>"))])
+    request(session, therapist_id)
+    result = batch_emails(ctx)
+    assert (result.emails_queued, result.calls_scheduled) == (1, 0)

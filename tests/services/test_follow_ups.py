@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from communication_service.extensions import db
 from communication_service.models import Email, PhoneCall, PhoneCallBatch, PlacementRequest
 from communication_service.services.follow_ups import schedule_follow_ups
+from tests.concurrency import at_once
 from tests.conftest import BERLIN, DEFAULT_NOW
 from tests.factories import make_email, make_patient, make_placement_request, make_therapist
 from tests.smtp_sink import free_port
@@ -224,25 +222,8 @@ def test_two_runs_at_once_create_each_follow_up_once(app, session, ctx):
         for _ in range(12)
     ]
     email_ids = [sent_email(session, therapist_id)[0] for therapist_id in therapist_ids]
-    barrier = threading.Barrier(2)
-    results, errors = [], []
+    results = at_once(app, ctx, schedule_follow_ups)
 
-    def run():
-        try:
-            with app.app_context():
-                barrier.wait()
-                results.append(schedule_follow_ups(dataclasses.replace(ctx, session=db.session)))
-                db.session.remove()
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
     assert sorted(r.calls_scheduled for r in results) == [0, 12]
     assert sorted(c.follow_up_email_id for c in follow_up_calls(session)) == email_ids
 
