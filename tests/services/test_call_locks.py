@@ -24,6 +24,7 @@ ALL_DAY = {
 WAITING_FOR_THE_LOCK = """
     SELECT count(*) FROM pg_locks
     WHERE locktype = 'advisory' AND NOT granted AND classid = %s
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 """
 
 
