@@ -46,7 +46,7 @@ undeliverable_addresses = UndeliverableAddress.__table__
 # Written into the statement, not bound: the prepared hot reads (``reads.py``) take no
 # constants as parameters.
 ONE_MINUTE = sa.literal_column("interval '1 minute'", sa.Interval())
-SCHEDULED = sa.literal_column(f"'{PhoneCallStatus.SCHEDULED.value}'")
+SCHEDULED = constant(phone_calls.c.status, PhoneCallStatus.SCHEDULED)
 UNSENT = (EmailStatus.DRAFT, EmailStatus.QUEUED)  # an email that can still change
 # A day, or an expression giving one (a bind parameter in a prepared statement).
 Day = date | sa.ColumnElement[date]

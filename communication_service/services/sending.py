@@ -308,8 +308,9 @@ def _chunk_size(limit: int | None, planned: int) -> int:
 class DatabaseWorker:
     """The run's database work on a session of its own, in one background thread: the next
     chunk is claimed while the emails in hand go out (the thread waits for the database with
-    the GIL released, so the send loop does not). Each SMTP outcome is stored through the
-    same thread, and the send loop waits until it is committed before the next email goes
+    the GIL released, so the send loop does not). An accepted email is stored by the run's
+    ``DeliveryLedger``; every other outcome (failures, releases, keep-alives) through this
+    thread. Either way the send loop waits until it is committed before the next email goes
     out: emails accepted but not stored can only be the one in flight when a crash comes
     (it stays ``sending``, is recovered and resent with its Message-ID). When a task fails,
     the worker runs no further tasks and the error is raised in the send loop.
