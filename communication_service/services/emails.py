@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from communication_service.clock import Clock, local_date, to_utc_naive, utc_naive
 from communication_service.config import Settings
 from communication_service.context import Context
-from communication_service.errors import Conflict, NotFound, Unprocessable
+from communication_service.errors import ApiError, Conflict, NotFound, Unprocessable
 from communication_service.models import (
     Email,
     EmailBatch,
@@ -382,44 +385,164 @@ def record_response(ctx: Context, email_id: int, data: Mapping[str, Any]) -> dic
     ``response_date``); cancel every call that follows the email up (rule 10: the follow-up
     and its re-plans). ``canceled_call_ids`` lists every call this canceled,
     ``canceled_follow_up_call_ids`` those of rule 10, ``kept_staff_call_ids`` the staff calls
-    inside a cooling period it left alone.
+    inside a cooling period it left alone. ``record_responses`` for one email, committed.
+    """
+    recorded = record_responses(ctx, {email_id: data})
+    if email_id in recorded.refused:
+        ctx.session.rollback()
+        raise recorded.refused[email_id]
+    ctx.session.commit()
+    return {**get_email(ctx, email_id), **recorded.effects[email_id]}
 
-    Lock order, as every writer of calls: the therapist's booking lock, then the email, then
-    the calls. ``schedule-follow-ups`` takes the same locks and re-reads the email under
+
+@dataclass
+class RecordedResponses:
+    """What ``record_responses`` did: per recorded email, what recording did besides the
+    email (the keys ``record_response`` answers with); per refused email, why not."""
+
+    effects: dict[int, dict[str, Any]] = field(default_factory=dict)
+    refused: dict[int, ApiError] = field(default_factory=dict)
+
+
+# Fields of a response written only when given (``response_date`` defaults to now).
+_OPTIONAL_RESPONSE_FIELDS = (
+    ("response_content", sa.Text()),
+    ("follow_up_required", sa.Boolean()),
+    ("follow_up_notes", sa.Text()),
+)
+
+
+def record_responses(
+    ctx: Context, responses: Mapping[int, Mapping[str, Any]], *, unanswered_only: bool = False
+) -> RecordedResponses:
+    """Rules 9-10 for therapists' replies, one per email (``{email_id: data}``, ``data`` as
+    ``PUT /api/emails/{id}/response`` takes it), in a fixed number of statements besides
+    one ``record_outcomes`` per email with outcomes. Does not commit.
+
+    An email is refused (nothing written for it) when it does not exist, is not ``sent``,
+    names outcomes for requests it does not carry, or — ``unanswered_only`` (replies read
+    from the mailbox, which never overwrite a recorded response) — has a response already.
+
+    Lock order, as every writer of calls: the therapists' booking locks (the emails'
+    therapists and those ``therapists_concerned`` by the outcomes), then the emails (by id),
+    then the calls. ``schedule-follow-ups`` takes the same locks and re-reads the email under
     them, so a reply and the job never leave a scheduled follow-up for an answered email,
     whichever commits first.
     """
     session, clock = ctx.session, ctx.clock
+    recorded = RecordedResponses()
+    email_ids = sorted(responses)
+    request_ids = sorted({rid for data in responses.values() for rid in data.get("outcomes", ())})
     lock_bookings_of(
         session,
         ctx.settings,
         sa.union(
-            sa.select(emails.c.therapist_id).where(emails.c.id == email_id),
-            therapists_concerned(sorted(data["outcomes"])),
+            sa.select(emails.c.therapist_id).where(emails.c.id.in_(email_ids)),
+            therapists_concerned(request_ids),
         ),
     )
-    email = _lock_email(session, email_id)
-    if email["status"] != EmailStatus.SENT:
-        session.rollback()
-        raise Conflict(
-            f"Email {email_id} is {email['status']}; only a sent email can have a response.",
-            code="email_not_sent",
-            details={"status": email["status"]},
+    locked = {
+        row.id: row
+        for row in session.execute(
+            sa.select(emails.c.id, emails.c.status, emails.c.response_received)
+            .where(emails.c.id.in_(email_ids))
+            .order_by(emails.c.id)
+            .with_for_update()
         )
-    outcomes: dict[int, str] = dict(data["outcomes"])
-    if outcomes:
-        carried = set(
-            session.scalars(
-                sa.select(email_batches.c.placement_request_id).where(
-                    email_batches.c.email_id == email_id,
-                    email_batches.c.placement_request_id.in_(outcomes),
-                )
+    }
+    for email_id in email_ids:
+        row = locked.get(email_id)
+        if row is None:
+            recorded.refused[email_id] = _email_not_found(email_id)
+        elif row.status != EmailStatus.SENT:
+            recorded.refused[email_id] = Conflict(
+                f"Email {email_id} is {row.status}; only a sent email can have a response.",
+                code="email_not_sent",
+                details={"status": row.status},
+            )
+        elif unanswered_only and row.response_received:
+            recorded.refused[email_id] = Conflict(
+                f"Email {email_id} has a response already.", code="email_already_answered"
+            )
+    _refuse_unknown_outcomes(session, responses, recorded)
+    accepted = [email_id for email_id in email_ids if email_id not in recorded.refused]
+    if not accepted:
+        return recorded
+
+    now = utc_naive(clock)
+    received_at = {
+        email_id: to_utc_naive(responses[email_id]["response_date"], clock)
+        if responses[email_id].get("response_date")
+        else now
+        for email_id in accepted
+    }
+    _write_responses(session, {e: responses[e] for e in accepted}, received_at, now)
+
+    # Rule 10 first: compare-and-swap, so a call already completed or failed stays as it is.
+    follow_ups: dict[int, list[int]] = {email_id: [] for email_id in accepted}
+    for call_id, email_id in session.execute(
+        sa.update(phone_calls)
+        .where(
+            phone_calls.c.follow_up_email_id.in_(accepted),
+            phone_calls.c.status == PhoneCallStatus.SCHEDULED,
+        )
+        .values(
+            status=PhoneCallStatus.CANCELED,
+            notes=appended_note(
+                phone_calls.c.notes,
+                "Automatisch abgesagt: E-Mail "
+                + sa.cast(phone_calls.c.follow_up_email_id, sa.Text)
+                + " wurde beantwortet (Regel 10).",
+            ),
+        )
+        .returning(phone_calls.c.id, phone_calls.c.follow_up_email_id)
+    ):
+        follow_ups[email_id].append(call_id)
+    for email_id in accepted:
+        outcomes: dict[int, str] = dict(responses[email_id].get("outcomes", {}))
+        effects = OutcomeEffects()
+        if outcomes:  # rule 9, written the same way as for phone calls
+            effects = record_outcomes(
+                ctx,
+                outcomes,
+                via=f"by email (email {email_id})",
+                day=local_date(received_at[email_id], clock),
+            )
+        canceled = sorted(follow_ups[email_id])
+        recorded.effects[email_id] = {
+            "canceled_call_ids": sorted([*canceled, *effects.canceled_call_ids]),
+            "canceled_follow_up_call_ids": canceled,
+            "kept_staff_call_ids": effects.kept_staff_call_ids,
+            "withdrawn": effects.withdrawn,
+        }
+    return recorded
+
+
+def _refuse_unknown_outcomes(
+    session: Session, responses: Mapping[int, Mapping[str, Any]], recorded: RecordedResponses
+) -> None:
+    """Refuse each email whose outcomes name requests it does not carry (one read)."""
+    named = {
+        email_id: set(data["outcomes"])
+        for email_id, data in responses.items()
+        if data.get("outcomes") and email_id not in recorded.refused
+    }
+    if not named:
+        return
+    request_ids = sorted({request_id for ids in named.values() for request_id in ids})
+    carried = {
+        (email_id, request_id)
+        for email_id, request_id in session.execute(
+            sa.select(email_batches.c.email_id, email_batches.c.placement_request_id).where(
+                email_batches.c.email_id.in_(named),
+                email_batches.c.placement_request_id.in_(request_ids),
             )
         )
-        unknown = sorted(set(outcomes) - carried)
+    }
+    for email_id, request_ids in named.items():
+        unknown = sorted(r for r in request_ids if (email_id, r) not in carried)
         if unknown:
-            session.rollback()
-            raise Unprocessable(
+            recorded.refused[email_id] = Unprocessable(
                 "Outcomes name requests this email does not carry.",
                 details={
                     f"outcomes.{request_id}": [
@@ -429,55 +552,43 @@ def record_response(ctx: Context, email_id: int, data: Mapping[str, Any]) -> dic
                 },
             )
 
-    received_at = (
-        to_utc_naive(data["response_date"], clock)
-        if data.get("response_date")
-        else utc_naive(clock)
-    )
-    values: dict[str, Any] = {
-        "response_received": True,
-        "response_date": received_at,
-        "updated_at": utc_naive(clock),
-    }
-    for name in ("response_content", "follow_up_required", "follow_up_notes"):
-        if name in data:
-            values[name] = data[name]
-    session.execute(sa.update(emails).where(emails.c.id == email_id).values(**values))
 
-    # Rule 10 first: compare-and-swap, so a call already completed or failed stays as it is.
-    follow_ups = list(
-        session.scalars(
-            sa.update(phone_calls)
-            .where(
-                phone_calls.c.follow_up_email_id == email_id,
-                phone_calls.c.status == PhoneCallStatus.SCHEDULED,
-            )
-            .values(
-                status=PhoneCallStatus.CANCELED,
-                notes=appended_note(
-                    phone_calls.c.notes,
-                    f"Automatisch abgesagt: E-Mail {email_id} wurde beantwortet (Regel 10).",
-                ),
-            )
-            .returning(phone_calls.c.id)
+def _write_responses(
+    session: Session,
+    responses: Mapping[int, Mapping[str, Any]],
+    received_at: Mapping[int, datetime],
+    now: datetime,
+) -> None:
+    """The response columns of every email in one statement: the values per email side by
+    side (``unnest``); a field an email's data does not give keeps its value."""
+    email_ids = list(responses)
+    arrays: list[tuple[str, Any, list[Any]]] = [
+        ("email_id", sa.Integer(), email_ids),
+        ("received_at", sa.DateTime(), [received_at[e] for e in email_ids]),
+    ]
+    for name, type_ in _OPTIONAL_RESPONSE_FIELDS:
+        arrays.append((name, type_, [responses[e].get(name) for e in email_ids]))
+        arrays.append((f"{name}_given", sa.Boolean(), [name in responses[e] for e in email_ids]))
+    given = (
+        sa.func.unnest(
+            *(sa.bindparam(name, values, type_=ARRAY(type_)) for name, type_, values in arrays)
+        )
+        .table_valued(*(name for name, _, _ in arrays))
+        .render_derived(name="given_response")
+    )
+    session.execute(
+        sa.update(emails)
+        .where(emails.c.id == given.c.email_id)
+        .values(
+            response_received=True,
+            response_date=given.c.received_at,
+            updated_at=now,
+            **{
+                name: sa.case((given.c[f"{name}_given"], given.c[name]), else_=emails.c[name])
+                for name, _ in _OPTIONAL_RESPONSE_FIELDS
+            },
         )
     )
-    effects = OutcomeEffects()
-    if outcomes:  # rule 9, written the same way as for phone calls
-        effects = record_outcomes(
-            ctx,
-            outcomes,
-            via=f"by email (email {email_id})",
-            day=local_date(received_at, clock),
-        )
-    session.commit()
-    return {
-        **get_email(ctx, email_id),
-        "canceled_call_ids": sorted([*follow_ups, *effects.canceled_call_ids]),
-        "canceled_follow_up_call_ids": sorted(follow_ups),
-        "kept_staff_call_ids": effects.kept_staff_call_ids,
-        "withdrawn": effects.withdrawn,
-    }
 
 
 # --- helpers ----------------------------------------------------------------------------------

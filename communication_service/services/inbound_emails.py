@@ -8,39 +8,38 @@ Two ways in, one path. ``POST /api/inbound-emails`` (one message) and ``comm imp
    ``ON CONFLICT (message_id) DO NOTHING`` (a second delivery stores nothing; the stored row
    answers) and applies what a new permanent bounce means (the email ``failed``, the
    therapist's address undeliverable), all in one transaction.
-2. ``record_replies`` records each stored, matched reply as its email's response through
-   ``emails.record_response`` (the one implementation ``PUT /api/emails/{id}/response``
-   uses, rules 9-10). A reply is recorded once, and only on a sent email that has no
-   response yet. The step reads what to do from the rows, so a crash between 1 and 2 is
-   repaired by the next delivery of the same message (or the next import of the file).
+2. ``record_replies`` records the stored, matched replies as their emails' responses
+   through ``emails.record_responses`` (the code ``PUT /api/emails/{id}/response`` runs,
+   rules 9-10), all of them in one transaction. A reply is recorded once, and only on a
+   sent email that has no response yet. The step reads what to do from the rows, so a
+   crash between 1 and 2 is repaired by the next delivery of the same message (or the
+   next import of the file).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from communication_service.clock import utc_naive
 from communication_service.context import Context
-from communication_service.errors import ApiError, Conflict, NotFound, Unprocessable
+from communication_service.errors import Conflict, NotFound, Unprocessable
 from communication_service.models import EmailStatus, InboundEmailKind, MatchedBy
 from communication_service.services import contact_rules as rules
-from communication_service.services.emails import record_response
+from communication_service.services.emails import record_responses
 from communication_service.services.inbound_mail import (
     Automatic,
     ParsedMessage,
@@ -62,10 +61,7 @@ therapists = rules.therapists
 SENDER_MATCH_DAYS = 30
 CLOCK_SKEW = timedelta(hours=1)
 IMPORT_CHUNK = 200  # messages per transaction of import-mail
-IMPORT_CONNECTIONS = 4  # import-mail records the replies of a chunk on this many connections
 SUMMARY_COLUMNS = [c for c in inbound_emails.c if c.name != "body_text"]
-# What record_response answers besides the email itself: kept on the inbound row.
-_EMAIL_KEYS = frozenset({c.name for c in emails.c} | {"batches"})
 _MATCH_COLUMNS = (emails.c.id, emails.c.status, emails.c.therapist_id, emails.c.recipient_email)
 
 
@@ -329,23 +325,20 @@ def bounce_diagnostic(delivery_status: Mapping[str, Any]) -> str:
 # --- recording replies ----------------------------------------------------------------------
 
 
-def record_replies(ctx: Context, inbound_ids: Iterable[int], *, connections: int = 1) -> int:
+def record_replies(ctx: Context, inbound_ids: Iterable[int]) -> int:
     """Record the matched, not yet recorded replies among ``inbound_ids`` as their emails'
-    responses (``record_response``: response date = the message's Date, content = its text
-    without the quoted history; rule 10 cancels the follow-up). Outcomes per request stay a
-    staff decision. Each reply is claimed on its row (compare-and-swap) with its email locked,
-    so two importers never record one reply twice nor two replies over each other. Returns
-    how many were recorded.
+    responses (response date = the message's Date, content = its text without the quoted
+    history; rule 10 cancels the follow-up), all in one transaction, through
+    ``emails.record_responses``: the code of ``PUT /api/emails/{id}/response``. Outcomes per
+    request stay a staff decision. Returns how many were recorded.
 
-    ``record_response`` commits each reply; those commits do not wait for the disk
-    (``synchronous_commit`` off for their transactions), the last commit here does, and with
-    it everything before it: the caller sees the step durable as a whole when it returns
-    (then ``import-mail`` moves the files, the HTTP route answers). A crash before that loses
-    at most replies whose message is still in ``new/`` or unacknowledged, and both come again.
-
-    With ``connections`` > 1 the replies of different emails are recorded side by side, each
-    share on a connection of its own (recording waits for the database, not the CPU); the
-    replies of one email stay together, earliest first.
+    Of several replies to one email the earliest is recorded; an email that has a response
+    already keeps it. The reply is marked recorded in the same transaction, under its email's
+    row lock (taken after the booking locks, the lock order of every writer of calls), so two
+    importers never record one reply twice nor two replies over each other. The commit is
+    the last step: when this returns the replies are durable (then ``import-mail`` moves the
+    files, the HTTP route answers); a crash before leaves the message in ``new/`` or
+    unacknowledged, and its next delivery records it.
     """
     session, now = ctx.session, utc_naive(ctx.clock)
     ids = sorted(set(inbound_ids))
@@ -368,113 +361,61 @@ def record_replies(ctx: Context, inbound_ids: Iterable[int], *, connections: int
         )
         .order_by(inbound_emails.c.date.nulls_last(), inbound_emails.c.id)
     ).all()
-    session.rollback()
-    by_email: dict[int, list[sa.Row]] = {}
+    earliest: dict[int, sa.Row] = {}
     for reply in pending:
-        by_email.setdefault(reply.email_id, []).append(reply)
-    groups = list(by_email.values())
-    if connections > 1 and len(groups) > 1:
-        engine = session.get_bind()
-        shares = [groups[start::connections] for start in range(connections)]
-        with ThreadPoolExecutor(connections, thread_name_prefix="record-replies") as pool:
-            done = pool.map(lambda share: _record_apart(ctx, engine, share, now), shares)
-            effects = [effect for part in done for effect in part]
-    else:
-        effects = _record(ctx, [reply for group in groups for reply in group], now)
-    if effects:
-        session.execute(
-            sa.update(inbound_emails)
-            .where(inbound_emails.c.id == sa.bindparam("inbound_id"))
-            .values(
-                response_effects=sa.bindparam(
-                    "effects", type_=inbound_emails.c.response_effects.type
-                )
-            ),
-            effects,
+        earliest.setdefault(reply.email_id, reply)
+    if not earliest:
+        session.rollback()
+        return 0
+    try:
+        recorded = record_responses(
+            ctx,
+            {email_id: _response(reply, now) for email_id, reply in earliest.items()},
+            unanswered_only=True,
         )
-        session.commit()
-    return len(effects)
-
-
-def _record_apart(
-    ctx: Context, engine: sa.Engine, groups: list[list[sa.Row]], now: datetime
-) -> list[dict[str, Any]]:
-    """``_record`` on a connection (and a read connection) of this thread's own, held for
-    the whole share: one transaction per reply, not one pool checkout (and ping) per reply."""
-    with engine.connect() as connection, Session(bind=connection) as session:
-        try:
-            return _record(
-                dataclasses.replace(ctx, session=session),
-                [reply for group in groups for reply in group],
-                now,
+        if recorded.effects:
+            _mark_recorded(
+                session,
+                {earliest[email_id].id: done for email_id, done in recorded.effects.items()},
             )
-        finally:
-            ctx.reader.close()  # this thread's read connection
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return len(recorded.effects)
 
 
-def _record(ctx: Context, replies: list[sa.Row], now: datetime) -> list[dict[str, Any]]:
-    """Record each reply through ``record_response``; what each recording did besides."""
-    session, effects = ctx.session, []
-    for reply in replies:
-        if not _claim(session, reply.id, reply.email_id):
-            session.rollback()
-            continue
-        data: dict[str, Any] = {
-            "response_content": strip_quoted_history(reply.body_text),
-            "outcomes": {},
-        }
-        if reply.date is not None:
-            data["response_date"] = min(reply.date, now).replace(tzinfo=UTC)
-        try:
-            result = record_response(ctx, reply.email_id, data)
-        except ApiError:  # the email changed meanwhile (deleted, re-queued): not recorded
-            session.rollback()
-            continue
-        done = {key: value for key, value in result.items() if key not in _EMAIL_KEYS}
-        effects.append(
-            {"inbound_id": reply.id, "effects": json.loads(json.dumps(done, default=str))}
+def _response(reply: sa.Row, now: datetime) -> dict[str, Any]:
+    """A reply as ``PUT /api/emails/{id}/response`` takes it."""
+    data: dict[str, Any] = {
+        "response_content": strip_quoted_history(reply.body_text),
+        "outcomes": {},
+    }
+    if reply.date is not None:
+        data["response_date"] = min(reply.date, now).replace(tzinfo=UTC)
+    return data
+
+
+def _mark_recorded(session: Session, effects: Mapping[int, Mapping[str, Any]]) -> None:
+    """The replies recorded, each with what recording did besides (one statement)."""
+    inbound_ids = list(effects)
+    recorded = (
+        sa.func.unnest(
+            sa.bindparam("inbound_ids", inbound_ids, type_=ARRAY(sa.Integer)),
+            sa.bindparam(
+                "effects",
+                [json.dumps(effects[i], default=str) for i in inbound_ids],
+                type_=ARRAY(sa.Text),
+            ),
         )
-    return effects
-
-
-def _claim_statement() -> sa.Update:
-    """Mark the reply recorded, in one statement with locking its email (re-checked once the
-    lock is held) and letting this transaction's commit not wait for the disk. Built once:
-    it runs for every reply."""
-    waiting = (
-        sa.select(emails.c.id)
-        .where(
-            emails.c.id == sa.bindparam("claimed_email_id"),
-            emails.c.status == EmailStatus.SENT,
-            emails.c.response_received.is_not(True),
-        )
-        .with_for_update()
-        .cte("waiting_email")
+        .table_valued("inbound_id", "effects")
+        .render_derived(name="recorded")
     )
-    no_wait = sa.select(sa.func.set_config("synchronous_commit", "off", True).label("setting")).cte(
-        "commit_without_waiting"
-    )
-    return (
+    session.execute(
         sa.update(inbound_emails)
-        .where(
-            inbound_emails.c.id == sa.bindparam("inbound_id"),
-            inbound_emails.c.response_recorded.is_(False),
-            sa.exists(sa.select(waiting.c.id)),
-            sa.exists(sa.select(no_wait.c.setting)),
-        )
-        .values(response_recorded=True)
-        .returning(inbound_emails.c.id)
+        .where(inbound_emails.c.id == recorded.c.inbound_id)
+        .values(response_recorded=True, response_effects=sa.cast(recorded.c.effects, JSONB))
     )
-
-
-_CLAIM = _claim_statement()
-
-
-def _claim(session: Session, inbound_id: int, email_id: int) -> bool:
-    """Claim a reply (undone with the transaction if recording fails); False when another
-    process has it or its email no longer waits for a response."""
-    claimed = session.execute(_CLAIM, {"inbound_id": inbound_id, "claimed_email_id": email_id})
-    return claimed.first() is not None
 
 
 # --- staff: the inbox and attaching by hand -----------------------------------------------------
@@ -623,9 +564,7 @@ def import_maildir(
             result.not_messages.append(name)
         if read.messages:
             stored = store_messages(ctx, read.messages)
-            result.responses_recorded += record_replies(
-                ctx, _matched_replies(stored), connections=IMPORT_CONNECTIONS
-            )
+            result.responses_recorded += record_replies(ctx, _matched_replies(stored))
             _count(result, stored)
         for name in read.names:
             _move_to_cur(new / name, cur)

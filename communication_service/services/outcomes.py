@@ -56,7 +56,9 @@ def therapists_concerned(request_ids: sa.Select | list[int]) -> sa.Select:
     )
 
 
-def appended_note(column: sa.ColumnElement[str], note: str) -> sa.ColumnElement[str]:
+def appended_note(
+    column: sa.ColumnElement[str], note: str | sa.ColumnElement[str]
+) -> sa.ColumnElement[str]:
     """``column`` with ``note`` on a line of its own after what is there."""
     return sa.case(
         (sa.func.coalesce(column, "") == "", note),

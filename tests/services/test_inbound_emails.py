@@ -3,14 +3,17 @@ tmp/ then new/), read with the same parser and matching as the HTTP route."""
 
 from __future__ import annotations
 
+import dataclasses
 import mailbox
 import os
+import threading
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from communication_service.extensions import db
 from communication_service.models import Email, InboundEmail, PhoneCall, UndeliverableAddress
 from communication_service.services.inbound_emails import (
     import_maildir,
@@ -18,10 +21,12 @@ from communication_service.services.inbound_emails import (
     store_messages,
 )
 from communication_service.services.inbound_mail import parse_message
+from communication_service.services.scheduling import ALL_LINES_LOCK_KEY, BOOKING_LOCK_NAMESPACE
 from tests import mail_samples as samples
 from tests.api.test_emails import make_call
 from tests.concurrency import at_once
 from tests.factories import make_email, make_therapist
+from tests.services.test_call_locks import _waits_for_the_lock as waits_for_the_booking_lock
 
 SENT_AT = datetime(2026, 11, 23, 7, 0)
 
@@ -183,8 +188,7 @@ def test_a_crash_before_the_response_is_repaired_by_the_next_import(app, session
     assert len(rows(session)) == 1
 
 
-@pytest.mark.parametrize("connections", [1, 4])
-def test_one_reply_per_email_is_recorded_the_earliest(app, session, ctx, connections):
+def test_one_reply_per_email_is_recorded_the_earliest(app, session, ctx):
     others = [sent_email(session, f"praxis{n}@example.com") for n in range(3)]
     email_id, message_id = sent_email(session, "praxis.becker@example.com")
     later = samples.outlook_reply(
@@ -196,7 +200,7 @@ def test_one_reply_per_email_is_recorded_the_earliest(app, session, ctx, connect
         for n, (_, mid) in enumerate(others)
     ]
     stored = store_messages(ctx, [parse_message(raw) for raw in (later, earlier, *more)])
-    assert record_replies(ctx, [s.id for s in stored], connections=connections) == 4
+    assert record_replies(ctx, [s.id for s in stored]) == 4
     session.expire_all()
     assert session.get(Email, email_id).response_content == "Frau M. kann kommen."
     assert [r.response_recorded for r in rows(session)] == [False, True, True, True, True]
@@ -226,4 +230,44 @@ def test_the_same_message_twice_in_one_chunk_is_stored_once(session, ctx):
     assert first.id == second.id and first.kind == second.kind == "reply"
     assert len(rows(session)) == 1
     assert record_replies(ctx, [first.id, second.id]) == 1
+    assert session.get(Email, email_id).response_received is True
+
+
+def test_recording_a_reply_takes_the_booking_lock_before_the_email(app, session, ctx):
+    """The lock order of every writer of calls (booking lock, email, calls): a writer that
+    holds the booking lock and then locks the email, as ``schedule-follow-ups`` does, never
+    waits for an importer that locked the email first."""
+    therapist_id = make_therapist(session, email="praxis.becker@example.com")
+    email_id, message_id = sent_email(
+        session, "praxis.becker@example.com", therapist_id=therapist_id
+    )
+    [stored] = store_messages(ctx, [parse_message(samples.outlook_reply(message_id))])
+    recorded: list[int] = []
+
+    def record() -> None:
+        with app.app_context():
+            recorded.append(
+                record_replies(dataclasses.replace(ctx, session=db.session), [stored.id])
+            )
+            db.session.remove()
+
+    holder = db.engine.raw_connection()  # a writer of calls in progress: it holds the lock
+    try:
+        with holder.cursor() as cursor:
+            key = ALL_LINES_LOCK_KEY if ctx.settings.call_lines > 0 else therapist_id
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (BOOKING_LOCK_NAMESPACE, key))
+            recording = threading.Thread(target=record)
+            recording.start()
+            assert waits_for_the_booking_lock(), "recording never waited for the booking lock"
+            cursor.execute("SET LOCAL lock_timeout = '3s'")
+            cursor.execute(
+                "SELECT id FROM communication_service.emails WHERE id = %s FOR UPDATE",
+                (email_id,),
+            )
+        holder.commit()
+    finally:
+        holder.close()
+    recording.join(timeout=30)
+    assert recorded == [1]
+    session.expire_all()
     assert session.get(Email, email_id).response_received is True
