@@ -63,16 +63,55 @@ def comparable_address(address: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
     return sa.func.lower(sa.func.btrim(address))
 
 
-def has_email_address(therapist: sa.FromClause = therapists) -> sa.ColumnElement[bool]:
+def has_email_address(
+    therapist: sa.FromClause = therapists,
+    *,
+    address: sa.ColumnElement[str] | None = None,
+    marked_after: sa.ColumnElement[datetime] | None = None,
+) -> sa.ColumnElement[bool]:
     """Rule 6: the therapist has a usable address — one is set (not NULL or blank), and it is
     not an address that returned a permanent failure (a bounce, 5.x.x). Changing the address
-    in the therapist row makes the therapist reachable by email again."""
-    dead = undeliverable_addresses.alias("dead_address")
+    in the therapist row makes the therapist reachable by email again.
+
+    ``address``: the address to judge instead of the therapist's current one (an email
+    already written goes to its own recipient). ``marked_after``: only a mark made at or
+    after that moment counts (an email queued before the bounce came; one queued knowingly
+    after it is staff's decision)."""
+    address = therapist.c.email if address is None else address
     return sa.and_(
-        sa.func.nullif(sa.func.btrim(therapist.c.email), sa.literal_column("''")).is_not(None),
-        ~sa.exists().where(
-            dead.c.therapist_id == therapist.c.id,
-            dead.c.address == comparable_address(therapist.c.email),
+        sa.func.nullif(sa.func.btrim(address), sa.literal_column("''")).is_not(None),
+        ~sa.exists(undeliverable_mark(therapist.c.id, address, marked_after=marked_after)),
+    )
+
+
+def undeliverable_mark(
+    therapist_id: sa.ColumnElement[int],
+    address: sa.ColumnElement[str],
+    *,
+    marked_after: sa.ColumnElement[datetime] | None = None,
+) -> sa.Select:
+    """The mark that makes ``address`` unusable for the therapist in ``has_email_address``
+    (rule 6): ``since``, ``diagnostic``."""
+    dead = undeliverable_addresses.alias("dead_address")
+    marked = [dead.c.therapist_id == therapist_id, dead.c.address == comparable_address(address)]
+    if marked_after is not None:
+        marked.append(dead.c.since >= marked_after)
+    # The therapist and the address come from outside, however deep this is nested.
+    return sa.select(dead.c.since, dead.c.diagnostic).where(*marked).correlate_except(dead)
+
+
+def queued_to_dead_address(email: sa.FromClause = emails) -> sa.ColumnElement[bool]:
+    """Rule 6 for an email already written: its recipient is no usable address of its
+    therapist (``has_email_address``), counting only marks made since the email was queued.
+    ``send-emails`` does not send such an email (it fails), and its requests go back like
+    a bounced email's (``request_was_emailed``)."""
+    therapist = therapists.alias("recipient_therapist")
+    return sa.exists().where(
+        therapist.c.id == email.c.therapist_id,
+        ~has_email_address(
+            therapist,
+            address=email.c.recipient_email,
+            marked_after=sa.func.coalesce(email.c.queued_at, email.c.created_at),
         ),
     )
 
@@ -206,16 +245,20 @@ def request_awaits_first_contact(
 def request_was_emailed(request_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
     """The request is in an email batch (whatever the email's status: a failed email stays
     with staff, who can re-queue it; the job does not pick its requests again) — except an
-    email that bounced: failed by a permanent delivery failure, it never reached the
-    therapist, and its requests go by phone (rule 6) or to the therapist's new address."""
+    email that bounced: failed by a permanent delivery failure, or failed unsent because a
+    bounce marked its address undeliverable after it was queued (``queued_to_dead_address``),
+    it never reached the therapist, and its requests go by phone (rule 6) or to the
+    therapist's new address."""
     batch = email_batches.alias("earlier_email_batch")
     bounced_email = emails.alias("bounced_email")
     bounce = inbound_emails.alias("bounce")
+    returned = sa.exists().where(
+        bounce.c.email_id == bounced_email.c.id, bounce.c.permanent_failure.is_(True)
+    )
     bounced = sa.exists().where(
-        bounce.c.email_id == batch.c.email_id,
-        bounce.c.permanent_failure.is_(True),
         bounced_email.c.id == batch.c.email_id,
         bounced_email.c.status == constant(bounced_email.c.status, EmailStatus.FAILED),
+        sa.or_(returned, queued_to_dead_address(bounced_email)),
     )
     return sa.exists().where(batch.c.placement_request_id == request_id, ~bounced)
 

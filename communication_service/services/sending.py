@@ -99,6 +99,7 @@ class SendResult:
     failed: int = 0
     recovered: int = 0
     withdrawn: Tally = dataclasses.field(default_factory=lambda: Tally("emails"))
+    undeliverable: list[int] = dataclasses.field(default_factory=list)  # failed unsent
     smtp_unavailable: bool = False
     smtp_error: str = ""  # why the server was unavailable (no patient data)
     left_queued: int = 0
@@ -113,6 +114,11 @@ class SendResult:
                 f", {self.withdrawn.total()} queued batching emails withdrawn "
                 f"({self.withdrawn.describe()})"
             )
+        if self.undeliverable:
+            text += (
+                f", {len(self.undeliverable)} failed unsent (address undeliverable since they "
+                "were queued)"
+            )
         if self.smtp_unavailable:
             text += (
                 f"; SMTP server unavailable ({self.smtp_error}), run stopped "
@@ -122,7 +128,11 @@ class SendResult:
 
     def details(self) -> list[str]:
         """The ids behind the summary's reasons (``--verbose``)."""
-        return self.withdrawn.lines("send-emails: withdrawn")
+        lines = self.withdrawn.lines("send-emails: withdrawn")
+        if self.undeliverable:
+            ids = ", ".join(map(str, self.undeliverable))
+            lines.append(f"send-emails: failed unsent, address undeliverable: emails {ids}")
+        return lines
 
 
 class SmtpConnection:
@@ -229,7 +239,11 @@ def send_emails(
 ) -> SendResult:
     """Deliver the due queued emails (at most ``limit``). Safe to run in several workers."""
     clock, settings = ctx.clock, ctx.settings
-    result = SendResult(recovered=recover_stale(ctx), withdrawn=withdraw_blocked_batch_emails(ctx))
+    result = SendResult(
+        recovered=recover_stale(ctx),
+        withdrawn=withdraw_blocked_batch_emails(ctx),
+        undeliverable=fail_emails_to_dead_addresses(ctx),
+    )
     total = _count_due(ctx.session, clock) if progress is not None else 0
     if limit is not None:
         total = min(total, limit)
@@ -421,6 +435,49 @@ def withdraw_blocked_batch_emails(ctx: Context) -> Tally:
     if withdrawn:
         log.info("withdrew %d queued batching emails (%s)", len(withdrawn), tally.describe())
     return tally
+
+
+def fail_emails_to_dead_addresses(ctx: Context) -> list[int]:
+    """Rule 6 up to the last moment: a queued email whose address a permanent bounce marked
+    undeliverable after it was queued (``contact_rules.queued_to_dead_address``) is not
+    sent. It fails at once, saying since when the address is undeliverable, and its
+    requests go back like a bounced email's (``request_was_emailed``): the next
+    ``batch-emails`` puts them on a call. Its ids, ascending."""
+    session, now = ctx.session, utc_naive(ctx.clock)
+    # One mark per therapist and address (unique): at most one row each.
+    mark = rules.undeliverable_mark(emails.c.therapist_id, emails.c.recipient_email).lateral("mark")
+    dead = session.execute(
+        sa.select(emails.c.id, emails.c.recipient_email, mark.c.since, mark.c.diagnostic)
+        .outerjoin(mark, sa.true())
+        .where(emails.c.status == EmailStatus.QUEUED, rules.queued_to_dead_address())
+        .order_by(emails.c.id)
+    ).all()
+    if not dead:
+        session.commit()
+        return []
+    session.execute(
+        sa.update(emails)
+        .where(emails.c.id == sa.bindparam("email_id"), emails.c.status == EmailStatus.QUEUED)
+        .values(
+            status=EmailStatus.FAILED,
+            error_message=sa.bindparam("reason"),
+            next_attempt_at=None,
+            updated_at=now,
+        ),
+        [{"email_id": row.id, "reason": _undeliverable_reason(row)} for row in dead],
+    )
+    session.commit()
+    log.warning("%d queued emails failed unsent: address undeliverable", len(dead))
+    return [row.id for row in dead]
+
+
+def _undeliverable_reason(row: sa.Row) -> str:
+    if row.since is None:  # blank: no address at all
+        return "Not sent: the email has no recipient address (rule 6)."
+    return (
+        f"Not sent: the address {row.recipient_email} is undeliverable since "
+        f"{row.since:%d.%m.%Y %H:%M} UTC ({row.diagnostic}); its requests go by phone (rule 6)."
+    )[:ERROR_MESSAGE_MAX]
 
 
 def recover_stale(ctx: Context) -> int:

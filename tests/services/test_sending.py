@@ -13,7 +13,10 @@ import sqlalchemy as sa
 from communication_service.models import Email, PlacementRequest, Therapist
 from communication_service.services.batching import batch_emails
 from communication_service.services.email_content import footer
+from communication_service.services.inbound_emails import store_messages
+from communication_service.services.inbound_mail import parse_message
 from communication_service.services.sending import send_emails
+from tests import mail_samples as samples
 from tests.conftest import BERLIN, DEFAULT_NOW, with_settings
 from tests.factories import make_email, make_patient, make_placement_request, make_therapist
 from tests.smtp_sink import free_port
@@ -780,3 +783,57 @@ def test_the_subject_carries_the_email_id_next_to_the_stored_message_id(
     for message in smtp_sink.handler.messages():
         email_id = stored[message["Message-ID"]]
         assert message["Subject"].endswith(f" [Vorgang {email_id}]")
+
+
+def test_a_queued_email_to_an_address_that_bounced_since_fails_unsent_rule_6(
+    session, clock, smtp_ctx, smtp_settings, smtp_sink
+):
+    """A permanent bounce of an earlier email marks the address undeliverable; an email
+    queued to it before the bounce came is not sent: it fails saying since when, and its
+    request goes by phone like a bounced email's. One queued knowingly after the bounce
+    (staff's decision, decision 94) and one to another address are sent."""
+    therapist_id = make_therapist(session, email="praxis.alt@example.com")
+    request_id = make_placement_request(session, therapist_id=therapist_id)
+    make_email(
+        session,
+        therapist_id=therapist_id,
+        status="sent",
+        sent_at=NOW_UTC - timedelta(days=8),
+        recipient_email="praxis.alt@example.com",
+        message_id="<first@example.org>",
+    )
+    before_bounce = make_email(
+        session,
+        therapist_id=therapist_id,
+        batch_id="B1",
+        recipient_email="Praxis.Alt@example.com ",
+        queued_at=NOW_UTC - timedelta(hours=1),
+        placement_request_ids=(request_id,),
+    )
+    other = make_therapist(session)
+    elsewhere = make_email(session, therapist_id=other, queued_at=NOW_UTC - timedelta(hours=1))
+    bounce = samples.postfix_bounce("<first@example.org>", recipient="praxis.alt@example.com")
+    store_messages(smtp_ctx, [parse_message(bounce)])
+    clock.instant = DEFAULT_NOW + timedelta(minutes=5)
+    after_bounce = make_email(
+        session,
+        therapist_id=therapist_id,
+        recipient_email="praxis.alt@example.com",
+        queued_at=NOW_UTC + timedelta(minutes=5),
+    )
+
+    result = send_emails(smtp_ctx)
+
+    assert (result.undeliverable, result.sent, result.failed) == ([before_bounce], 2, 0)
+    assert "1 failed unsent (address undeliverable since they were queued)" in result.summary()
+    rows = email_rows(session)
+    assert rows[before_bounce].status == "failed"
+    assert rows[before_bounce].error_message.startswith(
+        "Not sent: the address Praxis.Alt@example.com  is undeliverable since 30.11.2026 "
+    )
+    assert "Bounced (5.1.1)" in rows[before_bounce].error_message
+    assert rows[elsewhere].status == rows[after_bounce].status == "sent"
+    assert len(smtp_sink.handler.received) == 2
+    # Rule 6: the request of the email that never went out goes on a call.
+    batch = batch_emails(smtp_ctx)
+    assert (batch.emails_queued, batch.calls_scheduled, batch.requests_called) == (0, 1, 1)
