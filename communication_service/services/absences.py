@@ -153,7 +153,13 @@ def _clear_calls(ctx: Context, absence: Mapping[str, Any]) -> AbsenceEffects:
     calls stay and are listed."""
     session = ctx.session
     inside = session.execute(
-        sa.select(calls.c.id, calls.c.booked_by, calls.c.duration_minutes)
+        sa.select(
+            calls.c.id,
+            calls.c.booked_by,
+            calls.c.duration_minutes,
+            calls.c.scheduled_date,
+            calls.c.previous_call_id,
+        )
         .where(
             calls.c.therapist_id == absence["therapist_id"],
             calls.c.status == PhoneCallStatus.SCHEDULED,
@@ -166,20 +172,22 @@ def _clear_calls(ctx: Context, absence: Mapping[str, Any]) -> AbsenceEffects:
     for call in inside:
         if call.booked_by == CallBookedBy.STAFF:
             effects.kept_staff_call_ids.append(call.id)
-        elif _move_after(ctx, absence, call.id, call.duration_minutes, period):
+        elif _move_after(ctx, absence, call, period):
             effects.moved_call_ids.append(call.id)
         else:
             effects.canceled_call_ids.append(call.id)
     return effects
 
 
-def _move_after(
-    ctx: Context, absence: Mapping[str, Any], call_id: int, duration: int, period: str
-) -> bool:
+def _move_after(ctx: Context, absence: Mapping[str, Any], call: sa.Row, period: str) -> bool:
     """Move one automatic call to the engine's first free slot after the absence (the
     context is read per call: each move takes a slot, maybe the last free line). False when
-    it was canceled and flagged for staff instead (rule 8's way of handing a request over)."""
+    it was canceled and flagged for staff instead (rule 8's way of handing a request over).
+
+    A re-plan's failed predecessor recorded the re-plan's date in ``retry_after`` (rule 8):
+    it records the new date (decision 99)."""
     session, settings = ctx.session, ctx.settings
+    call_id, duration = call.id, call.duration_minutes
     tz = ZoneInfo(settings.timezone)
     back_on = absence["ends_on"] + timedelta(days=1)
     start = search_start(ctx.clock.now(), datetime.combine(back_on, time(), tzinfo=tz), tz)
@@ -228,6 +236,15 @@ def _move_after(
     except IntegrityError as error:  # a writer beside the engine took the slot meanwhile
         raise_for_integrity_error(error)
         raise
+    if call.previous_call_id is not None:
+        session.execute(
+            sa.update(calls)
+            .where(
+                calls.c.id == call.previous_call_id,
+                calls.c.retry_after == call.scheduled_date,
+            )
+            .values(retry_after=slot.date)
+        )
     log.info("phone call %s moved out of absence %s", call_id, absence["id"])
     return True
 

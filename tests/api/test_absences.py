@@ -396,6 +396,34 @@ def test_an_explicit_booking_on_an_absent_day_is_allowed_and_flagged(client, ses
     assert moved.get_json()["absent"] is True  # moving by hand is staff's decision too
 
 
+def test_a_moved_replan_takes_its_failed_calls_retry_after_along(client, session):
+    """Rule 8: a failed call's ``retry_after`` records its re-plan's date. When an absence
+    moves the re-plan, the record follows it: no date points at a day the therapist is away.
+    A date staff set by hand (another day) is theirs and stays."""
+    therapist = make_therapist(session, email=None)
+    failing = book(
+        client, therapist_id=therapist, scheduled_date="2026-11-30", scheduled_time="11:00"
+    )
+    answer = client.put(f"/api/phone-calls/{failing['id']}", json={"status": "failed"})
+    replan = get_call(client, answer.get_json()["replanned_call_id"])
+    other_failing = book(
+        client, therapist_id=therapist, scheduled_date="2026-11-30", scheduled_time="11:30"
+    )
+    answer = client.put(f"/api/phone-calls/{other_failing['id']}", json={"status": "failed"})
+    other_replan = get_call(client, answer.get_json()["replanned_call_id"])
+    assert get_call(client, failing["id"])["retry_after"] == replan["scheduled_date"]
+    by_hand = {"retry_after": "2026-12-02"}
+    assert client.put(f"/api/phone-calls/{other_failing['id']}", json=by_hand).status_code == 200
+
+    absence = record(client, therapist, "2026-12-01", "2026-12-04")
+
+    assert absence["moved_call_ids"] == [replan["id"], other_replan["id"]]
+    moved = get_call(client, replan["id"])
+    assert moved["scheduled_date"] == "2026-12-07"
+    assert get_call(client, failing["id"])["retry_after"] == "2026-12-07"
+    assert get_call(client, other_failing["id"])["retry_after"] == "2026-12-02"
+
+
 def test_a_failed_call_is_replanned_after_the_absence(client, session, clock):
     therapist = make_therapist(session)
     call = book(client, therapist_id=therapist)  # Monday 09:00
