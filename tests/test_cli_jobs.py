@@ -171,7 +171,7 @@ def test_schedule_follow_ups_counts_the_emails_it_skipped_by_reason(app, session
     waiting_request(
         session, cooling_therapist, status="rejected", response_date=TODAY - timedelta(days=5)
     )
-    decided = sent_to(make_therapist(session), status="accepted")
+    not_due = sent_to(make_therapist(session), next_contact_after=TODAY + timedelta(days=3))
     on_call_therapist = make_therapist(session)
     on_call = sent_to(on_call_therapist)
     [request] = session.scalars(
@@ -189,12 +189,12 @@ def test_schedule_follow_ups_counts_the_emails_it_skipped_by_reason(app, session
     assert summary == (
         "schedule-follow-ups: 1 follow-up calls scheduled carrying 1 requests of 2 unanswered "
         "emails; 1 not booked now (1 no telephone hours); 4 emails skipped (1 cooling period, "
-        "1 no open requests left, 1 not active, 1 requests already on a call)"
+        "1 no request due yet, 1 not active, 1 requests already on a call)"
     )
     assert details == [
         f"schedule-follow-ups: not booked now, no telephone hours: therapists {no_hours}",
         f"schedule-follow-ups: skipped, cooling period: emails {cooling}",
-        f"schedule-follow-ups: skipped, no open requests left: emails {decided}",
+        f"schedule-follow-ups: skipped, no request due yet: emails {not_due}",
         f"schedule-follow-ups: skipped, not active: emails {blocked}",
         f"schedule-follow-ups: skipped, requests already on a call: emails {on_call}",
     ]

@@ -72,8 +72,8 @@ class FollowUpResult:
 
 
 def _email_rules(ctx: Context) -> list[sa.ColumnElement[bool]]:
-    """Rule 7: a sent email, FOLLOW_UP_AFTER_DAYS calendar days old or older, unanswered and
-    not followed up."""
+    """Rule 7: a sent email, FOLLOW_UP_AFTER_DAYS calendar days old or older, unanswered, not
+    followed up, and not settled otherwise (``_carries_an_unsettled_request``)."""
     today = ctx.clock.now().date()
     sent_before = local_midnight_utc(
         today - timedelta(days=ctx.settings.follow_up_after_days - 1), ctx.clock
@@ -82,7 +82,53 @@ def _email_rules(ctx: Context) -> list[sa.ColumnElement[bool]]:
         emails.c.status == EmailStatus.SENT,
         emails.c.sent_at < sent_before,
         *_still_unanswered(),
+        _carries_an_unsettled_request(),
     ]
+
+
+def _carries_an_unsettled_request() -> sa.ColumnElement[bool]:
+    """Something about the email may still need a call: one of its requests is open, its
+    patient not placed, and it was not handled on a call made after the email went out that
+    has ended (completed or failed: settled by phone). An email whose requests are all
+    settled — decided, placed elsewhere, or settled by phone — or that carries none needs no
+    follow-up, now or later: it is neither due nor counted as skipped (it would be counted
+    again every day)."""
+    batch = email_batches.alias("unsettled_batch")
+    request = placement_requests.alias("unsettled_request")
+    settled = sa.or_(
+        rules.request_is_open(request).is_not(True),
+        rules.patient_is_placed(request.c.patient_id),
+        _handled_by_phone(request, ended_only=True),
+    )
+    return sa.exists().where(
+        batch.c.email_id == emails.c.id, request.c.id == batch.c.placement_request_id, ~settled
+    )
+
+
+def _handled_by_phone(request: sa.FromClause, *, ended_only: bool) -> sa.ColumnElement[bool]:
+    """The request (of the email, both from outside) is handled by phone: on a call made
+    after the email went out that was not canceled, or — unless ``ended_only`` — on any
+    scheduled call. ``ended_only``: only a call that has ended (completed or failed), which
+    nothing undoes."""
+    call = phone_calls.alias("call")
+    call_batch = phone_call_batches.alias("call_batch")
+    made_since = sa.and_(
+        call.c.status != PhoneCallStatus.CANCELED, call.c.created_at >= emails.c.sent_at
+    )
+    on_call = (
+        sa.and_(made_since, call.c.status != PhoneCallStatus.SCHEDULED)
+        if ended_only
+        else sa.or_(call.c.status == PhoneCallStatus.SCHEDULED, made_since)
+    )
+    return (
+        sa.exists()
+        .where(
+            call_batch.c.placement_request_id == request.c.id,
+            call.c.id == call_batch.c.phone_call_id,
+            on_call,
+        )
+        .correlate_except(call, call_batch)
+    )
 
 
 def _therapist_rules(ctx: Context, today: date) -> list[tuple[str, sa.ColumnElement[bool]]]:
@@ -95,27 +141,13 @@ def _therapist_rules(ctx: Context, today: date) -> list[tuple[str, sa.ColumnElem
 
 def _request_rules(today: date) -> list[tuple[str, sa.ColumnElement[bool]]]:
     """What a request of the email must pass to be called about, in order: ``(reason the
-    email is skipped when none of its requests passes, passes)``."""
-    call = phone_calls.alias("call")
-    call_batch = phone_call_batches.alias("call_batch")
-    # A request already handled by phone is not called about again: it is on a scheduled
-    # call, or on a call made (created) after the email went out and not canceled.
-    on_call = (
-        sa.exists()
-        .where(
-            call_batch.c.placement_request_id == placement_requests.c.id,
-            call.c.id == call_batch.c.phone_call_id,
-            sa.or_(
-                call.c.status == PhoneCallStatus.SCHEDULED,
-                sa.and_(
-                    call.c.status != PhoneCallStatus.CANCELED,
-                    call.c.created_at >= emails.c.sent_at,
-                ),
-            ),
-        )
-        .correlate_except(call, call_batch)  # the request and its email come from outside
-    )
-    return [("no_open_requests", rules.request_is_due(today)), ("requests_on_call", ~on_call)]
+    email is skipped when none of its requests passes, passes)``. A request already handled
+    by phone is not called about again: it is on a scheduled call, or on a call made
+    (created) after the email went out and not canceled."""
+    return [
+        ("no_request_due", rules.request_is_due(today)),
+        ("requests_on_call", ~_handled_by_phone(placement_requests, ended_only=False)),
+    ]
 
 
 def due_follow_ups(ctx: Context) -> list[sa.Row]:

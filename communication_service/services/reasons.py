@@ -19,7 +19,7 @@ REASON_TEXT = {
     "absent": "absent",
     "call_pending": "call pending",
     "answered_meanwhile": "answered meanwhile",
-    "no_open_requests": "no open requests left",
+    "no_request_due": "no request due yet",
     "requests_on_call": "requests already on a call",
     "no_telephone_hours": "no telephone hours",
     "holidays": "only public holidays",

@@ -170,6 +170,59 @@ def test_no_follow_up_for_blocked_or_cooling_therapists(session, ctx):
     assert follow_up_calls(session) == []
 
 
+def test_emails_settled_otherwise_are_neither_due_nor_skipped_day_after_day(session, clock, ctx):
+    """An email whose requests were all decided, placed elsewhere or settled on a call that
+    ended after it went out needs no follow-up; it is not counted as skipped either (the
+    count grew every day). An email waiting for a request to become due still is."""
+    decided, [decided_request] = sent_email(session, make_therapist(session), requests=1)
+    by_phone_therapist = make_therapist(session)
+    by_phone, by_phone_requests = sent_email(session, by_phone_therapist)
+    for request_id, status in zip(by_phone_requests, ("completed", "failed"), strict=True):
+        call_id = session.execute(
+            sa.insert(PhoneCall.__table__)
+            .values(
+                therapist_id=by_phone_therapist,
+                scheduled_date=TODAY - timedelta(days=2),
+                scheduled_time=datetime(2026, 1, 1, 9, 0).time(),
+                status=status,
+                created_at=utc(DEFAULT_NOW - timedelta(days=3)),
+            )
+            .returning(PhoneCall.id)
+        ).scalar_one()
+        session.execute(
+            sa.insert(PhoneCallBatch.__table__).values(
+                phone_call_id=call_id, placement_request_id=request_id
+            )
+        )
+    blocked, [blocked_request] = sent_email(
+        session, make_therapist(session, status="blocked"), requests=1
+    )
+    without_requests, _ = sent_email(session, make_therapist(session), requests=0)
+    not_due, [not_due_request] = sent_email(session, make_therapist(session), requests=1)
+    session.execute(
+        sa.update(PlacementRequest)
+        .where(PlacementRequest.id.in_([decided_request, blocked_request]))
+        .values(status="rejected")
+    )
+    session.execute(
+        sa.update(PlacementRequest)
+        .where(PlacementRequest.id == not_due_request)
+        .values(next_contact_after=TODAY + timedelta(days=3))
+    )
+    session.commit()
+
+    for day in range(3):
+        clock.instant = DEFAULT_NOW + timedelta(days=day)
+        result = schedule_follow_ups(ctx)
+        assert (result.emails_due, result.calls_scheduled) == (0, 0)
+        assert result.skipped.ids == {"no_request_due": [not_due]}
+    assert not {decided, by_phone, blocked, without_requests} & {
+        call.follow_up_email_id for call in follow_up_calls(session)
+    }
+    clock.instant = DEFAULT_NOW + timedelta(days=3)
+    assert schedule_follow_ups(ctx).calls_scheduled == 1  # its request is due now
+
+
 def test_potentially_available_therapists_get_the_earlier_slots(session, ctx):
     plain = make_therapist(session)
     flagged = make_therapist(session, potentially_available=True)
