@@ -19,18 +19,20 @@ Two ways in, one path. ``POST /api/inbound-emails`` (one message) and ``comm imp
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -43,6 +45,7 @@ from communication_service.services.emails import record_responses
 from communication_service.services.inbound_mail import (
     Automatic,
     ParsedMessage,
+    ReadChunk,
     read_chunk,
     strip_quoted_history,
 )
@@ -98,7 +101,7 @@ def _matched_replies(stored: Iterable[Stored]) -> list[int]:
 
 def store_messages(ctx: Context, messages: Sequence[ParsedMessage]) -> list[Stored]:
     """Match, insert (once per Message-ID) and apply new bounces; one transaction, a fixed
-    number of statements besides one pair per new permanent bounce."""
+    number of statements."""
     session, now = ctx.session, utc_naive(ctx.clock)
     matches = _match(session, messages, now)
     rows = [
@@ -116,7 +119,8 @@ def store_messages(ctx: Context, messages: Sequence[ParsedMessage]) -> list[Stor
     earlier = _stored_before(
         session, [row["message_id"] for row in rows if row["message_id"] not in inserted]
     )
-    results = []
+    results: list[Stored] = []
+    bounces: list[Bounce] = []
     unclaimed = dict(inserted)
     for message, row, (email, matched_by) in zip(messages, rows, matches, strict=True):
         message_id = row["message_id"]
@@ -130,12 +134,17 @@ def store_messages(ctx: Context, messages: Sequence[ParsedMessage]) -> list[Stor
             }
             results.append(Stored(known["id"], False, known["kind"], known["matched_by"]))
             continue
-        failed = marked = False
         if email is not None and message.delivery_status and message.delivery_status.permanent:
-            failed, marked = _apply_bounce(session, email, row_id, row["delivery_status"], now)
-        results.append(Stored(row_id, True, row["kind"], matched_by, failed, marked))
+            bounces.append(Bounce(email, row_id, row["delivery_status"]))
+        results.append(Stored(row_id, True, row["kind"], matched_by))
+    failed, marked = _apply_bounces(session, bounces, now)
     session.commit()
-    return results
+    return [
+        dataclasses.replace(item, email_failed=item.id in failed, address_marked=item.id in marked)
+        if item.created and (item.id in failed or item.id in marked)
+        else item
+        for item in results
+    ]
 
 
 Match = tuple[sa.RowMapping | None, MatchedBy | None]
@@ -277,42 +286,85 @@ def _stored_before(session: Session, message_ids: list[str]) -> dict[str, sa.Row
     return {row["message_id"]: row for row in rows}
 
 
-def _apply_bounce(
-    session: Session,
-    email: Mapping[str, Any],
-    inbound_id: int,
-    delivery_status: Mapping[str, Any],
-    now: datetime,
-) -> tuple[bool, bool]:
-    """A permanent failure: the email ``failed`` with the diagnostic (only a ``sent`` one:
-    a re-queued email is on its next attempt), and the address it went to undeliverable
-    for its therapist (rule 6). (email failed now, address marked now)."""
-    diagnostic = bounce_diagnostic(delivery_status)
-    failed = session.execute(
-        sa.update(emails)
-        .where(emails.c.id == email["id"], emails.c.status == EmailStatus.SENT)
-        .values(status=EmailStatus.FAILED, error_message=diagnostic, updated_at=now)
-        .returning(emails.c.id)
-    ).first()
-    # The email's therapist may be gone (emails have no foreign key): mark only a therapist
-    # that exists.
-    marked = session.execute(
-        pg_insert(undeliverable_addresses)
-        .from_select(
-            ["therapist_id", "address", "since", "email_id", "inbound_email_id", "diagnostic"],
-            sa.select(
-                therapists.c.id,
-                sa.literal(email["recipient_email"].strip().lower(), sa.String),
-                sa.literal(now, sa.DateTime),
-                sa.literal(email["id"], sa.Integer),
-                sa.literal(inbound_id, sa.Integer),
-                sa.literal(diagnostic, sa.Text),
-            ).where(therapists.c.id == email["therapist_id"]),
+@dataclass(frozen=True, slots=True)
+class Bounce:
+    """A new permanent bounce matched to the email it returns."""
+
+    email: Mapping[str, Any]  # _MATCH_COLUMNS
+    inbound_id: int
+    delivery_status: Mapping[str, Any]
+
+
+def _apply_bounces(
+    session: Session, bounces: Sequence[Bounce], now: datetime
+) -> tuple[set[int], set[int]]:
+    """Permanent failures: each email ``failed`` with the diagnostic (only a ``sent`` one: a
+    re-queued email is on its next attempt), and the address it went to undeliverable for
+    its therapist (rule 6). Two statements for all of them. The inbound ids whose bounce
+    (the first one, when an email or address bounced twice) failed the email, and those
+    whose bounce marked the address."""
+    if not bounces:
+        return set(), set()
+    given = (
+        sa.func.unnest(
+            sa.bindparam("positions", list(range(len(bounces))), type_=ARRAY(sa.Integer)),
+            sa.bindparam("inbound_ids", [b.inbound_id for b in bounces], type_=ARRAY(sa.Integer)),
+            sa.bindparam("email_ids", [b.email["id"] for b in bounces], type_=ARRAY(sa.Integer)),
+            sa.bindparam(
+                "therapist_ids", [b.email["therapist_id"] for b in bounces], type_=ARRAY(sa.Integer)
+            ),
+            sa.bindparam(
+                "addresses",
+                [b.email["recipient_email"].strip().lower() for b in bounces],
+                type_=ARRAY(sa.Text),
+            ),
+            sa.bindparam(
+                "diagnostics",
+                [bounce_diagnostic(b.delivery_status) for b in bounces],
+                type_=ARRAY(sa.Text),
+            ),
         )
-        .on_conflict_do_nothing(index_elements=["therapist_id", "address"])
-        .returning(undeliverable_addresses.c.id)
-    ).first()
-    return failed is not None, marked is not None
+        .table_valued("position", "inbound_id", "email_id", "therapist_id", "address", "diagnostic")
+        .render_derived(name="bounce")
+    )
+    # Of several bounces of one email in a chunk, the first one is the one that failed it.
+    first = (
+        sa.select(given)
+        .ext(distinct_on(given.c.email_id))
+        .order_by(given.c.email_id, given.c.position)
+        .subquery("first_bounce")
+    )
+    failed_emails = set(
+        session.scalars(
+            sa.update(emails)
+            .where(emails.c.id == first.c.email_id, emails.c.status == EmailStatus.SENT)
+            .values(status=EmailStatus.FAILED, error_message=first.c.diagnostic, updated_at=now)
+            .returning(first.c.inbound_id)
+        )
+    )
+    # The email's therapist may be gone (emails have no foreign key): mark only a therapist
+    # that exists. Inserted in the order the bounces came: the first one marks.
+    marked = set(
+        session.scalars(
+            pg_insert(undeliverable_addresses)
+            .from_select(
+                ["therapist_id", "address", "since", "email_id", "inbound_email_id", "diagnostic"],
+                sa.select(
+                    therapists.c.id,
+                    given.c.address,
+                    sa.literal(now, sa.DateTime),
+                    given.c.email_id,
+                    given.c.inbound_id,
+                    given.c.diagnostic,
+                )
+                .join(therapists, therapists.c.id == given.c.therapist_id)
+                .order_by(given.c.position),
+            )
+            .on_conflict_do_nothing(index_elements=["therapist_id", "address"])
+            .returning(undeliverable_addresses.c.inbound_email_id)
+        )
+    )
+    return failed_emails, marked
 
 
 def bounce_diagnostic(delivery_status: Mapping[str, Any]) -> str:
@@ -501,7 +553,7 @@ def attach_email(ctx: Context, inbound_id: int, email_id: int) -> dict[str, Any]
         .values(email_id=email_id, matched_by=MatchedBy.STAFF, kind=kind, updated_at=now)
     )
     if row["permanent_failure"] and row["delivery_status"]:
-        _apply_bounce(session, email, inbound_id, row["delivery_status"], now)
+        _apply_bounces(session, [Bounce(email, inbound_id, row["delivery_status"])], now)
     session.commit()
     record_replies(ctx, [inbound_id])
     return get_inbound_email(ctx, inbound_id)
@@ -546,7 +598,11 @@ def import_maildir(
 ) -> ImportResult:
     """Store every message in ``maildir/new`` and move each to ``cur/`` once its row (and
     its response) is committed. Safe to run twice or concurrently: a file another importer
-    moved first is skipped, and a message stored before is stored once."""
+    moved first is skipped, and a message stored before is stored once.
+
+    The next chunk is read and parsed in a second thread while this one waits for the
+    database with the current chunk (a thread waiting for PostgreSQL does not hold the GIL).
+    Parsing is all it does: what a chunk writes, and when its files move, is as without it."""
     new, cur = maildir / "new", maildir / "cur"
     if not new.is_dir() or not cur.is_dir():
         raise MaildirError(f"{maildir} is not a Maildir: it needs the folders new/ and cur/")
@@ -555,9 +611,26 @@ def import_maildir(
         for entry in os.scandir(new)
         if not entry.name.startswith(".") and entry.is_file()
     )
+    chunks = [names[start : start + chunk_size] for start in range(0, len(names), chunk_size)]
+    with ThreadPoolExecutor(1, thread_name_prefix="import-mail-reader") as reader:
+        upcoming = [reader.submit(read_chunk, new, chunk) for chunk in chunks[:1]]
+        return _import_chunks(ctx, cur, chunks, upcoming, reader, progress)
+
+
+def _import_chunks(
+    ctx: Context,
+    cur: Path,
+    chunks: list[list[str]],
+    upcoming: list[Future[ReadChunk]],
+    reader: ThreadPoolExecutor,
+    progress: Progress | None,
+) -> ImportResult:
     result = ImportResult()
-    for start in range(0, len(names), chunk_size):
-        read = read_chunk(new, names[start : start + chunk_size])
+    new, total, done = cur.parent / "new", sum(map(len, chunks)), 0
+    for index, chunk in enumerate(chunks):
+        read = upcoming.pop().result()
+        if index + 1 < len(chunks):
+            upcoming.append(reader.submit(read_chunk, new, chunks[index + 1]))
         result.read += read.count
         for name, reason in read.refused:
             log.warning("import-mail: %s is not a message: %s", name, reason)
@@ -568,8 +641,9 @@ def import_maildir(
             _count(result, stored)
         for name in read.names:
             _move_to_cur(new / name, cur)
+        done += len(chunk)
         if progress is not None:
-            progress(min(start + chunk_size, len(names)), len(names))
+            progress(done, total)
     return result
 
 

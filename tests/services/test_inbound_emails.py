@@ -92,13 +92,14 @@ def test_import_stores_matches_and_moves_every_message(app, session, maildir):
         "0 stored before; 3 matched (by message_id 3); 1 responses recorded, 1 emails failed "
         "by a bounce, 1 addresses undeliverable"
     )
-    stored = rows(session)
-    assert [(r.kind, r.email_id) for r in stored] == [
-        ("reply", replied),
-        ("auto_reply", away),
-        ("bounce", bounced),
-        ("unknown", None),
-    ]
+    # Files are read in name order, which need not be delivery order (mailbox.Maildir's
+    # names carry the microseconds unpadded).
+    assert {r.kind: r.email_id for r in rows(session)} == {
+        "reply": replied,
+        "auto_reply": away,
+        "bounce": bounced,
+        "unknown": None,
+    }
     assert session.get(Email, replied).response_received is True
     assert session.get(PhoneCall, follow_up).status == "canceled"
     assert session.get(Email, away).response_received is False
@@ -271,3 +272,62 @@ def test_recording_a_reply_takes_the_booking_lock_before_the_email(app, session,
     assert recorded == [1]
     session.expire_all()
     assert session.get(Email, email_id).response_received is True
+
+
+def test_bounces_in_one_chunk_fail_each_email_once_and_mark_each_address_once(session, ctx):
+    """The bounces of a chunk are applied together: an email bounced twice (Postfix and
+    Exim both answered) is failed by the first bounce, and an address two emails bounced
+    from is marked by the first one."""
+    therapist_id = make_therapist(session, email="praxis.alt@example.com")
+    first, first_id = sent_email(session, "praxis.alt@example.com", therapist_id=therapist_id)
+    second, second_id = sent_email(session, "Praxis.Alt@example.com", therapist_id=therapist_id)
+    other, other_id = sent_email(session, "praxis.neu@example.com")
+    raw = [
+        samples.postfix_bounce(first_id),
+        samples.exim_bounce(first_id),
+        samples.postfix_bounce(second_id),
+        samples.postfix_bounce(other_id, recipient="praxis.neu@example.com"),
+    ]
+    # Postfix names each bounce anew.
+    raw[2:] = [
+        message.replace(b"4Rk2Xy3Zz9z9s@", f"{n}.4Rk2Xy3Zz9z9s@".encode())
+        for n, message in enumerate(raw[2:])
+    ]
+
+    stored = store_messages(ctx, [parse_message(message) for message in raw])
+
+    assert [(s.email_failed, s.address_marked) for s in stored] == [
+        (True, True),
+        (False, False),
+        (True, False),
+        (True, True),
+    ]
+    session.expire_all()
+    assert {session.get(Email, e).status for e in (first, second, other)} == {"failed"}
+    assert session.get(Email, first).error_message.startswith("Bounced (5.1.1)")
+    marks = session.execute(
+        sa.select(UndeliverableAddress.address, UndeliverableAddress.inbound_email_id).order_by(
+            UndeliverableAddress.id
+        )
+    ).all()
+    assert marks == [
+        ("praxis.alt@example.com", stored[0].id),
+        ("praxis.neu@example.com", stored[3].id),
+    ]
+
+
+def test_a_chunk_is_stored_and_moved_before_the_next_one_whatever_was_read_ahead(
+    app, session, ctx, maildir
+):
+    """The next chunk is parsed while the current one is stored; nothing of it is stored or
+    moved before the current chunk's files are in cur/."""
+    deliver(maildir, *(samples.fresh_email(sender=f"neu{n}@example.net") for n in range(5)))
+    seen: list[tuple[int, int, int, int]] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append((done, len(rows(session)), len(os.listdir(maildir / "cur")), total))
+
+    result = import_maildir(ctx, maildir, chunk_size=2, progress=progress)
+
+    assert result.stored.total() == 5
+    assert seen == [(2, 2, 2, 5), (4, 4, 4, 5), (5, 5, 5, 5)]
