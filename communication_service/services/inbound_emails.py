@@ -300,7 +300,7 @@ def _apply_bounces(
 ) -> tuple[set[int], set[int]]:
     """Permanent failures: each email ``failed`` with the diagnostic (only a ``sent`` one: a
     re-queued email is on its next attempt), and the address it went to undeliverable for
-    its therapist (rule 6). Two statements for all of them. The inbound ids whose bounce
+    its therapist (rule 6). Three statements for all of them. The inbound ids whose bounce
     (the first one, when an email or address bounced twice) failed the email, and those
     whose bounce marked the address."""
     if not bounces:
@@ -326,6 +326,14 @@ def _apply_bounces(
         )
         .table_valued("position", "inbound_id", "email_id", "therapist_id", "address", "diagnostic")
         .render_derived(name="bounce")
+    )
+    # The emails locked in id order first, as recording replies locks them: two importers,
+    # one failing emails that the other records replies on, never wait for each other.
+    session.execute(
+        sa.select(emails.c.id)
+        .where(emails.c.id.in_(sorted({b.email["id"] for b in bounces})))
+        .order_by(emails.c.id)
+        .with_for_update()
     )
     # Of several bounces of one email in a chunk, the first one is the one that failed it.
     first = (

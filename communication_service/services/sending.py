@@ -451,6 +451,9 @@ def fail_emails_to_dead_addresses(ctx: Context) -> list[int]:
         .outerjoin(mark, sa.true())
         .where(emails.c.status == EmailStatus.QUEUED, rules.queued_to_dead_address())
         .order_by(emails.c.id)
+        # Held until the commit, so each one is still queued when it is failed; one another
+        # worker is claiming right now is left to it.
+        .with_for_update(of=emails, skip_locked=True)
     ).all()
     if not dead:
         session.commit()
