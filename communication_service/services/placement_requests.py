@@ -190,7 +190,9 @@ def _request_list_statements(columns: tuple[str, ...], state: str | None) -> Pag
     if state is not None:
         conditions.append(CONTACT_STATES[state](placement_requests))
     matching = sa.select(placement_requests).where(*conditions)
-    return PagedStatements(matching, ("id",), _shown, descending=True)
+    return PagedStatements(
+        matching, ("id",), _shown, descending=True, planned_each_time=state is not None
+    )
 
 
 def list_placement_requests(ctx: Context, filters: Mapping[str, Any]) -> EstimatedTotalListing:
