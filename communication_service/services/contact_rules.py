@@ -178,7 +178,7 @@ def patient_is_placed(patient_id: sa.ColumnElement[int]) -> sa.ColumnElement[boo
     accepted = placement_requests.alias("accepted_request")
     return sa.exists().where(
         accepted.c.patient_id == patient_id,
-        accepted.c.status == PlacementRequestStatus.ACCEPTED,
+        accepted.c.status == constant(accepted.c.status, PlacementRequestStatus.ACCEPTED),
     )
 
 
@@ -195,10 +195,13 @@ def request_is_due(today: date, request: sa.FromClause = placement_requests):
 def request_awaits_first_contact(
     request: sa.FromClause = placement_requests,
 ) -> sa.ColumnElement[bool]:
-    """Open, in no email batch and on no live call: what the batching job may still take
-    (once due), and what the lists call "not yet contacted" (``waiting``)."""
+    """Open, its patient not placed, in no email batch and on no live call: what the batching
+    job may still take (once due), and what the lists call "not yet contacted" (``waiting``).
+    A placed patient's other requests lose their emails and calls (rule 9) but wait for
+    nothing: no job offers them again."""
     return sa.and_(
         request_is_open(request),
+        ~patient_is_placed(request.c.patient_id),
         sa.not_(request_was_emailed(request.c.id)),
         sa.not_(request_has_live_call(request.c.id)),
     )
