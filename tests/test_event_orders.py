@@ -270,6 +270,24 @@ class BookingLockHeld:
         self.connection.close()
 
 
+def in_lock_queue(steps, *, each_waits: bool = False) -> None:
+    """Run ``steps`` in threads queued behind the booking lock in the given order, then
+    release it: they get it in that order. ``each_waits``: a step that finishes without
+    waiting for the lock fails the test."""
+    lock = BookingLockHeld(db.engine)
+    threads = [threading.Thread(target=step) for step in steps]
+    try:
+        for waiting, thread in enumerate(threads, start=1):
+            thread.start()
+            lock.wait_for_waiters(waiting, unless_done=thread)
+            assert thread.is_alive() or not each_waits, f"{thread} did not wait for the lock"
+    finally:
+        lock.release()
+        for thread in threads:
+            if thread.ident is not None:  # started
+                thread.join(timeout=30)
+
+
 @pytest.mark.parametrize("first", ["job", "reply"])
 def test_a_reply_while_schedule_follow_ups_runs_leaves_no_follow_up_scheduled(
     app, client, session, ctx, first
@@ -294,17 +312,7 @@ def test_a_reply_while_schedule_follow_ups_runs_leaves_no_follow_up_scheduled(
             f"/api/emails/{email_id}/response", json={"response_content": "Ja, gerne"}
         )
 
-    order = [job, reply] if first == "job" else [reply, job]
-    lock = BookingLockHeld(db.engine)
-    threads = [threading.Thread(target=step) for step in order]
-    try:
-        for waiting, thread in enumerate(threads, start=1):
-            thread.start()
-            lock.wait_for_waiters(waiting, unless_done=thread)
-    finally:
-        lock.release()
-    for thread in threads:
-        thread.join(timeout=30)
+    in_lock_queue([job, reply] if first == "job" else [reply, job])
 
     assert not isinstance(results["job"], Exception), results["job"]
     assert results["reply"].status_code == 200
@@ -356,8 +364,19 @@ def carried_by_unsent_emails(session, request_id: int) -> list[int]:
     )
 
 
-def job_context(ctx):
-    return dataclasses.replace(ctx, session=db.session)
+def batch_job_and_acceptance(app, client, ctx, ids: dict[str, int], results: dict) -> tuple:
+    """Two steps for threads: ``batch-emails`` on a session of its own, and the acceptance
+    of ``placed_elsewhere``; each stores what it returned in ``results``."""
+
+    def job() -> None:
+        with app.app_context():
+            results["job"] = batch_emails(dataclasses.replace(ctx, session=db.session))
+            db.session.remove()
+
+    def acceptance() -> None:
+        results["acceptance"] = accept(client, ids)
+
+    return job, acceptance
 
 
 def placed_elsewhere(session) -> dict[str, int]:
@@ -449,27 +468,9 @@ def test_an_acceptance_and_batch_emails_in_either_order_leave_no_offer_of_the_pa
     ids = placed_elsewhere(session)
     results: dict[str, object] = {}
 
-    def job() -> None:
-        with app.app_context():
-            results["job"] = batch_emails(job_context(ctx))
-            db.session.remove()
+    job, acceptance = batch_job_and_acceptance(app, client, ctx, ids, results)
 
-    def acceptance() -> None:
-        results["acceptance"] = accept(client, ids)
-
-    order = [job, acceptance] if first == "job" else [acceptance, job]
-    lock = BookingLockHeld(db.engine)
-    threads = [threading.Thread(target=step) for step in order]
-    try:
-        for waiting, thread in enumerate(threads, start=1):
-            thread.start()
-            lock.wait_for_waiters(waiting, unless_done=thread)
-            assert thread.is_alive(), f"{thread} did not wait for the booking lock"
-    finally:
-        lock.release()
-        for thread in threads:
-            if thread.ident is not None:  # started
-                thread.join(timeout=30)
+    in_lock_queue([job, acceptance] if first == "job" else [acceptance, job], each_waits=True)
 
     assert results["acceptance"].status_code == 200
     assert carried_by_unsent_emails(session, ids["offered"]) == []
@@ -492,25 +493,9 @@ def test_batch_emails_books_no_call_for_a_patient_placed_while_it_waited(app, cl
     session.commit()
     results: dict[str, object] = {}
 
-    def job() -> None:
-        with app.app_context():
-            results["job"] = batch_emails(job_context(ctx))
-            db.session.remove()
+    job, acceptance = batch_job_and_acceptance(app, client, ctx, ids, results)
 
-    def acceptance() -> None:
-        results["acceptance"] = accept(client, ids)
-
-    lock = BookingLockHeld(db.engine)
-    threads = [threading.Thread(target=step) for step in (acceptance, job)]
-    try:
-        for waiting, thread in enumerate(threads, start=1):
-            thread.start()
-            lock.wait_for_waiters(waiting, unless_done=thread)
-    finally:
-        lock.release()
-        for thread in threads:
-            if thread.ident is not None:  # started
-                thread.join(timeout=30)
+    in_lock_queue([acceptance, job])
 
     assert results["acceptance"].status_code == 200
     [call] = calls_of(client, ids["t1"])

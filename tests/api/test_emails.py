@@ -534,9 +534,7 @@ def mark_undeliverable(session, therapist_id: int, address: str) -> None:
     session.commit()
 
 
-def test_requeuing_a_failed_email_whose_request_is_in_another_unsent_email_is_409(
-    client, session
-):
+def test_requeuing_a_failed_email_whose_request_is_in_another_unsent_email_is_409(client, session):
     therapist_id = make_therapist(session)
     request_id = make_placement_request(session, therapist_id=therapist_id)
     failed = make_email(
@@ -546,16 +544,8 @@ def test_requeuing_a_failed_email_whose_request_is_in_another_unsent_email_is_40
         status="failed",
         error_message="451 later",
     )
-    response = client.post(
-        "/api/emails",
-        json={
-            "therapist_id": therapist_id,
-            "subject": "Rückfrage",
-            "body_text": "Guten Tag",
-            "placement_request_ids": [request_id],
-            "status": "queued",
-        },
-    )
+    body = {"therapist_id": therapist_id, "subject": "S", "body_text": "B", "status": "queued"}
+    response = client.post("/api/emails", json={**body, "placement_request_ids": [request_id]})
     assert response.status_code == 201  # the failed email is no unsent email
     newer = response.get_json()["id"]
 
