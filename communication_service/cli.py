@@ -6,6 +6,8 @@ import functools
 import logging
 import secrets
 import sys
+import sysconfig
+import traceback
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -134,13 +136,15 @@ def run_job(
     try:
         result = run()
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
-        summary, succeeded = f"{name}: database unavailable ({type(error).__name__})", False
+        summary, succeeded = f"{name}: {_database_failure(error)}", False
+    except Exception as error:  # a bug: named by its type and place, never its message (data)
+        summary, succeeded = f"{name}: stopped by an unexpected error ({_where(error)})", False
     else:
         summary, succeeded = result.summary(), ok(result)
         details = result.details() if verbose else []
-        click.echo(summary)
-        for line in details:
-            click.echo(line)
+    click.echo(summary)
+    for line in details:
+        click.echo(line)
     fields: dict[str, Any] = {"job": name, "result": "ok" if succeeded else "failed"}
     if details:
         fields["details"] = details
@@ -148,6 +152,37 @@ def run_job(
     record_job(name, fields["result"])
     if not succeeded:
         raise click.exceptions.Exit(1)
+
+
+# SQLSTATEs of a transaction PostgreSQL aborted for a concurrent writer: a rerun succeeds.
+_CONFLICTS = {"40P01": "deadlock detected", "40001": "serialization failure"}
+
+
+def _database_failure(error: sa.exc.DBAPIError) -> str:
+    conflict = _CONFLICTS.get(getattr(error.orig, "pgcode", None) or "")
+    if conflict is not None:
+        return (
+            f"stopped by a concurrent writer ({conflict}); its open transaction was rolled "
+            "back, run it again"
+        )
+    return f"database unavailable ({type(error).__name__})"
+
+
+# The checkout the package was loaded from: places in it are shown relative to it.
+_CHECKOUT = Path(__file__).resolve().parent.parent
+_LIBRARIES = (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"])
+
+
+def _where(error: BaseException) -> str:
+    """``KeyError at communication_service/services/batching.py:231``: the innermost frame of
+    the project's own code (the message may hold data, the place does not)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    own = [frame for frame in frames if not frame.filename.startswith(_LIBRARIES)] or frames
+    if not own:
+        return type(error).__name__
+    path = Path(own[-1].filename)
+    shown = path.relative_to(_CHECKOUT) if path.is_relative_to(_CHECKOUT) else path.name
+    return f"{type(error).__name__} at {shown}:{own[-1].lineno}"
 
 
 @comm_cli.command("batch-emails")
@@ -234,13 +269,17 @@ def run_daily_command(clock: Clock, verbose: bool) -> None:
 def import_mail_command(maildir: Path, clock: Clock) -> None:
     """Store the messages in MAILDIR/new (replies, auto-replies, bounces), match them to the
     emails they answer, and move each to cur/; safe to run twice or concurrently."""
-    from communication_service.services.inbound_emails import MaildirError, import_maildir
+    from communication_service.services.inbound_emails import (
+        MaildirError,
+        import_maildir,
+        require_maildir,
+    )
 
+    try:  # before the job: run_job reports its errors as a failed run (exit 1), not usage
+        require_maildir(maildir)
+    except MaildirError as error:
+        raise click.BadParameter(str(error), param_hint="--maildir") from None
     with TerminalProgress("importing mail") as progress:
-        try:
-            run_job(
-                "import-mail",
-                lambda: import_maildir(job_context(clock), maildir, progress=progress),
-            )
-        except MaildirError as error:
-            raise click.BadParameter(str(error), param_hint="--maildir") from None
+        run_job(
+            "import-mail", lambda: import_maildir(job_context(clock), maildir, progress=progress)
+        )

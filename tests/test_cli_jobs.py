@@ -8,13 +8,19 @@ import json
 import logging
 import mailbox
 import os
+import re
 import subprocess
 import sys
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
+import click
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from communication_service import cli
 from communication_service.cli import TerminalProgress
 from communication_service.models import Email, EmailBatch, Therapist
 from tests import mail_samples as samples
@@ -226,3 +232,84 @@ def test_without_verbose_a_job_prints_its_summary_only(app, session):
     waiting_request(session, make_therapist(session, status="blocked"))
     [summary] = invoke(app, "batch-emails")
     assert summary.endswith("; 1 therapists skipped (1 not active)")
+
+
+def _job_failures(name: str) -> float:
+    from communication_service.metrics import JOB_RUNS
+
+    return JOB_RUNS.labels(name, "failed")._value.get()
+
+
+def test_an_unexpected_error_stops_a_job_with_one_line_naming_its_place_not_its_data(
+    app, capsys, caplog
+):
+    def broken() -> None:
+        patient = {"vorname": "Clara", "nachname": "Brandt"}
+        raise ValueError(f"cannot offer {patient['vorname']} {patient['nachname']}")
+
+    failures = _job_failures("batch-emails")
+    with pytest.raises(click.exceptions.Exit) as stopped:
+        cli.run_job("batch-emails", broken)
+    assert stopped.value.exit_code == 1
+    out = capsys.readouterr().out
+    assert re.fullmatch(
+        r"batch-emails: stopped by an unexpected error"
+        r" \(ValueError at tests/test_cli_jobs\.py:\d+\)\n",
+        out,
+    ), out
+    [logged] = [r for r in caplog.records if r.name == "communication_service.jobs"]
+    assert logged.levelno == logging.ERROR and logged.getMessage() == out.strip()
+    assert "Brandt" not in caplog.text and "Traceback" not in caplog.text
+    assert _job_failures("batch-emails") == failures + 1
+
+
+def test_a_job_aborted_by_a_deadlock_says_so_and_to_run_it_again(
+    app, session, database_url, capsys
+):
+    """A real deadlock: the job's transaction waits for a row another one holds, which waits
+    for the job's. PostgreSQL aborts the job's (its deadlock check runs first)."""
+    first, second = make_therapist(session), make_therapist(session)
+    session.commit()
+    lock = sa.text("SELECT 1 FROM therapist_service.therapists WHERE id = :id FOR UPDATE")
+    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    other = engine.connect()
+    other.execute(sa.text("SET deadlock_timeout = '30s'"))
+    other.execute(lock, {"id": first})
+    blocked = threading.Thread(target=lambda: other.execute(lock, {"id": second}))
+
+    def job() -> None:
+        with engine.begin() as connection:
+            connection.execute(sa.text("SET LOCAL deadlock_timeout = '50ms'"))
+            connection.execute(lock, {"id": second})
+            blocked.start()
+            _wait_until_waiting_for_a_lock(connection)
+            connection.execute(lock, {"id": first})
+
+    try:
+        with pytest.raises(click.exceptions.Exit) as stopped:
+            cli.run_job("schedule-follow-ups", job)
+    finally:
+        blocked.join(10)
+        other.rollback()
+        other.close()
+        engine.dispose()
+    assert stopped.value.exit_code == 1
+    assert capsys.readouterr().out == (
+        "schedule-follow-ups: stopped by a concurrent writer (deadlock detected); its open "
+        "transaction was rolled back, run it again\n"
+    )
+
+
+def _wait_until_waiting_for_a_lock(connection: sa.Connection) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        waiting = connection.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        ).scalar()
+        if waiting:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the other transaction never waited for the job's row")

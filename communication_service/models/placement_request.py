@@ -35,7 +35,12 @@ class PlacementRequestStatus(enum.StrEnum):
 class PlacementRequest(db.Model):
     __tablename__ = "placement_requests"
     __table_args__ = (
-        sa.Index("idx_placement_requests_therapist_id_status", "therapist_id", "status"),
+        sa.Index(
+            "idx_placement_requests_therapist_id_status",
+            "therapist_id",
+            "status",
+            postgresql_include=["id"],
+        ),
         sa.Index("idx_placement_requests_status_id", "status", "id"),
         {"schema": "matching_service"},
     )

@@ -185,7 +185,7 @@ def _move_after(ctx: Context, absence: Mapping[str, Any], call: sa.Row, period: 
     it was canceled and flagged for staff instead (rule 8's way of handing a request over).
 
     A re-plan's failed predecessor recorded the re-plan's date in ``retry_after`` (rule 8):
-    it records the new date (decision 99)."""
+    it records the new date (decision 105)."""
     session, settings = ctx.session, ctx.settings
     call_id, duration = call.id, call.duration_minutes
     tz = ZoneInfo(settings.timezone)

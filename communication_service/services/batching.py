@@ -38,7 +38,12 @@ from communication_service.services.email_content import (
     render_batch_email,
 )
 from communication_service.services.reasons import Tally, booking_reason
-from communication_service.services.scheduling import CallOrder, schedule_calls
+from communication_service.services.scheduling import (
+    CallOrder,
+    lock_bookings,
+    lock_bookings_of,
+    schedule_calls,
+)
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -159,6 +164,21 @@ def _only(channel: bool | None) -> tuple[sa.ColumnElement[bool], ...]:
     return () if channel is None else (_channel(channel),)
 
 
+def _eligible(today: date, clock: Clock, settings: Settings, *, with_email: bool) -> tuple:
+    """What a request (``placement_requests`` joined with ``therapists``) must pass to be
+    taken by this job now (rules 4, 5, 6, 9, 13): the therapist's rules of its channel and
+    ``_waiting``."""
+    return (
+        _channel(with_email),
+        *(
+            passes
+            for _, channel, passes in _therapist_rules(today, clock, settings)
+            if channel in (None, with_email)
+        ),
+        *_waiting(today),
+    )
+
+
 def eligible_requests(
     today: date, clock: Clock, settings: Settings, *, with_email: bool
 ) -> sa.Select:
@@ -170,14 +190,6 @@ def eligible_requests(
     Ranked by the patient's ``startdatum`` (oldest first), then request id; capped at
     ``MAX_PATIENTS_PER_EMAIL``.
     """
-    therapist_ok = sa.and_(
-        _channel(with_email),
-        *(
-            passes
-            for _, channel, passes in _therapist_rules(today, clock, settings)
-            if channel in (None, with_email)
-        ),
-    )
     ranked = (
         sa.select(
             placement_requests.c.id.label("placement_request_id"),
@@ -191,7 +203,7 @@ def eligible_requests(
         )
         .join(therapists, therapists.c.id == placement_requests.c.therapist_id)
         .join(patients, patients.c.id == placement_requests.c.patient_id)
-        .where(therapist_ok, *_waiting(today))
+        .where(*_eligible(today, clock, settings, with_email=with_email))
         .subquery("ranked")
     )
     return sa.select(ranked).where(ranked.c.rank <= settings.max_patients_per_email)
@@ -258,27 +270,99 @@ def _queue_emails(
         return
 
     batch_id = new_batch_id(clock)
-    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as staging_file:
-        _render_to_file(session, today, settings, staging_file, therapist_count, progress)
-        staging_file.seek(0)
-        staged_emails.create(connection)
-        copy_into(
-            connection,
-            f"COPY {staged_emails.name} ({', '.join(STAGED_COLUMNS)}) FROM STDIN WITH (FORMAT csv)",
-            staging_file,
-        )
+    staged_emails.create(connection)
+    _stage(session, today, settings, therapist_count, progress)
+    # Decision 40: the candidates' booking locks before the emails are written, and the
+    # candidates checked again under them. An acceptance, a staff email or a call that
+    # committed while the emails were rendered is seen now; one that waits for the locks
+    # sees this run's emails (and withdraws them, for an acceptance).
+    lock_bookings_of(session, settings, sa.select(candidates.c.therapist_id))
+    _recheck_candidates(ctx, today)
     result.emails_queued, result.requests_batched = session.execute(
         _insert_emails_and_batches(clock, settings, batch_id)
     ).one()
     result.batch_id = batch_id
 
 
+def _stage(
+    session: Session,
+    today: date,
+    settings: Settings,
+    therapist_count: int,
+    progress: Progress | None,
+    *,
+    positions: dict[int, int] | None = None,
+) -> None:
+    """Render the emails of the candidates (of the therapists in ``positions`` only, keeping
+    their places, when given) into ``staged_emails``."""
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as staging_file:
+        _render_to_file(
+            session, today, settings, staging_file, therapist_count, progress, positions
+        )
+        staging_file.seek(0)
+        copy_into(
+            session.connection(),
+            f"COPY {staged_emails.name} ({', '.join(STAGED_COLUMNS)}) FROM STDIN WITH (FORMAT csv)",
+            staging_file,
+        )
+
+
+def _recheck_candidates(ctx: Context, today: date) -> None:
+    """Under the booking locks: drop the candidates that no longer pass ``_eligible`` (the
+    same rules that chose them), and render the emails of the therapists that lost one
+    again (a placed patient must not stay in the body); a therapist left without candidates
+    gets no email."""
+    session, settings = ctx.session, ctx.settings
+    still_eligible = sa.exists().where(
+        placement_requests.c.id == candidates.c.placement_request_id,
+        therapists.c.id == placement_requests.c.therapist_id,
+        *_eligible(today, ctx.clock, settings, with_email=True),
+    )
+    changed = set(
+        session.scalars(
+            sa.delete(candidates).where(~still_eligible).returning(candidates.c.therapist_id)
+        )
+    )
+    if not changed:
+        return
+    positions = dict(
+        session.execute(
+            sa.delete(staged_emails)
+            .where(staged_emails.c.therapist_id.in_(changed))
+            .returning(staged_emails.c.therapist_id, staged_emails.c.position)
+        ).all()
+    )
+    renumbered = (
+        sa.select(
+            candidates.c.placement_request_id,
+            sa.func.row_number()
+            .over(partition_by=candidates.c.therapist_id, order_by=candidates.c.rank)
+            .label("rank"),
+        )
+        .where(candidates.c.therapist_id.in_(changed))
+        .subquery("renumbered")
+    )
+    session.execute(
+        sa.update(candidates)
+        .where(candidates.c.placement_request_id == renumbered.c.placement_request_id)
+        .values(rank=renumbered.c.rank)
+    )
+    _stage(session, today, settings, len(positions), None, positions=positions)
+
+
 def _book_calls(ctx: Context, today: date, result: BatchResult) -> None:
     """Rule 6: therapists without an email address get their ranked requests as one call,
     booked by the scheduling engine (rule 3; rule 12 order). A therapist the engine cannot
-    book now (no free slot in the horizon, ...) keeps its requests for a later run."""
+    book now (no free slot in the horizon, ...) keeps its requests for a later run.
+
+    Decision 40: the requests are read under the therapists' booking locks, so a contact
+    or an acceptance committed meanwhile is seen, as the booking itself sees it."""
     settings = ctx.settings
     ranked = eligible_requests(today, ctx.clock, settings, with_email=False).subquery("ranked")
+    therapist_ids = ctx.session.scalars(sa.select(ranked.c.therapist_id).distinct()).all()
+    if not therapist_ids:
+        return
+    lock_bookings(ctx.session, settings, therapist_ids)
     rows = ctx.session.execute(
         sa.select(
             ranked.c.therapist_id,
@@ -286,6 +370,7 @@ def _book_calls(ctx: Context, today: date, result: BatchResult) -> None:
             therapists.c.letzter_kontakt_telefon,
         )
         .join(therapists, therapists.c.id == ranked.c.therapist_id)
+        .where(ranked.c.therapist_id.in_(therapist_ids))
         .group_by(ranked.c.therapist_id, therapists.c.letzter_kontakt_telefon)
         .order_by(ranked.c.therapist_id)
     ).all()
@@ -329,8 +414,10 @@ def _render_to_file(
     out: IO[str],
     therapist_count: int,
     progress: Progress | None,
+    positions: dict[int, int] | None = None,
 ) -> None:
-    """Stream the candidates with their patient's data, render one email per therapist."""
+    """Stream the candidates with their patient's data, render one email per therapist (of
+    those in ``positions`` only, at their positions, when given)."""
     age = sa.cast(
         sa.extract("year", sa.func.age(sa.cast(today, sa.Date), patients.c.geburtsdatum)),
         sa.Integer,
@@ -373,6 +460,8 @@ def _render_to_file(
         .order_by(rules.potentially_available_first(), candidates.c.therapist_id, candidates.c.rank)
         .execution_options(yield_per=STREAM_CHUNK_ROWS)
     )
+    if positions is not None:
+        stmt = stmt.where(candidates.c.therapist_id.in_(positions))
     writer = csv.writer(out)
     rows = session.execute(stmt)
     try:
@@ -404,7 +493,7 @@ def _render_to_file(
             )
             writer.writerow(
                 (
-                    position,
+                    position if positions is None else positions[therapist_id],
                     therapist_id,
                     first.email,
                     recipient_name(first.titel, first.vorname, first.nachname),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from communication_service.clock import Clock
 from communication_service.config import Settings
@@ -216,7 +217,7 @@ def patient_is_placed(patient_id: sa.ColumnElement[int]) -> sa.ColumnElement[boo
     accepted = placement_requests.alias("accepted_request")
     return sa.exists().where(
         accepted.c.patient_id == patient_id,
-        accepted.c.status == PlacementRequestStatus.ACCEPTED,
+        accepted.c.status == constant(accepted.c.status, PlacementRequestStatus.ACCEPTED),
     )
 
 
@@ -233,10 +234,13 @@ def request_is_due(today: date, request: sa.FromClause = placement_requests):
 def request_awaits_first_contact(
     request: sa.FromClause = placement_requests,
 ) -> sa.ColumnElement[bool]:
-    """Open, in no email batch and on no live call: what the batching job may still take
-    (once due), and what the lists call "not yet contacted" (``waiting``)."""
+    """Open, its patient not placed, in no email batch and on no live call: what the batching
+    job may still take (once due), and what the lists call "not yet contacted" (``waiting``).
+    A placed patient's other requests lose their emails and calls (rule 9) but wait for
+    nothing: no job offers them again."""
     return sa.and_(
         request_is_open(request),
+        ~patient_is_placed(request.c.patient_id),
         sa.not_(request_was_emailed(request.c.id)),
         sa.not_(request_has_live_call(request.c.id)),
     )
@@ -301,62 +305,58 @@ def has_scheduled_call(
     )
 
 
+def scheduled_calls_carrying(request_id: sa.ColumnElement[int]) -> sa.Select:
+    """The one definition of "on a scheduled call": (placement_request_id, phone_call_id) of
+    the scheduled calls carrying the request, earliest first (an overdue call included: it is
+    still to be made). ``request_id`` may be ``sa.any_(array)`` for several requests."""
+    batch = phone_call_batches.alias("carrying_call_batch")
+    call = phone_calls.alias("carrying_call")
+    return (
+        sa.select(batch.c.placement_request_id, batch.c.phone_call_id)
+        .join(call, call.c.id == batch.c.phone_call_id)
+        .where(batch.c.placement_request_id == request_id, call.c.status == SCHEDULED)
+        .order_by(call.c.scheduled_date, call.c.scheduled_time, call.c.id)
+    )
+
+
+def unsent_emails_carrying(request_id: sa.ColumnElement[int] | int) -> sa.Select:
+    """The one definition of "in an unsent email": (placement_request_id, email_id) of the
+    draft or queued emails carrying the request. ``request_id`` may be ``sa.any_(array)``."""
+    batch = email_batches.alias("carrying_email_batch")
+    email = emails.alias("carrying_email")
+    return (
+        sa.select(batch.c.placement_request_id, batch.c.email_id)
+        .join(email, email.c.id == batch.c.email_id)
+        .where(
+            batch.c.placement_request_id == request_id,
+            email.c.status.in_([constant(email.c.status, status) for status in UNSENT]),
+        )
+        .order_by(batch.c.placement_request_id, batch.c.email_id)
+    )
+
+
 def requests_on_scheduled_calls(
     request_ids: sa.ColumnElement[list[int]], except_call_id: sa.ColumnElement[int]
 ) -> sa.Select:
     """(placement_request_id, phone_call_id) for those of ``request_ids`` on a scheduled call
     other than ``except_call_id``: a request is on at most one scheduled call at a time."""
-    batch = phone_call_batches.alias("holding_batch")
-    call = phone_calls.alias("holding_call")
-    return (
-        sa.select(batch.c.placement_request_id, batch.c.phone_call_id)
-        .join(call, call.c.id == batch.c.phone_call_id)
-        .where(
-            batch.c.placement_request_id == sa.any_(request_ids),
-            call.c.status == SCHEDULED,
-            call.c.id != except_call_id,
-        )
-    )
+    held = scheduled_calls_carrying(sa.any_(request_ids))
+    return held.where(held.selected_columns.phone_call_id != except_call_id)
 
 
-def requests_on_unsent_emails(
-    request_ids: sa.ColumnElement[list[int]] | list[int], except_email_id: int
-) -> sa.Select:
+def requests_on_unsent_emails(request_ids: list[int], except_email_id: int) -> sa.Select:
     """(placement_request_id, email_id) for those of ``request_ids`` in a draft or queued email
     other than ``except_email_id``: a request is in at most one unsent email at a time."""
-    batch = email_batches.alias("holding_email_batch")
-    email = emails.alias("holding_email")
-    return (
-        sa.select(batch.c.placement_request_id, batch.c.email_id)
-        .join(email, email.c.id == batch.c.email_id)
-        .where(
-            batch.c.placement_request_id.in_(request_ids)
-            if isinstance(request_ids, list)
-            else batch.c.placement_request_id == sa.any_(request_ids),
-            email.c.status.in_(UNSENT),
-            email.c.id != except_email_id,
-        )
-        .order_by(batch.c.placement_request_id)
-    )
+    ids = sa.bindparam("request_ids", request_ids, type_=ARRAY(sa.Integer))
+    held = unsent_emails_carrying(sa.any_(ids))
+    return held.where(held.selected_columns.email_id != except_email_id)
 
 
 def on_live_contact(request_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
     """The request is on a scheduled call or in an unsent email (live contacts)."""
-    call_batch = phone_call_batches.alias("live_call_batch")
-    call = phone_calls.alias("live_call")
-    email_batch = email_batches.alias("live_email_batch")
-    email = emails.alias("live_email")
     return sa.or_(
-        sa.exists().where(
-            call_batch.c.placement_request_id == request_id,
-            call.c.id == call_batch.c.phone_call_id,
-            call.c.status == SCHEDULED,
-        ),
-        sa.exists().where(
-            email_batch.c.placement_request_id == request_id,
-            email.c.id == email_batch.c.email_id,
-            email.c.status.in_(UNSENT),
-        ),
+        sa.exists(scheduled_calls_carrying(request_id)),
+        sa.exists(unsent_emails_carrying(request_id)),
     )
 
 

@@ -33,7 +33,10 @@ from communication_service.models import (
     Therapist,
 )
 from communication_service.reads import ReadQuery, prefixed
-from communication_service.services.contact_rules import requests_on_unsent_emails
+from communication_service.services.contact_rules import (
+    has_email_address,
+    requests_on_unsent_emails,
+)
 from communication_service.services.email_content import new_message_id, recipient_name
 from communication_service.services.listing import ReaderListing, SelectListing
 from communication_service.services.outcomes import (
@@ -206,26 +209,8 @@ def create_email(ctx: Context, data: Mapping[str, Any]) -> dict[str, Any]:
     """A staff email to one therapist, as draft or queued; the recipient is the therapist."""
     session, clock, settings = ctx.session, ctx.clock, ctx.settings
     therapist_id = data["therapist_id"]
-    therapist = (
-        session.execute(
-            sa.select(
-                therapists.c.titel, therapists.c.vorname, therapists.c.nachname, therapists.c.email
-            ).where(therapists.c.id == therapist_id)
-        )
-        .mappings()
-        .first()
-    )
-    if therapist is None:
-        raise Unprocessable(
-            "The therapist does not exist.",
-            details={"therapist_id": [f"Therapist {therapist_id} does not exist."]},
-        )
-    address = (therapist["email"] or "").strip()
-    if not address:
-        raise Unprocessable(
-            "The therapist has no email address.",
-            details={"therapist_id": [f"Therapist {therapist_id} has no email address."]},
-        )
+    queued = data["status"] == EmailStatus.QUEUED
+    recipient = _recipient(session, therapist_id, queued=queued)
     request_ids = list(data["placement_request_ids"])
     _check_requests_of_therapist(session, therapist_id, request_ids, "placement_request_ids")
     _require_not_in_another_unsent_email(ctx, therapist_id, request_ids)
@@ -235,15 +220,12 @@ def create_email(ctx: Context, data: Mapping[str, Any]) -> dict[str, Any]:
         "subject": data["subject"],
         "body_text": data["body_text"],
         "body_html": data.get("body_html"),
-        "recipient_email": address,
-        "recipient_name": recipient_name(
-            therapist["titel"], therapist["vorname"], therapist["nachname"]
-        ),
+        **recipient,
         "sender_email": settings.sender.address,
         "sender_name": settings.sender.display_name,
         "status": EmailStatus.DRAFT,
     }
-    if data["status"] == EmailStatus.QUEUED:
+    if queued:
         values.update(queue_values(clock, settings, None))
     email_id = session.execute(
         sa.insert(emails).values(**values).returning(emails.c.id)
@@ -261,8 +243,17 @@ def create_email(ctx: Context, data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def update_email(ctx: Context, email_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Edit content while ``draft``/``queued``; queue, unqueue, or re-queue a failed email."""
+    """Edit content while ``draft``/``queued``; queue, unqueue, or re-queue a failed email.
+
+    A change of status is a move into ``draft`` or ``queued``: under the therapist's booking
+    lock (taken before the email, decision 40) its requests must be in no other unsent email
+    (409 ``request_already_in_contact``). Into ``queued`` the email goes to the therapist's
+    current address, which must be usable (409 ``address_undeliverable``)."""
     session, clock, settings = ctx.session, ctx.clock, ctx.settings
+    if "status" in changes:
+        lock_bookings_of(
+            session, settings, sa.select(emails.c.therapist_id).where(emails.c.id == email_id)
+        )
     current = _lock_email(session, email_id)
     status = EmailStatus(current["status"])
     values = {k: changes[k] for k in ("subject", "body_text", "body_html") if k in changes}
@@ -287,7 +278,16 @@ def update_email(ctx: Context, email_id: int, changes: Mapping[str, Any]) -> dic
                 code="illegal_status_change",
                 details={"status": status.value, "requested": target},
             )
+        carried = list(
+            session.scalars(
+                sa.select(email_batches.c.placement_request_id).where(
+                    email_batches.c.email_id == email_id
+                )
+            )
+        )
+        _require_not_in_another_unsent_email(ctx, current["therapist_id"], carried, email_id)
         if target == EmailStatus.QUEUED:
+            values.update(_recipient(session, current["therapist_id"], queued=True))
             values.update(queue_values(clock, settings, current["message_id"]))
             # A re-queued failed email starts a fresh round of attempts, same Message-ID.
             values.update(retry_count=0, error_message=None, sending_started_at=None)
@@ -304,15 +304,22 @@ def update_email(ctx: Context, email_id: int, changes: Mapping[str, Any]) -> dic
 
 
 def delete_email(ctx: Context, email_id: int) -> None:
-    """Delete an email that was never sent (draft, queued or failed); sent ones stay (409)."""
+    """Delete an email that was never sent (draft, queued, or failed before it went out);
+    one that was sent stays as the record (409), a bounced one too: its bounce belongs to it."""
     session = ctx.session
     current = _lock_email(session, email_id)
-    if EmailStatus(current["status"]) not in DELETABLE:
+    if EmailStatus(current["status"]) not in DELETABLE or current["sent_at"] is not None:
         session.rollback()
+        sent_at = current["sent_at"]
         raise Conflict(
-            f"Email {email_id} is {current['status']}; it is kept as a record.",
+            f"Email {email_id} is {current['status']}"
+            + ("" if sent_at is None else " and was sent")
+            + "; it is kept as a record.",
             code="email_not_deletable",
-            details={"status": current["status"]},
+            details={
+                "status": current["status"],
+                "sent_at": None if sent_at is None else sent_at.isoformat(),
+            },
         )
     session.execute(sa.delete(emails).where(emails.c.id == email_id))
     session.commit()
@@ -606,7 +613,13 @@ def _require_email(session: Session, email_id: int) -> None:
 def _lock_email(session: Session, email_id: int) -> sa.RowMapping:
     row = (
         session.execute(
-            sa.select(emails.c.id, emails.c.status, emails.c.therapist_id, emails.c.message_id)
+            sa.select(
+                emails.c.id,
+                emails.c.status,
+                emails.c.therapist_id,
+                emails.c.message_id,
+                emails.c.sent_at,
+            )
             .where(emails.c.id == email_id)
             .with_for_update()
         )
@@ -617,6 +630,53 @@ def _lock_email(session: Session, email_id: int) -> sa.RowMapping:
         session.rollback()
         raise _email_not_found(email_id)
     return row
+
+
+def _recipient(session: Session, therapist_id: int, *, queued: bool) -> dict[str, Any]:
+    """``recipient_email`` and ``recipient_name`` of an email to the therapist: their current
+    address (422 when the therapist or any address is missing). An email entering the queue
+    needs a usable one (``contact_rules.has_email_address``, rule 6): an address a bounce
+    marked undeliverable is 409 ``address_undeliverable``."""
+    therapist = (
+        session.execute(
+            sa.select(
+                therapists.c.titel,
+                therapists.c.vorname,
+                therapists.c.nachname,
+                therapists.c.email,
+                has_email_address().label("usable"),
+            ).where(therapists.c.id == therapist_id)
+        )
+        .mappings()
+        .first()
+    )
+    if therapist is None:
+        session.rollback()
+        raise Unprocessable(
+            "The therapist does not exist.",
+            details={"therapist_id": [f"Therapist {therapist_id} does not exist."]},
+        )
+    address = (therapist["email"] or "").strip()
+    if not address:
+        session.rollback()
+        raise Unprocessable(
+            "The therapist has no email address.",
+            details={"therapist_id": [f"Therapist {therapist_id} has no email address."]},
+        )
+    if queued and not therapist["usable"]:
+        session.rollback()
+        raise Conflict(
+            f"The address of therapist {therapist_id} is undeliverable (a bounce marked it); "
+            "change the therapist's address, or delete the mark to try it again.",
+            code="address_undeliverable",
+            details={"field": "recipient_email", "therapist_id": therapist_id},
+        )
+    return {
+        "recipient_email": address,
+        "recipient_name": recipient_name(
+            therapist["titel"], therapist["vorname"], therapist["nachname"]
+        ),
+    }
 
 
 def _require_not_in_another_unsent_email(

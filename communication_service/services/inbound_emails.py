@@ -601,6 +601,14 @@ class ImportResult:
         return text
 
 
+def require_maildir(maildir: Path) -> tuple[Path, Path]:
+    """Its ``new/`` and ``cur/``; ``MaildirError`` when it has not both."""
+    new, cur = maildir / "new", maildir / "cur"
+    if not new.is_dir() or not cur.is_dir():
+        raise MaildirError(f"{maildir} is not a Maildir: it needs the folders new/ and cur/")
+    return new, cur
+
+
 def import_maildir(
     ctx: Context, maildir: Path, *, chunk_size: int = IMPORT_CHUNK, progress: Progress | None = None
 ) -> ImportResult:
@@ -611,9 +619,7 @@ def import_maildir(
     The next chunk is read and parsed in a second thread while this one waits for the
     database with the current chunk (a thread waiting for PostgreSQL does not hold the GIL).
     Parsing is all it does: what a chunk writes, and when its files move, is as without it."""
-    new, cur = maildir / "new", maildir / "cur"
-    if not new.is_dir() or not cur.is_dir():
-        raise MaildirError(f"{maildir} is not a Maildir: it needs the folders new/ and cur/")
+    new, cur = require_maildir(maildir)
     names = sorted(
         entry.name
         for entry in os.scandir(new)

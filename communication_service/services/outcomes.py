@@ -109,15 +109,17 @@ def record_outcomes(
     return effects
 
 
+PLACED_NOTE = "Patient/in anderweitig vermittelt: Anfrage {} entfernt."
+
+
 def _withdraw_placed_patients(
     ctx: Context, accepted_ids: list[int], effects: OutcomeEffects
 ) -> None:
     """The accepted requests' patients are placed: their other requests leave every unsent
-    email and every scheduled call. A scheduled call left without requests is canceled with a
-    note; an unsent batching email that named one is withdrawn (deleted: its body names the
-    patient, and its other requests go back to the pool); a staff email loses the request and
-    goes back to draft with a note (its text is staff's to correct); one left empty is
-    withdrawn."""
+    email (``withdraw_from_unsent_emails``) and every scheduled call; a scheduled call left
+    without requests is canceled with a note.
+
+    Decision 40's order: the emails are locked and changed before any call is touched."""
     session = ctx.session
     others = sa.select(placement_requests.c.id).where(
         placement_requests.c.patient_id.in_(
@@ -127,7 +129,9 @@ def _withdraw_placed_patients(
         ),
         placement_requests.c.id.not_in(accepted_ids),
     )
-    note = "Patient/in anderweitig vermittelt: Anfrage {} entfernt."
+    gone, off_emails = withdraw_from_unsent_emails(
+        ctx, email_batches.c.placement_request_id.in_(others), UNSENT
+    )
     off_calls = session.execute(
         sa.delete(call_batches)
         .where(
@@ -141,7 +145,7 @@ def _withdraw_placed_patients(
         session.execute(
             sa.update(calls)
             .where(calls.c.id == call_id)
-            .values(notes=appended_note(calls.c.notes, note.format(request_id)))
+            .values(notes=appended_note(calls.c.notes, PLACED_NOTE.format(request_id)))
         )
     emptied = session.scalars(
         sa.update(calls)
@@ -153,10 +157,30 @@ def _withdraw_placed_patients(
         .values(status=PhoneCallStatus.CANCELED)
         .returning(calls.c.id)
     ).all()
+    withdrawn = effects.withdrawn
+    withdrawn["email_ids"] = sorted({*withdrawn["email_ids"], *gone})
+    withdrawn["phone_call_ids"] = sorted({*withdrawn["phone_call_ids"], *emptied})
+    withdrawn["placement_request_ids"] = sorted(
+        {*withdrawn["placement_request_ids"], *(r for _, r in off_calls), *off_emails}
+    )
+
+
+def withdraw_from_unsent_emails(
+    ctx: Context, carried: sa.ColumnElement[bool], statuses: tuple[EmailStatus, ...]
+) -> tuple[list[int], list[int]]:
+    """Take the requests of a placed patient off the emails in ``statuses`` that carry them
+    (``carried``: a condition on ``email_batches``). A batching email that named one is
+    withdrawn (deleted: its body names the patient, and its other requests go back to the
+    pool); a staff email loses the request and goes back to draft with a note (its text is
+    staff's to correct); one left empty is withdrawn. Locks the emails (ascending ids) before
+    changing them. Returns the withdrawn email ids and the requests taken off, ascending.
+    Does not commit."""
+    session = ctx.session
     held = session.execute(
         sa.select(email_batches.c.email_id, email_batches.c.placement_request_id, emails.c.batch_id)
         .join(emails, emails.c.id == email_batches.c.email_id)
-        .where(email_batches.c.placement_request_id.in_(others), emails.c.status.in_(UNSENT))
+        .where(carried, emails.c.status.in_(statuses))
+        .order_by(email_batches.c.email_id)
         .with_for_update(of=emails)
     ).all()
     batching_emails = sorted({row.email_id for row in held if row.batch_id is not None})
@@ -173,9 +197,11 @@ def _withdraw_placed_patients(
             .where(emails.c.id == row.email_id)
             .values(
                 status=EmailStatus.DRAFT,
+                queued_at=None,
+                next_attempt_at=None,
                 follow_up_notes=appended_note(
                     emails.c.follow_up_notes,
-                    note.format(row.placement_request_id) + " Bitte den Text prüfen.",
+                    PLACED_NOTE.format(row.placement_request_id) + " Bitte den Text prüfen.",
                 ),
             )
         )
@@ -188,16 +214,7 @@ def _withdraw_placed_patients(
     gone = sorted({*batching_emails, *empty_staff_emails})
     if gone:
         session.execute(sa.delete(emails).where(emails.c.id.in_(gone)))
-    withdrawn = effects.withdrawn
-    withdrawn["email_ids"] = sorted({*withdrawn["email_ids"], *gone})
-    withdrawn["phone_call_ids"] = sorted({*withdrawn["phone_call_ids"], *emptied})
-    withdrawn["placement_request_ids"] = sorted(
-        {
-            *withdrawn["placement_request_ids"],
-            *(r for _, r in off_calls),
-            *(r.placement_request_id for r in held),
-        }
-    )
+    return gone, sorted({row.placement_request_id for row in held})
 
 
 def _cancel_automatic_calls(

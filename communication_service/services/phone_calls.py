@@ -36,7 +36,11 @@ from communication_service.models import (
 )
 from communication_service.reads import Reader, ReadQuery, prefixed
 from communication_service.services import contact_rules
-from communication_service.services.contact_rules import call_is_overdue, patient_is_placed
+from communication_service.services.contact_rules import (
+    call_is_overdue,
+    patient_is_placed,
+    request_is_open,
+)
 from communication_service.services.listing import EXACT_TOTAL_UP_TO
 from communication_service.services.outcomes import (
     DECISIVE_OUTCOMES,
@@ -610,9 +614,10 @@ def replan_failed_call(ctx: Context, failed: Any) -> int | None:
     The new call starts after the end of the availability window that held the failed one
     (after the call itself when it lay outside the hours), never before the failed call's
     ``retry_after``, and is attempt + 1 with ``previous_call_id``; the failed call's
-    ``retry_after`` records the new call's date. Requests already accepted or rejected are not
-    carried over (nothing is planned when none is left). After ``MAX_CALL_ATTEMPTS`` failed
-    attempts, or when no call can be planned, the requests are flagged for staff instead.
+    ``retry_after`` records the new call's date. Only requests still open, of patients not
+    placed, are carried over (nothing is planned when none is left). After
+    ``MAX_CALL_ATTEMPTS`` failed attempts, or when no call can be planned, the requests are
+    flagged for staff instead.
     """
     session, settings = ctx.session, ctx.settings
     attempt = failed["attempt"]
@@ -627,8 +632,10 @@ def replan_failed_call(ctx: Context, failed: Any) -> int | None:
     carried = session.execute(
         sa.select(
             batches.c.placement_request_id,
-            placement_requests.c.status,
-            patient_is_placed(placement_requests.c.patient_id).label("placed"),
+            sa.and_(
+                request_is_open(placement_requests),
+                ~patient_is_placed(placement_requests.c.patient_id),
+            ).label("still_open"),
         )
         .select_from(
             batches.join(
@@ -638,13 +645,9 @@ def replan_failed_call(ctx: Context, failed: Any) -> int | None:
         .where(batches.c.phone_call_id == failed["id"])
         .order_by(batches.c.priority, batches.c.id)
     ).all()
-    open_ids = [
-        row.placement_request_id
-        for row in carried
-        if row.status not in DECISIVE_OUTCOMES and not row.placed
-    ]
+    open_ids = [row.placement_request_id for row in carried if row.still_open]
     if carried and not open_ids:
-        return None  # every request was decided meanwhile: nothing left to call about
+        return None  # every request was decided or taken over meanwhile: nothing to call about
     email_id = failed["follow_up_email_id"]
     if (
         email_id is not None

@@ -20,9 +20,7 @@ from communication_service.models import (
     EmailBatch,
     EmailStatus,
     Patient,
-    PhoneCall,
     PhoneCallBatch,
-    PhoneCallStatus,
     PlacementRequest,
     Therapist,
 )
@@ -36,7 +34,6 @@ patients = Patient.__table__
 therapists = Therapist.__table__
 emails = Email.__table__
 email_batches = EmailBatch.__table__
-phone_calls = PhoneCall.__table__
 phone_call_batches = PhoneCallBatch.__table__
 
 REQUEST_COLUMNS = tuple(placement_requests.c.keys())
@@ -64,18 +61,9 @@ def _unanswered_emails(request_id: sa.ColumnElement[int]) -> sa.Select:
 
 
 def _scheduled_calls(request_id: sa.ColumnElement[int]) -> sa.Select:
-    """The scheduled calls carrying the request, earliest first (an overdue call included:
-    it is still to be made)."""
-    call, batch = phone_calls.alias("scheduled_call"), phone_call_batches.alias("scheduled_batch")
-    return (
-        sa.select(call.c.id)
-        .join(batch, batch.c.phone_call_id == call.c.id)
-        .where(
-            batch.c.placement_request_id == request_id,
-            call.c.status == constant(call.c.status, PhoneCallStatus.SCHEDULED),
-        )
-        .order_by(call.c.scheduled_date, call.c.scheduled_time, call.c.id)
-    )
+    """The ids of the scheduled calls carrying the request, earliest first."""
+    carrying = rules.scheduled_calls_carrying(request_id)
+    return carrying.with_only_columns(carrying.selected_columns.phone_call_id)
 
 
 def _flagged_for_staff(request_id: sa.ColumnElement[int]) -> sa.Exists:
@@ -190,7 +178,9 @@ def _request_list_statements(columns: tuple[str, ...], state: str | None) -> Pag
     if state is not None:
         conditions.append(CONTACT_STATES[state](placement_requests))
     matching = sa.select(placement_requests).where(*conditions)
-    return PagedStatements(matching, ("id",), _shown, descending=True)
+    return PagedStatements(
+        matching, ("id",), _shown, descending=True, planned_each_time=state is not None
+    )
 
 
 def list_placement_requests(ctx: Context, filters: Mapping[str, Any]) -> EstimatedTotalListing:

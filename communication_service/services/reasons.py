@@ -18,6 +18,7 @@ REASON_TEXT = {
     "contacted_within_interval": "contacted within {contact_interval_days} days",
     "absent": "absent",
     "call_pending": "call pending",
+    "patient_placed": "patient placed elsewhere",
     "answered_meanwhile": "answered meanwhile",
     "no_request_due": "no request due yet",
     "requests_on_call": "requests already on a call",

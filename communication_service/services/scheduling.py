@@ -37,7 +37,6 @@ from communication_service.models import (
     PhoneCall,
     PhoneCallBatch,
     PhoneCallStatus,
-    PlacementRequestStatus,
     Therapist,
     TherapistStatus,
 )
@@ -358,7 +357,7 @@ def requests_to_discuss(session: Session, settings: Settings, therapist_id: int)
             .join(contact_rules.patients, contact_rules.patients.c.id == requests.c.patient_id)
             .where(
                 requests.c.therapist_id == therapist_id,
-                requests.c.status == PlacementRequestStatus.OPEN,
+                contact_rules.request_is_open(requests),
                 ~contact_rules.on_live_contact(requests.c.id),
                 ~contact_rules.patient_is_placed(requests.c.patient_id),
             )
@@ -397,9 +396,7 @@ def check_therapist_active(context: BookingContext) -> None:
         )
 
 
-def check_automatic_scheduling_allowed(
-    context: BookingContext, settings: Settings, today: date
-) -> None:
+def check_automatic_scheduling_allowed(context: BookingContext, today: date) -> None:
     """Rule 3 (only active therapists) and rule 9 (cooling period) for automatic scheduling.
 
     Cooling: no automatic call before ``contact_rules.cooling_until``.
@@ -694,7 +691,7 @@ def schedule_call(
         check_explicit_time(context, settings, now, scheduled_date, scheduled_time, duration)
         slot_date, slot_time = scheduled_date, scheduled_time
     else:
-        check_automatic_scheduling_allowed(context, settings, now.date())
+        check_automatic_scheduling_allowed(context, now.date())
         slot = first_free_slot(context, settings, start, duration)
         if slot is None:
             raise no_slot_available(context, settings, start, duration)

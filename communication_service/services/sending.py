@@ -60,6 +60,7 @@ from communication_service.services.email_content import (
     message_bytes,
     message_id_domain,
 )
+from communication_service.services.outcomes import withdraw_from_unsent_emails
 from communication_service.services.reasons import Tally
 
 log = logging.getLogger(__name__)
@@ -409,7 +410,10 @@ def withdraw_blocked_batch_emails(ctx: Context) -> Tally:
     """Rule 9 and 3 up to the last moment: a queued *batching* email (it has a ``batch_id``;
     staff emails are staff's decision) is not sent to a therapist who rejected a request
     since it was queued, or who is no longer active. It was never sent, so it is deleted:
-    its requests go back to the pool and a fresh email lists them when contact is allowed."""
+    its requests go back to the pool and a fresh email lists them when contact is allowed.
+    No queued email offers a placed patient: such a request leaves it as an acceptance takes
+    it off (``outcomes.withdraw_from_unsent_emails``: a batching email is deleted, a staff
+    email goes back to draft with a note, one left empty is deleted)."""
     session = ctx.session
     today = ctx.clock.now().date()
     # Each with the reason it is withdrawn for; NULL passes nothing (a NULL status is not
@@ -428,9 +432,17 @@ def withdraw_blocked_batch_emails(ctx: Context) -> Tally:
         )
         .returning(emails.c.id, sa.case(*((failed, name) for name, failed in fails)))
     ).all()
+    # An acceptance takes a placed patient's requests off unsent emails under the booking
+    # lock; one that slipped past (written by another service, a race) is caught here.
+    request = placement_requests.alias("queued_request")
+    placed_patient = sa.exists().where(
+        request.c.id == email_batches.c.placement_request_id,
+        rules.patient_is_placed(request.c.patient_id),
+    )
+    placed, _ = withdraw_from_unsent_emails(ctx, placed_patient, (EmailStatus.QUEUED,))
     session.commit()
     tally = Tally("emails")
-    for email_id, reason in withdrawn:
+    for email_id, reason in [*withdrawn, *((email_id, "patient_placed") for email_id in placed)]:
         tally.add(reason, [email_id], ctx.settings)
     if withdrawn:
         log.info("withdrew %d queued batching emails (%s)", len(withdrawn), tally.describe())

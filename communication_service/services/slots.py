@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
+import orjson
 
 from communication_service.config import Settings
 from communication_service.models.therapist import WEEKDAYS
@@ -75,12 +76,30 @@ def weekday_windows(availability: Mapping[str, Any] | None, weekday: int) -> lis
 def telephone_hours(availability: Any) -> dict[str, list[dict[str, str]]]:
     """The telephone hours as the rules read them, in the API's shape: each weekday with
     windows (sorted, zero-padded ``HH:MM``), a malformed window or day left out. What other
-    services wrote directly is shown so, as the slot finder uses it."""
-    return {
-        day: [{"start": _hh_mm(start), "end": _hh_mm(end)} for start, end in windows]
+    services wrote directly is shown so, as the slot finder uses it. A new object each time."""
+    try:
+        # Read once per distinct value: every therapist row of a list shows its hours, and
+        # most therapists keep one of a few schedules.
+        hours = _hours_of_json(orjson.dumps(availability))
+    except TypeError:  # not a JSON value (never so from the database)
+        hours = _hours_of(availability)
+    return {day: [{"start": start, "end": end} for start, end in windows] for day, windows in hours}
+
+
+Hours = tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+
+
+@functools.lru_cache(maxsize=4096)
+def _hours_of_json(text: bytes) -> Hours:
+    return _hours_of(orjson.loads(text))
+
+
+def _hours_of(availability: Any) -> Hours:
+    return tuple(
+        (day, tuple((_hh_mm(start), _hh_mm(end)) for start, end in windows))
         for weekday, day in enumerate(WEEKDAYS)
         if (windows := weekday_windows(availability, weekday))
-    }
+    )
 
 
 def _hh_mm(minutes: int) -> str:

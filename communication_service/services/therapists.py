@@ -172,7 +172,12 @@ def _therapist_list_statements(
     if has_open_requests is not None:
         conditions.append(_has_open_requests() if has_open_requests else ~_has_open_requests())
     matching = sa.select(therapists).where(*conditions)
-    return PagedStatements(matching, ("name_search_key", "id"), _with_contact_state)
+    return PagedStatements(
+        matching,
+        ("name_search_key", "id"),
+        _with_contact_state,
+        planned_each_time=has_open_requests is not None,
+    )
 
 
 def search_words(q: str) -> list[str]:

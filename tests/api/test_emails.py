@@ -6,7 +6,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from communication_service.models import Email, EmailBatch, PhoneCall, PlacementRequest
+from communication_service.models import (
+    Email,
+    EmailBatch,
+    PhoneCall,
+    PlacementRequest,
+    UndeliverableAddress,
+)
 from tests.conftest import DEFAULT_NOW
 from tests.factories import make_email, make_placement_request, make_therapist
 
@@ -510,3 +516,122 @@ def test_outcome_keys_must_be_ids(client, session):
         assert any(
             place.startswith("outcomes") for place in response.get_json()["error"]["details"]
         )
+
+
+# --- one unsent email per request, a usable address, the sent record (decision 101) -----------
+
+
+def error_of(response) -> dict:
+    return response.get_json()["error"]
+
+
+def mark_undeliverable(session, therapist_id: int, address: str) -> None:
+    session.execute(
+        sa.insert(UndeliverableAddress.__table__).values(
+            therapist_id=therapist_id, address=address, since=datetime(2026, 11, 20, 9)
+        )
+    )
+    session.commit()
+
+
+def test_requeuing_a_failed_email_whose_request_is_in_another_unsent_email_is_409(client, session):
+    therapist_id = make_therapist(session)
+    request_id = make_placement_request(session, therapist_id=therapist_id)
+    failed = make_email(
+        session,
+        therapist_id=therapist_id,
+        placement_request_ids=(request_id,),
+        status="failed",
+        error_message="451 later",
+    )
+    body = {"therapist_id": therapist_id, "subject": "S", "body_text": "B", "status": "queued"}
+    response = client.post("/api/emails", json={**body, "placement_request_ids": [request_id]})
+    assert response.status_code == 201  # the failed email is no unsent email
+    newer = response.get_json()["id"]
+
+    response = client.put(f"/api/emails/{failed}", json={"status": "queued"})
+
+    assert response.status_code == 409
+    assert error_of(response)["code"] == "request_already_in_contact"
+    assert error_of(response)["details"] == {
+        "placement_request_ids": [request_id],
+        "email_ids": [newer],
+    }
+    assert client.get(f"/api/emails/{failed}").get_json()["status"] == "failed"
+    # Unqueued to a draft, the newer email still holds the request: a draft is unsent too.
+    assert client.put(f"/api/emails/{newer}", json={"status": "draft"}).status_code == 200
+    assert client.put(f"/api/emails/{failed}", json={"status": "queued"}).status_code == 409
+
+
+def test_nothing_is_queued_to_an_address_a_bounce_marked_undeliverable(client, session):
+    therapist_id = make_therapist(session, email="Alt@Example.org")
+    mark_undeliverable(session, therapist_id, "alt@example.org")
+    failed = make_email(
+        session, therapist_id=therapist_id, status="failed", recipient_email="Alt@Example.org"
+    )
+    body = {"therapist_id": therapist_id, "subject": "S", "body_text": "B"}
+
+    requeued = client.put(f"/api/emails/{failed}", json={"status": "queued"})
+    created = client.post("/api/emails", json={**body, "status": "queued"})
+    draft = client.post("/api/emails", json=body)  # a draft goes nowhere yet
+    assert draft.status_code == 201
+    queued_draft = client.put(f"/api/emails/{draft.get_json()['id']}", json={"status": "queued"})
+
+    for response in (requeued, created, queued_draft):
+        assert response.status_code == 409
+        assert error_of(response)["code"] == "address_undeliverable"
+        assert error_of(response)["details"] == {
+            "field": "recipient_email",
+            "therapist_id": therapist_id,
+        }
+    assert client.get(f"/api/emails/{failed}").get_json()["status"] == "failed"
+    assert count(session, Email) == 2
+
+
+def test_a_requeued_email_goes_to_the_therapists_changed_address(client, session):
+    therapist_id = make_therapist(
+        session, titel="Dr.", vorname="Anna", nachname="Becker", email="neu@example.org"
+    )
+    mark_undeliverable(session, therapist_id, "alt@example.org")
+    failed = make_email(
+        session,
+        therapist_id=therapist_id,
+        status="failed",
+        recipient_email="alt@example.org",
+        recipient_name="Anna Becker",
+    )
+
+    response = client.put(f"/api/emails/{failed}", json={"status": "queued"})
+
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert (body["status"], body["recipient_email"], body["recipient_name"]) == (
+        "queued",
+        "neu@example.org",
+        "Dr. Anna Becker",
+    )
+
+
+def test_a_bounced_email_is_kept_and_a_failed_one_never_sent_can_go(client, session):
+    therapist_id = make_therapist(session)
+    bounced = make_email(
+        session,
+        therapist_id=therapist_id,
+        status="failed",
+        sent_at=datetime(2026, 11, 20, 9),
+        error_message="550 5.1.1 user unknown",
+    )
+    never_sent = make_email(
+        session, therapist_id=therapist_id, status="failed", error_message="550 refused"
+    )
+
+    response = client.delete(f"/api/emails/{bounced}")
+
+    assert response.status_code == 409
+    assert error_of(response)["code"] == "email_not_deletable"
+    assert error_of(response)["details"] == {
+        "status": "failed",
+        "sent_at": "2026-11-20T09:00:00",
+    }
+    assert client.get(f"/api/emails/{bounced}").status_code == 200
+    assert client.delete(f"/api/emails/{never_sent}").status_code == 204

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+from pathlib import Path
 
 import pytest
 from flask_restful import Resource
@@ -85,6 +86,19 @@ def test_every_route_is_documented_and_every_documented_route_exists():
         ("PUT", "/api/therapists/{therapist_id}/availability"),
     } <= pairs
     assert ("DELETE", "/api/therapists/{therapist_id}") not in pairs
+
+
+def test_docs_name_every_operation_id_a_client_is_generated_with():
+    """docs/api.md promises the operation names; a new route must not be missing from it."""
+    api_doc = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    named = set(re.findall(r"`([a-z]+[A-Z][A-Za-z]+)`", api_doc))
+    operation_ids = {
+        operation["operationId"]
+        for item in document()["paths"].values()
+        for operation in item.values()
+    }
+    assert len(operation_ids) > 30
+    assert operation_ids - named == set()
 
 
 def test_a_method_without_documented_fails_the_completeness_check():

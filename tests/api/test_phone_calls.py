@@ -705,6 +705,20 @@ def test_decided_requests_are_not_carried_over(client, session):
     assert [b["placement_request_id"] for b in new["batches"]] == [still_open]
 
 
+
+@pytest.mark.parametrize("status", ["in_progress", None])
+def test_requests_no_longer_open_are_not_carried_over(client, session, status):
+    """The matching service took a request over (``IN_PROGRESS``) or closed it (NULL: not
+    open on the platform) after the call was booked: the re-plan calls about the open one."""
+    therapist = make_therapist(session)
+    taken, still_open = (make_placement_request(session, therapist_id=therapist) for _ in "ab")
+    call = book(client, therapist_id=therapist, placement_request_ids=[taken, still_open])
+    session.get(PlacementRequest, taken).status = status
+    session.commit()
+    new_id = fail(client, call["id"])["replanned_call_id"]
+    new = client.get(f"/api/phone-calls/{new_id}").get_json()
+    assert [b["placement_request_id"] for b in new["batches"]] == [still_open]
+
 # ---------------------------------------------------------------------------- rule 9
 
 

@@ -196,6 +196,37 @@ def test_the_contact_state_filter_finds_exactly_the_requests_in_that_state(
     assert all(state in row["contact_states"] for row in body["data"])
 
 
+def test_a_placed_patients_other_requests_wait_for_nothing(client, session):
+    """An acceptance takes the patient's other requests off their emails and calls (rule 9);
+    they are then in no contact, but no job offers them again: not ``waiting``, and not in
+    their therapist's ``open_requests_not_contacted``."""
+    patient = make_patient(session)
+    placing, other = make_therapist(session), make_therapist(session)
+    placed = make_placement_request(session, therapist_id=placing, patient_id=patient)
+    elsewhere = make_placement_request(session, therapist_id=other, patient_id=patient)
+    make_email(session, therapist_id=other, placement_request_ids=(elsewhere,), status="queued")
+    call = make_phone_call(
+        session,
+        therapist_id=placing,
+        scheduled_date=MONDAY,
+        scheduled_time=time(7, 0),
+        placement_request_ids=(placed,),
+        status="completed",
+        actual_date=MONDAY,
+    )
+    session.commit()
+    batch = client.get(f"/api/phone-calls/{call}").get_json()["batches"][0]["id"]
+    accepted = client.put(f"/api/phone-call-batches/{batch}", json={"outcome": "accepted"})
+    assert accepted.status_code == 200, accepted.get_json()
+    assert accepted.get_json()["withdrawn"]["placement_request_ids"] == [elsewhere]
+
+    row = client.get(f"/api/placement-requests/{elsewhere}").get_json()
+    assert row["status"] == "open" and row["contact_states"] == []
+    assert elsewhere not in ids(client, "contact_state=waiting")
+    state = client.get(f"/api/therapists/{other}").get_json()["contact_state"]
+    assert (state["open_requests"], state["open_requests_not_contacted"]) == (1, 0)
+
+
 @pytest.mark.parametrize(
     "query",
     [

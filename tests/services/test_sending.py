@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from communication_service.models import Email, PlacementRequest, Therapist
+from communication_service.models import Email, EmailBatch, PlacementRequest, Therapist
 from communication_service.services.batching import batch_emails
 from communication_service.services.email_content import footer
 from communication_service.services.inbound_emails import store_messages
@@ -790,8 +790,9 @@ def test_a_queued_email_to_an_address_that_bounced_since_fails_unsent_rule_6(
 ):
     """A permanent bounce of an earlier email marks the address undeliverable; an email
     queued to it before the bounce came is not sent: it fails saying since when, and its
-    request goes by phone like a bounced email's. One queued knowingly after the bounce
-    (staff's decision, decision 94) and one to another address are sent."""
+    request goes by phone like a bounced email's. One written into the queue after the mark
+    (by another service: this one refuses to, decision 103) and one to another address are
+    sent."""
     therapist_id = make_therapist(session, email="praxis.alt@example.com")
     request_id = make_placement_request(session, therapist_id=therapist_id)
     make_email(
@@ -837,3 +838,50 @@ def test_a_queued_email_to_an_address_that_bounced_since_fails_unsent_rule_6(
     # Rule 6: the request of the email that never went out goes on a call.
     batch = batch_emails(smtp_ctx)
     assert (batch.emails_queued, batch.calls_scheduled, batch.requests_called) == (0, 1, 1)
+
+
+def test_no_queued_email_offers_a_placed_patient(session, smtp_ctx, smtp_settings, smtp_sink):
+    """An acceptance takes the patient's other requests off unsent emails; one that slipped
+    past it (another writer, a race) is taken off before sending, as the acceptance would."""
+    placed = make_patient(session)
+    accepting = make_therapist(session)
+    make_placement_request(session, therapist_id=accepting, patient_id=placed, status="accepted")
+    batching, staff, staff_alone = (make_therapist(session) for _ in range(3))
+    offered = [
+        make_placement_request(session, therapist_id=t, patient_id=placed)
+        for t in (batching, staff, staff_alone)
+    ]
+    waiting = make_placement_request(session, therapist_id=batching)
+    other = make_placement_request(session, therapist_id=staff)
+    batch_email = make_email(
+        session, therapist_id=batching, batch_id="B1", placement_request_ids=(offered[0], waiting)
+    )
+    staff_email = make_email(session, therapist_id=staff, placement_request_ids=(offered[1], other))
+    lone_email = make_email(session, therapist_id=staff_alone, placement_request_ids=(offered[2],))
+    fine_email = make_email(session, therapist_id=make_therapist(session))
+
+    result = send_emails(smtp_ctx)
+
+    assert result.sent == 1 and len(smtp_sink.handler.received) == 1
+    assert result.withdrawn.ids == {"patient_placed": [batch_email, lone_email]}
+    assert "(2 patient placed elsewhere)" in result.summary()
+    rows = email_rows(session)
+    assert batch_email not in rows and lone_email not in rows
+    assert rows[fine_email].status == "sent"
+    # The staff email keeps its other request and goes back to staff to correct the text.
+    assert rows[staff_email].status == "draft"
+    kept = (
+        session.execute(
+            sa.select(EmailBatch.placement_request_id).where(EmailBatch.email_id == staff_email)
+        )
+        .scalars()
+        .all()
+    )
+    assert kept == [other]
+    notes = session.execute(
+        sa.select(Email.follow_up_notes).where(Email.id == staff_email)
+    ).scalar_one()
+    assert f"Anfrage {offered[1]} entfernt" in notes
+    # The batching email's other request waits for a fresh email.
+    batch = batch_emails(smtp_ctx)
+    assert (batch.emails_queued, batch.requests_batched) == (1, 1)
