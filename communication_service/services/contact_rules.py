@@ -64,24 +64,26 @@ def comparable_address(address: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
     return sa.func.lower(sa.func.btrim(address))
 
 
-def has_email_address(
-    therapist: sa.FromClause = therapists,
-    *,
-    address: sa.ColumnElement[str] | None = None,
-    marked_after: sa.ColumnElement[datetime] | None = None,
-) -> sa.ColumnElement[bool]:
+def has_email_address(therapist: sa.FromClause = therapists) -> sa.ColumnElement[bool]:
     """Rule 6: the therapist has a usable address — one is set (not NULL or blank), and it is
     not an address that returned a permanent failure (a bounce, 5.x.x). Changing the address
-    in the therapist row makes the therapist reachable by email again.
+    in the therapist row makes the therapist reachable by email again."""
+    return usable_address(therapist.c.id, therapist.c.email)
 
-    ``address``: the address to judge instead of the therapist's current one (an email
-    already written goes to its own recipient). ``marked_after``: only a mark made at or
-    after that moment counts (an email queued before the bounce came; one queued knowingly
-    after it is staff's decision)."""
-    address = therapist.c.email if address is None else address
+
+def usable_address(
+    therapist_id: sa.ColumnElement[int],
+    address: sa.ColumnElement[str],
+    *,
+    marked_after: sa.ColumnElement[datetime] | None = None,
+) -> sa.ColumnElement[bool]:
+    """Rule 6, the one definition (``has_email_address`` is it for the therapist's current
+    address): ``address`` is set (not NULL or blank) and not marked undeliverable for the
+    therapist. ``marked_after``: only a mark made at or after that moment counts (an email
+    already queued to the address)."""
     return sa.and_(
         sa.func.nullif(sa.func.btrim(address), sa.literal_column("''")).is_not(None),
-        ~sa.exists(undeliverable_mark(therapist.c.id, address, marked_after=marked_after)),
+        ~sa.exists(undeliverable_mark(therapist_id, address, marked_after=marked_after)),
     )
 
 
@@ -91,8 +93,8 @@ def undeliverable_mark(
     *,
     marked_after: sa.ColumnElement[datetime] | None = None,
 ) -> sa.Select:
-    """The mark that makes ``address`` unusable for the therapist in ``has_email_address``
-    (rule 6): ``since``, ``diagnostic``."""
+    """The mark that makes ``address`` unusable for the therapist (rule 6): ``since``,
+    ``diagnostic``."""
     dead = undeliverable_addresses.alias("dead_address")
     marked = [dead.c.therapist_id == therapist_id, dead.c.address == comparable_address(address)]
     if marked_after is not None:
@@ -103,17 +105,13 @@ def undeliverable_mark(
 
 def queued_to_dead_address(email: sa.FromClause = emails) -> sa.ColumnElement[bool]:
     """Rule 6 for an email already written: its recipient is no usable address of its
-    therapist (``has_email_address``), counting only marks made since the email was queued.
-    ``send-emails`` does not send such an email (it fails), and its requests go back like
-    a bounced email's (``request_was_emailed``)."""
-    therapist = therapists.alias("recipient_therapist")
-    return sa.exists().where(
-        therapist.c.id == email.c.therapist_id,
-        ~has_email_address(
-            therapist,
-            address=email.c.recipient_email,
-            marked_after=sa.func.coalesce(email.c.queued_at, email.c.created_at),
-        ),
+    therapist (``usable_address``, as ``has_email_address`` judges the therapist's), counting
+    only marks made since the email was queued. ``send-emails`` does not send such an email
+    (it fails), and its requests go back like a bounced email's (``request_was_emailed``)."""
+    return ~usable_address(
+        email.c.therapist_id,
+        email.c.recipient_email,
+        marked_after=sa.func.coalesce(email.c.queued_at, email.c.created_at),
     )
 
 
@@ -256,15 +254,21 @@ def request_was_emailed(request_id: sa.ColumnElement[int]) -> sa.ColumnElement[b
     batch = email_batches.alias("earlier_email_batch")
     bounced_email = emails.alias("bounced_email")
     bounce = inbound_emails.alias("bounce")
-    returned = sa.exists().where(
-        bounce.c.email_id == bounced_email.c.id, bounce.c.permanent_failure.is_(True)
-    )
     bounced = sa.exists().where(
+        bounce.c.email_id == batch.c.email_id,
+        bounce.c.permanent_failure.is_(True),
         bounced_email.c.id == batch.c.email_id,
         bounced_email.c.status == constant(bounced_email.c.status, EmailStatus.FAILED),
-        sa.or_(returned, queued_to_dead_address(bounced_email)),
     )
-    return sa.exists().where(batch.c.placement_request_id == request_id, ~bounced)
+    # Two separate conditions, not one with an OR: each stays a join the planner can probe
+    # per batch (an OR of subqueries made it hash whole tables for a page of the lists).
+    unsent_email = emails.alias("unsent_email")
+    failed_unsent = sa.exists().where(
+        unsent_email.c.id == batch.c.email_id,
+        unsent_email.c.status == constant(unsent_email.c.status, EmailStatus.FAILED),
+        queued_to_dead_address(unsent_email),
+    )
+    return sa.exists().where(batch.c.placement_request_id == request_id, ~bounced, ~failed_unsent)
 
 
 def request_has_live_call(request_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
