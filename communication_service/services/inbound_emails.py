@@ -315,7 +315,7 @@ def _apply_bounces(
             ),
             sa.bindparam(
                 "addresses",
-                [b.email["recipient_email"].strip().lower() for b in bounces],
+                [b.email["recipient_email"] for b in bounces],
                 type_=ARRAY(sa.Text),
             ),
             sa.bindparam(
@@ -359,7 +359,7 @@ def _apply_bounces(
                 ["therapist_id", "address", "since", "email_id", "inbound_email_id", "diagnostic"],
                 sa.select(
                     therapists.c.id,
-                    given.c.address,
+                    rules.comparable_address(given.c.address),
                     sa.literal(now, sa.DateTime),
                     given.c.email_id,
                     given.c.inbound_id,

@@ -343,6 +343,20 @@ def test_a_permanent_bounce_fails_the_email_and_marks_the_address(client, sessio
     assert mark.diagnostic == email.error_message
 
 
+def test_a_bounced_address_typed_with_stray_whitespace_blocks_the_therapists_address(
+    client, session
+):
+    """The therapist service stored the address with a trailing tab and in capitals; the
+    mark is compared as rule 6 compares it (``contact_rules.comparable_address``), so the
+    therapist counts as having no address (a call instead), until the address changes."""
+    typed = "Praxis.Alt@Example.com\t"
+    therapist_id = make_therapist(session, email=typed)
+    _, message_id = sent_email(session, typed, therapist_id=therapist_id)
+    post(client, samples.postfix_bounce(message_id, recipient="praxis.alt@example.com"))
+    state = client.get(f"/api/therapists/{therapist_id}").get_json()["contact_state"]
+    assert state["has_email"] is False
+
+
 def test_a_delayed_delivery_is_stored_and_changes_nothing(client, session):
     email_id, message_id = sent_email(session, "praxis.alt@example.com")
     body = post(client, samples.delayed_bounce(message_id)).get_json()
