@@ -705,7 +705,6 @@ def test_decided_requests_are_not_carried_over(client, session):
     assert [b["placement_request_id"] for b in new["batches"]] == [still_open]
 
 
-
 @pytest.mark.parametrize("status", ["in_progress", None])
 def test_requests_no_longer_open_are_not_carried_over(client, session, status):
     """The matching service took a request over (``IN_PROGRESS``) or closed it (NULL: not
@@ -718,6 +717,7 @@ def test_requests_no_longer_open_are_not_carried_over(client, session, status):
     new_id = fail(client, call["id"])["replanned_call_id"]
     new = client.get(f"/api/phone-calls/{new_id}").get_json()
     assert [b["placement_request_id"] for b in new["batches"]] == [still_open]
+
 
 # ---------------------------------------------------------------------------- rule 9
 
